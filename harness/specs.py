@@ -1,0 +1,222 @@
+"""Typed, validated specs: tasks (tasks/*.yaml), models (models.yaml) and the training recipe.
+
+Every spec is checked when it is loaded; a misspelt or missing field is an error that names
+the file, the entry and the field.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SpecError
+
+SPLITS = ("train", "validation", "test")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- recipe
+class Recipe(Strict):
+    """Hyperparameters of one fine-tune. Defaults: the CamemBERT tutorial's recipe."""
+
+    learning_rate: float = Field(3e-5, gt=0)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_epochs: float = Field(20, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="step budget; overrides max_epochs")
+    eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps instead of every epoch")
+    patience: int | None = Field(4, ge=1, description="early-stopping patience in evaluations; null = off")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_length: int = Field(256, ge=8)
+    length_grouping: bool = Field(True, description="group training batches by length")
+    sort_inference_by_length: bool = True
+    optim: str = "adamw_torch_fused"
+    torch_compile: bool = False
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+    oom_retries: int = Field(3, ge=0, description="CUDA OOM: halve the batch this many times at most")
+
+
+def check_recipe_overrides(overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Reject unknown hyperparameter names early, with a suggestion."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise SpecError(f"{where}: expected a mapping of hyperparameters, got {type(overrides).__name__}")
+    for key in overrides:
+        if key not in Recipe.model_fields:
+            raise SpecError(f"{where}: unknown hyperparameter '{key}'{suggest(key, Recipe.model_fields)}")
+    return dict(overrides)
+
+
+def resolve_recipe(*layers: tuple[dict[str, Any], str]) -> Recipe:
+    """Merge override layers (later wins) over the built-in defaults and validate the result."""
+    merged: dict[str, Any] = {}
+    for overrides, where in layers:
+        merged.update(check_recipe_overrides(overrides, where))
+    try:
+        return Recipe(**merged)
+    except ValidationError as exc:
+        raise SpecError(f"hyperparameters: {format_validation_error(exc)}") from None
+
+
+# --------------------------------------------------------------------------- tasks
+class HubSource(Strict):
+    path: str
+    name: str | None = None
+    revision: str | None = None
+
+
+class SplitSource(Strict):
+    """Where one harness split comes from. Which field is used depends on the mode:
+    Hub (`hub_split`), upstream URL (`url`, optionally `member` of an archive),
+    local upstream layout under --data-dir (`local`), or a file shipped beside the spec (`bundled`).
+    The generic local layout is `<data-dir>/<task>/<hub_split>.{parquet,jsonl,csv,tsv}`."""
+
+    hub_split: str | None = None
+    url: str | None = None
+    member: str | None = None
+    local: str | None = None
+    bundled: str | None = None
+
+    @model_validator(mode="after")
+    def _member_needs_url(self) -> "SplitSource":
+        if self.member and not self.url:
+            raise ValueError("'member' needs 'url' (the archive it is read from)")
+        return self
+
+
+class CarveOut(Strict):
+    """A validation split cut out of train with a recorded seed and fraction."""
+
+    fraction: float = Field(gt=0, lt=1)
+    seed: int
+
+
+class TaskSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    language: str
+    description: str
+    text: list[str] = Field(min_length=1, max_length=2, description="one text column, or a pair")
+    label: str = Field(description="label column name in the Hub schema")
+    labels: list[str] = Field(min_length=2, description="label names; label id = position")
+    reader: str = Field(description="file format of the upstream files (see harness.readers)")
+    hub: HubSource | None = None
+    splits: dict[Literal["train", "validation", "test"], SplitSource]
+    validation_from_train: CarveOut | None = None
+    drop_labels: list[str | int] = Field(default_factory=list, description="label values dropped (no gold label)")
+    expected_rows: dict[Literal["train", "validation", "test"], int] = Field(
+        default_factory=dict, description="rows of the full upstream splits (after drops, before a carve-out)"
+    )
+    metric: Literal["accuracy"] = "accuracy"
+    training: dict[str, Any] = Field(default_factory=dict, description="recipe overrides (default budget)")
+    version: int = 1
+    spec_file: str = Field("", description="filled in by the loader")
+    spec_dir: str = Field("", description="filled in by the loader")
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, value: list[str]) -> list[str]:
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicate label names: {dupes}")
+        return value
+
+    @field_validator("training")
+    @classmethod
+    def _known_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_recipe_overrides(value, "training")
+        except SpecError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _complete_splits(self) -> "TaskSpec":
+        have = set(self.splits)
+        if self.validation_from_train and "validation" in have:
+            raise ValueError("give either splits.validation or validation_from_train, not both")
+        need = {"train", "test"} | (set() if self.validation_from_train else {"validation"})
+        missing = sorted(need - have)
+        if missing:
+            raise ValueError(f"splits: missing {missing} (or set validation_from_train)")
+        return self
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.text) == 2
+
+    @property
+    def source_label(self) -> str:
+        if self.hub:
+            return f"hub:{self.hub.path}" + (f"/{self.hub.name}" if self.hub.name else "")
+        first = self.splits["train"]
+        if first.bundled:
+            return "bundled"
+        if first.url:
+            return "url:" + first.url.split("/")[2]
+        return "local"
+
+
+# --------------------------------------------------------------------------- models
+class ModelSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    source: str = Field(description="Hub id, local folder, or package:<module>/<folder>")
+    revision: str | None = None
+    init: Literal["pretrained", "scratch"] = "pretrained"
+    description: str = ""
+    language: str = ""
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("training")
+    @classmethod
+    def _known_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_recipe_overrides(value, "training")
+        except SpecError as exc:
+            raise ValueError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- helpers
+def suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def format_validation_error(exc: ValidationError, context: dict[str, Any] | None = None) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            field = str(err["loc"][-1])
+            fields = TaskSpec.model_fields if context is None else context
+            msg = f"unknown field{suggest(field, fields)}"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        parts.append(f"field '{loc}': {msg}")
+    return "; ".join(parts)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,49 @@
+"""Suites (suites.yaml): named sets of tasks x models, validated when loaded."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from .errors import SpecError
+from .specs import NAME_PATTERN, Strict, check_recipe_overrides, format_validation_error, read_yaml
+
+BUILTIN_SUITES_FILE = Path(__file__).resolve().parent.parent / "suites.yaml"
+
+
+class Suite(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    tasks: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    seeds: int = Field(3, ge=1)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("training")
+    @classmethod
+    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_recipe_overrides(value, "training")
+        except SpecError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
+    file = Path(path or os.environ.get("HARNESS_SUITES_FILE") or BUILTIN_SUITES_FILE)
+    raw = read_yaml(file)
+    if not isinstance(raw, dict) or not isinstance(raw.get("suites"), list):
+        raise SpecError(f"{file}: expected a mapping with a 'suites' list")
+    suites: dict[str, Suite] = {}
+    for i, entry in enumerate(raw["suites"]):
+        where = f"{file}: suite '{entry.get('name', f'#{i}') if isinstance(entry, dict) else i}'"
+        try:
+            suite = Suite(**entry)
+        except (ValidationError, TypeError) as exc:
+            detail = format_validation_error(exc, Suite.model_fields) if isinstance(exc, ValidationError) else str(exc)
+            raise SpecError(f"{where}: {detail}") from None
+        if suite.name in suites:
+            raise SpecError(f"{file}: suite '{suite.name}' is defined twice")
+        suites[suite.name] = suite
+    return suites

@@ -1,0 +1,300 @@
+"""Task registry: reads tasks/*.yaml (one file per task family) and loads a task's splits.
+
+A family file holds `defaults` shared by its tasks and a list of `tasks`; a task's `vars` fill
+`{placeholders}` in the merged strings (MIAM's five subsets share one URL pattern). The registry
+is explicit: the built-in folder plus the folders a user passes with --tasks-dir, and a task
+name defined twice is an error naming both files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import DataError, HarnessError, SpecError
+from .readers import GENERIC_READERS, READERS
+from .specs import TaskSpec, format_validation_error, read_yaml, suggest
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUILTIN_TASKS_DIR = PACKAGE_DIR.parent / "tasks"
+FAMILY_KEYS = {"family", "description", "defaults", "tasks"}
+
+
+class _Vars(dict):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+def _fill(value: Any, variables: dict[str, str]) -> Any:
+    if isinstance(value, str) and "{" in value and variables:
+        return value.format_map(_Vars(variables))
+    if isinstance(value, dict):
+        return {k: _fill(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, variables) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_family_file(path: Path) -> list[TaskSpec]:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping with 'family' and 'tasks'")
+    unknown = set(raw) - FAMILY_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SpecError(f"{path}: unknown top-level field '{key}'{suggest(key, FAMILY_KEYS)}")
+    entries = raw.get("tasks")
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"{path}: field 'tasks' is missing or empty (a list of task entries)")
+    defaults = raw.get("defaults") or {}
+    specs = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SpecError(f"{path}: tasks[{i}] is not a mapping")
+        where = f"{path}: task '{entry.get('name', f'#{i}')}'"
+        variables = {k: str(v) for k, v in (entry.get("vars") or {}).items()}
+        merged = _merge(defaults, {k: v for k, v in entry.items() if k != "vars"})
+        try:
+            merged = _fill(merged, variables)
+        except KeyError as exc:
+            raise SpecError(f"{where}: placeholder {{{exc.args[0]}}} has no value in 'vars'") from None
+        merged.update(spec_file=str(path), spec_dir=str(path.parent))
+        try:
+            spec = TaskSpec(**merged)
+        except ValidationError as exc:
+            raise SpecError(f"{where}: {format_validation_error(exc)}") from None
+        if spec.reader not in READERS:
+            raise SpecError(f"{where}: field 'reader': unknown reader '{spec.reader}'{suggest(spec.reader, READERS)}; known: {sorted(READERS)}")
+        specs.append(spec)
+    return specs
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise SpecError(f"tasks folder {folder} does not exist")
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    dirs = [BUILTIN_TASKS_DIR]
+    env = os.environ.get("HARNESS_TASKS_DIR")
+    for item in ([env] if env else []) + list(extra or []):
+        dirs.append(Path(item).expanduser().resolve())
+    return dirs
+
+
+def load_registry(extra_dirs: list[str | Path] | None = None) -> dict[str, TaskSpec]:
+    """All task specs, by name, from the built-in folder and the user's folders."""
+    registry: dict[str, TaskSpec] = {}
+    for folder in dict.fromkeys(task_dirs(extra_dirs)):
+        for path in _spec_files(folder):
+            for spec in parse_family_file(path):
+                if spec.name in registry:
+                    raise SpecError(
+                        f"task '{spec.name}' is defined twice: in {registry[spec.name].spec_file} and in {path}; rename one"
+                    )
+                registry[spec.name] = spec
+    return registry
+
+
+def get_task(name: str, registry: dict[str, TaskSpec]) -> TaskSpec:
+    if name not in registry:
+        raise HarnessError(f"unknown task '{name}'{suggest(name, registry)}; run 'harness tasks' to list them")
+    return registry[name]
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class TaskData:
+    spec: TaskSpec
+    splits: dict[str, Any]  # split name -> datasets.Dataset with the text columns and `label`
+    files: dict[str, str] = field(default_factory=dict)  # split -> where it was read from
+    fingerprint: str = ""
+    warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
+
+    def label_counts(self, split: str) -> dict[str, int]:
+        counts = {name: 0 for name in self.spec.labels}
+        for label_id in self.splits[split]["label"]:
+            counts[self.spec.labels[label_id]] += 1
+        return counts
+
+
+def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
+    value = data_dir or os.environ.get("HARNESS_DATA_DIR")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[Path, str]]:
+    source = spec.splits[split]
+    out: list[tuple[Path, str]] = []
+    if source.local:
+        out.append((data_dir / source.local, spec.reader))
+    stem = source.hub_split or split
+    for ext, reader in GENERIC_READERS.items():
+        out.append((data_dir / spec.name / f"{stem}.{ext}", reader))
+    if source.bundled:
+        out.append((Path(spec.spec_dir) / source.bundled, spec.reader))
+    return out
+
+
+def _read_rows(path: Path, reader: str, spec: TaskSpec) -> tuple[list[int], list[dict[str, Any]]]:
+    numbers, rows = [], []
+    for number, row in READERS[reader](path, list(spec.text), spec.label):
+        numbers.append(number)
+        rows.append(row)
+    return numbers, rows
+
+
+def _from_url(spec: TaskSpec, split: str) -> Path:
+    from datasets import DownloadManager
+
+    source = spec.splits[split]
+    manager = DownloadManager()
+    if source.member:
+        folder = Path(manager.download_and_extract(source.url))
+        path = folder / source.member
+        if not path.exists():
+            raise DataError(f"{source.url}: the archive has no member '{source.member}'")
+        return path
+    return Path(manager.download(source.url))
+
+
+def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[dict[str, Any]]]:
+    from datasets import load_dataset
+
+    hub = spec.hub
+    hub_split = spec.splits[split].hub_split or split
+    dataset = load_dataset(hub.path, hub.name, revision=hub.revision, split=hub_split)
+    columns = list(spec.text) + [spec.label]
+    missing = [c for c in columns if c not in dataset.column_names]
+    if missing:
+        raise DataError(f"hub {hub.path}/{hub.name} split {hub_split}: missing column(s) {missing}")
+    data = {c: dataset[c] for c in columns}
+    rows = [{c: data[c][i] for c in columns} for i in range(len(dataset))]
+    return list(range(len(rows))), rows
+
+
+def _normalise(spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]]) -> dict[str, list]:
+    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`."""
+    name_to_id = {name: i for i, name in enumerate(spec.labels)}
+    drop = {str(v) for v in spec.drop_labels}
+    out: dict[str, list] = {c: [] for c in spec.text}
+    out["label"] = []
+    for number, row in zip(numbers, rows):
+        value = row[spec.label]
+        if value is None or str(value).strip() in drop:
+            continue
+        if isinstance(value, str) and value.strip() in name_to_id:
+            label_id = name_to_id[value.strip()]
+        elif isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+            label_id = int(value)
+            if not 0 <= label_id < len(spec.labels):
+                raise DataError(f"{where}, row {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
+        else:
+            raise DataError(
+                f"{where}, row {number}: unknown label '{value}'{suggest(str(value), name_to_id)}; "
+                f"the spec of '{spec.name}' lists {len(spec.labels)} labels"
+            )
+        for column in spec.text:
+            text = row[column]
+            out[column].append("" if text is None else str(text))
+        out["label"].append(label_id)
+    return out
+
+
+def _fingerprint(splits: dict[str, dict[str, list]], spec: TaskSpec) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"labels": spec.labels, "text": spec.text}).encode())
+    for split in sorted(splits):
+        digest.update(split.encode())
+        digest.update(json.dumps(splits[split], ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
+    """Load train / validation / test with label ids in the spec's order.
+
+    With a data dir (argument or HARNESS_DATA_DIR) only local files are read: the upstream
+    layout, then the generic layout, then files bundled with the spec. Without one: bundled
+    files, then the Hub, then the upstream URLs.
+    """
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    local_root = data_dir_from_env(data_dir)
+    columns: dict[str, dict[str, list]] = {}
+    files: dict[str, str] = {}
+    warnings: dict[str, str] = {}
+    for split, source in spec.splits.items():
+        if local_root is not None:
+            candidates = _local_candidates(spec, split, local_root)
+        elif source.bundled:
+            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader)]
+        else:
+            candidates = None
+        if candidates is not None:
+            found = next(((p, r) for p, r in candidates if p.is_file()), None)
+            if found is None:
+                tried = ", ".join(str(p) for p, _ in candidates)
+                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}")
+            path, reader = found
+            numbers, rows = _read_rows(path, reader, spec)
+            where = str(path)
+        elif spec.hub is not None:
+            numbers, rows = _from_hub(spec, split)
+            where = f"hub {spec.hub.path}/{spec.hub.name}:{source.hub_split or split}"
+        elif source.url:
+            path = _from_url(spec, split)
+            numbers, rows = _read_rows(path, spec.reader, spec)
+            where = source.url + (f"#{source.member}" if source.member else "")
+        else:
+            raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
+        columns[split] = _normalise(spec, where, numbers, rows)
+        files[split] = where
+        expected = spec.expected_rows.get(split)
+        if expected is not None and len(columns[split]["label"]) != expected:
+            warnings[split] = f"{len(columns[split]['label'])} rows, the full upstream split has {expected}"
+        if not columns[split]["label"]:
+            raise DataError(f"task '{spec.name}': split '{split}' is empty after reading {where}")
+
+    features = Features({**{c: Value("string") for c in spec.text}, "label": ClassLabel(names=spec.labels)})
+    splits = {name: Dataset.from_dict(data, features=features) for name, data in columns.items()}
+    if spec.validation_from_train:
+        carve = spec.validation_from_train
+        parts = splits["train"].train_test_split(test_size=carve.fraction, seed=carve.seed, shuffle=True)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        files["validation"] = f"{carve.fraction:.0%} of train, seed {carve.seed}"
+        columns = {name: ds.to_dict() for name, ds in splits.items()}
+    for name in ("validation",):
+        if len(splits[name]) == 0:
+            raise DataError(f"task '{spec.name}': split '{name}' is empty")
+    ordered = {name: splits[name] for name in ("train", "validation", "test")}
+    return TaskData(spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings)
+
+
+def describe_task(data: TaskData) -> dict[str, Any]:
+    """The JSON `harness tasks show` prints."""
+    return {
+        "task": data.spec.name,
+        "labels": list(data.spec.labels),
+        "splits": {
+            name: {"rows": len(ds), "label_counts": data.label_counts(name), "source": data.files.get(name, "")}
+            for name, ds in data.splits.items()
+        },
+        "fingerprint": data.fingerprint,
+        **({"warnings": data.warnings} if data.warnings else {}),
+    }

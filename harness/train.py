@@ -1,0 +1,401 @@
+"""Fine-tune one cell (task x model x seed) with transformers' Trainer and score it.
+
+Read top to bottom: tokenize (cached) -> build model -> Trainer with early stopping on the
+validation primary metric -> restore the best state -> score validation and test over the
+whole split -> measure throughput -> return the record's body.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .device import peak_flops, peak_memory_mb, reset_peak_memory, synchronize
+from .metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
+from .models import build_model, count_parameters, load_tokenizer, model_identity
+from .specs import ModelSpec, Recipe
+from .tasks import TaskData
+
+
+class NaNLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class CellRun:
+    """Everything one fine-tune needs."""
+
+    data: TaskData
+    model: ModelSpec
+    recipe: Recipe
+    seed: int
+    precision: str  # resolved: fp32, bf16 or fp16
+    output_dir: Path  # the cell's folder (model and logs go here)
+    save_model: bool = False
+    tensorboard: bool = False
+    fallbacks: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- tokenization
+def _cache_root() -> Path:
+    root = os.environ.get("HARNESS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "harness")
+    return Path(root) / "tokenized"
+
+
+def subset(dataset, limit: int | None, seed: int = 0):
+    """A fixed (seed 0, independent of the training seed) random subset of `limit` rows."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit))
+
+
+def tokenize_split(dataset, tokenizer, text_columns: list[str], max_length: int, key: str):
+    """Tokenize once per data fingerprint, tokenizer and max_length; cached on disk by datasets."""
+    def encode(batch):
+        texts = [batch[c] for c in text_columns]
+        encoded = tokenizer(*texts, truncation="longest_first" if len(texts) == 2 else True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    digest = hashlib.sha256(f"{key}|{dataset._fingerprint}|{max_length}|{text_columns}".encode()).hexdigest()[:20]
+    cache = _cache_root() / f"{digest}.arrow"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    out = dataset.map(
+        encode,
+        batched=True,
+        remove_columns=list(text_columns),
+        cache_file_name=str(cache),
+        new_fingerprint=digest,
+        load_from_cache_file=True,
+        desc=None,
+    )
+    return out.rename_column("label", "labels")
+
+
+# --------------------------------------------------------------------------- inference
+def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True) -> dict[str, Any]:
+    """Logits for every row of `dataset`, in its order. Batches are length-sorted (less padding)
+    and the predictions restored to input order. One warm-up batch runs before the clock starts."""
+    import torch
+
+    device = next(model.parameters()).device
+    lengths = np.asarray(dataset["length"])
+    order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
+    features = [k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")]
+    rows = dataset.select_columns(features)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def run(index):
+        batch = collator([rows[int(i)] for i in index])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast:
+            logits = model(**batch).logits
+        return logits.float(), batch["attention_mask"]
+
+    model.eval()
+    logits_out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
+    real = padded = 0
+    with torch.inference_mode():
+        if batches:
+            run(batches[0])  # warm-up, not timed
+        synchronize()
+        start = time.perf_counter()
+        for index in batches:
+            logits, mask = run(index)
+            logits_out[index] = logits.cpu().numpy()
+            real += int(mask.sum())
+            padded += int(mask.numel())
+        synchronize()
+        seconds = time.perf_counter() - start
+    return {"logits": logits_out, "seconds": seconds, "real_tokens": real, "padded_tokens": padded}
+
+
+# --------------------------------------------------------------------------- callbacks
+def _make_callbacks():
+    from transformers import Trainer, TrainerCallback
+
+    class StepMeter(TrainerCallback):
+        """Wall time of optimizer steps only (forward, backward, clip, update): evaluation,
+        logging and checkpointing happen outside the on_step_begin / on_step_end window."""
+
+        def __init__(self):
+            self.seconds = 0.0
+            self.steps = 0
+            self.samples = 0
+            self.real_tokens = 0
+            self.padded_tokens = 0
+            self._start = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            synchronize()
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            synchronize()
+            self.seconds += time.perf_counter() - self._start
+            self.steps += 1
+
+    class BestState(TrainerCallback):
+        """Early stopping with patience on the validation primary metric, and the best weights
+        kept in memory (no checkpoint written to disk) and restored when training ends."""
+
+        def __init__(self, metric: str, patience: int | None):
+            self.metric = f"eval_{metric}"
+            self.patience = patience
+            self.best: float | None = None
+            self.best_step: int | None = None
+            self.best_state: dict | None = None
+            self.bad_evals = 0
+            self.stopped_early = False
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            value = (metrics or {}).get(self.metric)
+            if value is None:
+                return
+            if self.best is None or value > self.best:
+                self.best, self.best_step, self.bad_evals = value, state.global_step, 0
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            else:
+                self.bad_evals += 1
+                if self.patience is not None and self.bad_evals >= self.patience:
+                    self.stopped_early = True
+                    control.should_training_stop = True
+
+        def restore(self, model) -> None:
+            if self.best_state is not None:
+                model.load_state_dict(self.best_state)
+
+    class CountingTrainer(Trainer):
+        """Trainer that counts the samples and real / padded tokens of every training batch and
+        stops on a NaN or infinite loss."""
+
+        meter: StepMeter
+        nan_step: int | None = None
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            mask = inputs.get("attention_mask")
+            if mask is not None:
+                self.meter.real_tokens += int(mask.sum())
+                self.meter.padded_tokens += int(mask.numel())
+                self.meter.samples += int(mask.shape[0])
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if not math.isfinite(float(loss)):
+                self.nan_step = self.state.global_step
+                self.control.should_training_stop = True
+                raise NaNLossError(f"training loss is {float(loss)} at step {self.state.global_step}")
+            return loss
+
+    return StepMeter, BestState, CountingTrainer
+
+
+# --------------------------------------------------------------------------- one cell
+def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int):
+    from transformers import TrainingArguments
+
+    import torch
+
+    recipe = run.recipe
+    by_steps = recipe.eval_steps is not None
+    strategy = "steps" if by_steps else "epoch"
+    use_cpu = not torch.cuda.is_available()
+    kwargs: dict[str, Any] = dict(
+        output_dir=work_dir,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=recipe.eval_batch_size,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=recipe.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_grad_norm=recipe.max_grad_norm,
+        num_train_epochs=recipe.max_epochs,
+        max_steps=recipe.max_steps or -1,
+        eval_strategy=strategy,
+        eval_steps=recipe.eval_steps,
+        logging_strategy=strategy,
+        logging_steps=recipe.eval_steps or 500,
+        logging_nan_inf_filter=False,
+        save_strategy="no",
+        bf16=run.precision == "bf16",
+        fp16=run.precision == "fp16",
+        use_cpu=use_cpu,
+        seed=run.seed,
+        data_seed=run.seed,
+        optim=recipe.optim,
+        train_sampling_strategy="group_by_length" if recipe.length_grouping else "random",
+        torch_compile=recipe.torch_compile,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    if run.tensorboard:
+        kwargs["report_to"] = ["tensorboard"]
+    return TrainingArguments(**kwargs)
+
+
+def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    losses = {entry["step"]: entry["loss"] for entry in log_history if "loss" in entry}
+    out = []
+    for entry in log_history:
+        if "eval_accuracy" in entry:
+            step = entry["step"]
+            out.append(
+                {
+                    "step": step,
+                    "epoch": round(float(entry.get("epoch", 0.0)), 4),
+                    "train_loss": losses.get(step),
+                    "validation_accuracy": entry["eval_accuracy"],
+                    "validation_macro_f1": entry.get("eval_macro_f1"),
+                }
+            )
+    return out
+
+
+def fine_tune_cell(run: CellRun) -> dict[str, Any]:
+    """Train and score one cell; returns the record's metrics, predictions, throughput and training."""
+    import torch
+    from accelerate.utils import find_executable_batch_size
+    from transformers import DataCollatorWithPadding, set_seed
+
+    StepMeter, BestState, CountingTrainer = _make_callbacks()
+    spec, recipe = run.data.spec, run.recipe
+    set_seed(run.seed)
+    tokenizer = load_tokenizer(run.model)
+    identity = model_identity(run.model)
+    tok_key = f"{identity.get('content_hash') or identity['source']}@{identity.get('revision')}"
+    splits = {
+        "train": subset(run.data.splits["train"], recipe.max_train_samples),
+        "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
+        "test": subset(run.data.splits["test"], recipe.max_eval_samples),
+    }
+    encoded = {name: tokenize_split(ds, tokenizer, list(spec.text), recipe.max_length, tok_key) for name, ds in splits.items()}
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+
+    def compute_metrics(prediction):
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return summary_metrics(prediction.label_ids, np.argmax(logits, axis=-1))
+
+    work_dir = tempfile.mkdtemp(prefix="trainer-", dir=run.output_dir)
+    state: dict[str, Any] = {}
+    reset_peak_memory()
+    start_batch = recipe.batch_size
+    floor = max(1, start_batch // (2 ** recipe.oom_retries))
+
+    def halve() -> int:
+        state["oom"] = state.get("oom", 0) + 1
+        return state["batch"] // 2
+
+    @find_executable_batch_size(starting_batch_size=start_batch, reduce_batch_size_fn=halve)
+    def train_with(batch_size: int):
+        if batch_size < floor:
+            raise RuntimeError(f"CUDA out of memory even at batch size {floor} ({recipe.oom_retries} halvings)")
+        state["batch"] = batch_size
+        accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
+        model = build_model(run.model, list(spec.labels), run.seed)
+        meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
+        trainer = CountingTrainer(
+            model=model,
+            args=_training_args(run, work_dir, batch_size, accumulation),
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"].remove_columns(["length"]),
+            processing_class=tokenizer,
+            data_collator=collator,
+            compute_metrics=compute_metrics,
+            callbacks=[meter, best],
+        )
+        trainer.meter = meter
+        start = time.perf_counter()
+        trainer.train()
+        state["train_wall"] = time.perf_counter() - start
+        return trainer, meter, best, accumulation
+
+    try:
+        trainer, meter, best, accumulation = train_with()
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if state.get("oom"):
+        run.fallbacks.append(
+            f"CUDA out of memory: batch {start_batch} -> {state['batch']} per device, gradient accumulation x{start_batch // state['batch']}"
+        )
+
+    model = trainer.model
+    best.restore(model)
+    history = _history(trainer.state.log_history)
+
+    val = predict(model, encoded["validation"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
+    test = predict(model, encoded["test"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
+    val_refs = list(encoded["validation"]["labels"])
+    test_refs = list(encoded["test"]["labels"])
+    val_preds = val["logits"].argmax(-1).tolist()
+    test_preds = test["logits"].argmax(-1).tolist()
+
+    params = count_parameters(model)
+    peak = peak_flops(run.precision)
+    train_tokens_s = meter.real_tokens / meter.seconds if meter.seconds else None
+    eval_tokens_s = test["real_tokens"] / test["seconds"] if test["seconds"] else None
+    throughput = {
+        "train_samples_per_s": meter.samples / meter.seconds if meter.seconds else None,
+        "train_tokens_per_s": train_tokens_s,
+        "train_padded_tokens_per_s": meter.padded_tokens / meter.seconds if meter.seconds else None,
+        "train_real_tokens": meter.real_tokens,
+        "train_padded_tokens": meter.padded_tokens,
+        "train_samples": meter.samples,
+        "eval_samples_per_s": len(test_refs) / test["seconds"] if test["seconds"] else None,
+        "eval_tokens_per_s": eval_tokens_s,
+        "eval_padded_tokens_per_s": test["padded_tokens"] / test["seconds"] if test["seconds"] else None,
+        "train_seconds": meter.seconds,
+        "train_wall_seconds": state["train_wall"],
+        "eval_seconds": test["seconds"],
+        "parameters": params["total"],
+        "non_embedding_parameters": params["non_embedding"],
+        "mfu": (6 * params["non_embedding"] * train_tokens_s / peak["flops"]) if train_tokens_s else None,
+        "eval_mfu": (2 * params["non_embedding"] * eval_tokens_s / peak["flops"]) if eval_tokens_s else None,
+        "peak_flops": peak["flops"],
+        "peak_flops_source": peak["source"],
+        "batch_size": state["batch"],
+        "gradient_accumulation_steps": accumulation,
+        "eval_batch_size": recipe.eval_batch_size,
+        "definition": (
+            "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
+            "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "
+            "MFU = 6 x non-embedding parameters x real tokens/s / peak FLOP/s (eval: 2 x)"
+        ),
+        **peak_memory_mb(),
+    }
+    test_metrics = classification_metrics(test_refs, test_preds, list(spec.labels))
+    record = {
+        "labels": list(spec.labels),
+        "metrics": {
+            "validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)},
+            "test": test_metrics,
+            "macro_f1_definition": MACRO_F1_DEFINITION,
+        },
+        "predictions": {"test": test_preds, "validation": val_preds},
+        "references": {"test": test_refs, "validation": val_refs},
+        "throughput": throughput,
+        "training": {
+            "epochs": float(trainer.state.epoch or 0.0),
+            "steps": int(trainer.state.global_step),
+            "best_step": best.best_step,
+            "best_validation_accuracy": best.best,
+            "stopped_early": best.stopped_early,
+            "history": history,
+            "train_rows": len(encoded["train"]),
+        },
+    }
+    if run.save_model:
+        target = run.output_dir / f"model-seed-{run.seed}"
+        model.save_pretrained(target, safe_serialization=True)
+        tokenizer.save_pretrained(target)
+        record["saved_model"] = str(target)
+    return record
