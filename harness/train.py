@@ -7,6 +7,7 @@ whole split -> measure throughput -> return the record's body.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -238,9 +239,20 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    if run.tensorboard:
-        kwargs["report_to"] = ["tensorboard"]
     return TrainingArguments(**kwargs)
+
+
+def _tensorboard_callback(log_dir: Path):
+    """The Trainer's own TensorBoard reporting, writing under the cell's folder."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+    except ImportError:
+        from .errors import HarnessError
+
+        raise HarnessError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(log_dir)))
 
 
 def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -265,8 +277,12 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     """Train and score one cell; returns the record's metrics, predictions, throughput and training."""
     import torch
     from accelerate.utils import find_executable_batch_size
-    from transformers import DataCollatorWithPadding, set_seed
+    from transformers import DataCollatorWithPadding, PrinterCallback, set_seed
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     StepMeter, BestState, CountingTrainer = _make_callbacks()
     spec, recipe = run.data.spec, run.recipe
     set_seed(run.seed)
@@ -303,6 +319,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
         model = build_model(run.model, list(spec.labels), run.seed)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
+        callbacks = [meter, best]
+        if run.tensorboard:
+            callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
         trainer = CountingTrainer(
             model=model,
             args=_training_args(run, work_dir, batch_size, accumulation),
@@ -311,8 +330,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             processing_class=tokenizer,
             data_collator=collator,
             compute_metrics=compute_metrics,
-            callbacks=[meter, best],
+            callbacks=callbacks,
         )
+        trainer.remove_callback(PrinterCallback)
         trainer.meter = meter
         start = time.perf_counter()
         trainer.train()
@@ -397,5 +417,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         target = run.output_dir / f"model-seed-{run.seed}"
         model.save_pretrained(target, safe_serialization=True)
         tokenizer.save_pretrained(target)
+        (target / "harness.json").write_text(json.dumps({
+            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
+            "max_length": recipe.max_length, "model": run.model.name, "seed": run.seed,
+        }, indent=1, ensure_ascii=False))
         record["saved_model"] = str(target)
     return record

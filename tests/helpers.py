@@ -41,9 +41,9 @@ NEGATIVE = [
 
 
 def tiny_bert(folder: Path, corpus: list[str] | None = None, layers: int = 2, hidden: int = 32) -> Path:
-    """A few-layer BERT with a WordPiece tokenizer trained on `corpus`, saved with save_pretrained."""
+    """A few-layer BERT encoder (no classification head) with a WordPiece tokenizer trained on `corpus`, saved with save_pretrained."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     corpus = corpus or (POSITIVE + NEGATIVE) * 3
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -64,7 +64,7 @@ def tiny_bert(folder: Path, corpus: list[str] | None = None, layers: int = 2, hi
         num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    BertForSequenceClassification(config).save_pretrained(folder)
+    BertModel(config).save_pretrained(folder)  # an encoder without a head, like a pretrained checkpoint
     fast.save_pretrained(folder)
     return folder
 

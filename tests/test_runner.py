@@ -1,0 +1,195 @@
+"""End-to-end runner tests on a tiny BERT built in the test session and a toy task."""
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+from conftest import harness_args
+from harness.cli import main
+from harness.store import record_path
+
+REQUIRED = [
+    "schema_version", "task", "model", "seed", "status", "labels", "config", "config_hash", "provenance",
+    "metrics.validation.accuracy", "metrics.validation.macro_f1", "metrics.test.accuracy", "metrics.test.macro_f1",
+    "metrics.test.per_class", "metrics.test.confusion_matrix", "predictions.test", "references.test",
+    "throughput.train_samples_per_s", "throughput.train_tokens_per_s", "throughput.eval_samples_per_s",
+    "throughput.eval_tokens_per_s", "throughput.train_seconds", "throughput.eval_seconds",
+    "throughput.peak_memory_mb", "throughput.mfu", "training.epochs", "training.steps", "training.best_step",
+    "training.stopped_early", "training.history",
+    "provenance.harness", "provenance.git_commit", "provenance.python", "provenance.torch",
+    "provenance.transformers", "provenance.datasets", "provenance.device", "provenance.precision",
+    "provenance.model_source", "provenance.model_content_hash", "provenance.data_fingerprint",
+]
+
+
+def dig(record, dotted):
+    value = record
+    for part in dotted.split("."):
+        assert isinstance(value, dict) and part in value, f"missing key {dotted}"
+        value = value[part]
+    return value
+
+
+def run(env, *extra, capsys=None):
+    code = main(harness_args(env, "run", "--tasks", env["task"], "--data-dir", str(env["data"]),
+                             "--results", str(env["results"]), "--no-leaderboard", *extra))
+    return code
+
+
+def test_record_has_every_key_and_metrics_match_sklearn(toy_env, capsys):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1") == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    for key in REQUIRED:
+        dig(record, key)
+    assert record["status"] == "completed"
+    refs, preds = record["references"]["test"], record["predictions"]["test"]
+    assert len(refs) == 16 and len(preds) == 16
+    assert record["metrics"]["test"]["accuracy"] == pytest.approx(accuracy_score(refs, preds))
+    assert record["metrics"]["test"]["macro_f1"] == pytest.approx(f1_score(refs, preds, average="macro"))
+    assert record["metrics"]["test"]["confusion_matrix"] == confusion_matrix(refs, preds, labels=[0, 1]).tolist()
+    assert set(record["metrics"]["test"]["per_class"]) == {"negative", "positive"}
+    assert record["labels"] == ["negative", "positive"]
+    history = record["training"]["history"]
+    assert [h["epoch"] for h in history] == [1.0, 2.0]
+    assert all({"step", "epoch", "train_loss", "validation_accuracy", "validation_macro_f1"} <= set(h) for h in history)
+    throughput = record["throughput"]
+    assert throughput["train_samples_per_s"] > 0 and throughput["eval_samples_per_s"] > 0
+    # 48 training rows x 2 epochs, every sample counted once per epoch
+    assert throughput["train_samples"] == 96
+    assert throughput["train_real_tokens"] <= throughput["train_padded_tokens"]
+    assert 0 < throughput["mfu"] < 1
+    assert record["config"]["recipe"]["batch_size"] == 8  # from the task's training budget
+    assert "macro" in record["metrics"]["macro_f1_definition"]
+
+
+def test_rerun_skips_and_force_reruns(toy_env, capsys):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1") == 0
+    path = record_path(toy_env["results"], toy_env["task"], "tiny", 0)
+    first = json.loads(path.read_text())
+    capsys.readouterr()
+    assert run(toy_env, "--models", "tiny", "--seeds", "1") == 0
+    out = capsys.readouterr().out
+    assert "skip" in out and "0 cell(s) trained, 1 skipped" in out
+    assert json.loads(path.read_text())["provenance"]["started_at"] == first["provenance"]["started_at"]
+    # a changed hyperparameter changes the config hash: the cell is retrained
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--set", "learning_rate=0.002") == 0
+    changed = json.loads(path.read_text())
+    assert changed["config_hash"] != first["config_hash"]
+    assert "1 cell(s) trained" in capsys.readouterr().out
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--set", "learning_rate=0.002", "--force") == 0
+    assert "1 cell(s) trained" in capsys.readouterr().out
+
+
+def test_broken_model_gives_failed_record_and_nonzero_exit(toy_env, tmp_path, capsys):
+    spec = yaml.safe_load(toy_env["models"].read_text())
+    spec["models"].append({"name": "broken", "source": str(tmp_path / "no-such-model")})
+    toy_env["models"].write_text(yaml.safe_dump(spec))
+    code = run(toy_env, "--models", "broken,tiny", "--seeds", "1")
+    assert code == 1
+    failed = json.loads(record_path(toy_env["results"], toy_env["task"], "broken", 0).read_text())
+    assert failed["status"] == "failed" and "no-such-model" in failed["error"]
+    assert "metrics" not in failed
+    # the grid went on after the failure
+    assert json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())["status"] == "completed"
+    assert "failed: " in capsys.readouterr().out
+
+
+def test_early_stopping_when_validation_stops_improving(toy_env):
+    # a learning rate too small to change any prediction: validation accuracy never improves
+    code = run(toy_env, "--models", "tiny", "--seeds", "1", "--set", "learning_rate=1e-12",
+               "--set", "max_epochs=10", "--set", "patience=2")
+    assert code == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    training = record["training"]
+    assert training["stopped_early"] is True
+    assert len(training["history"]) == 3  # the best evaluation, then 2 without improvement
+    assert training["epochs"] == pytest.approx(3.0)
+    assert training["best_step"] == training["history"][0]["step"]
+
+
+def test_scratch_init_differs_from_pretrained(tiny_model_dir):
+    from harness.models import build_model
+    from harness.specs import ModelSpec
+
+    labels = ["a", "b"]
+    pretrained = build_model(ModelSpec(name="p", source=str(tiny_model_dir)), labels, seed=0)
+    again = build_model(ModelSpec(name="p", source=str(tiny_model_dir)), labels, seed=1)
+    scratch = build_model(ModelSpec(name="s", source=str(tiny_model_dir), init="scratch"), labels, seed=0)
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    p, a, s = pretrained.state_dict()[key], again.state_dict()[key], scratch.state_dict()[key]
+    assert (p == a).all()  # the seed changes the head, not the pretrained body
+    assert not (p == s).all()
+    assert pretrained.config.id2label == {0: "a", 1: "b"}
+    head_p, head_a = pretrained.classifier.weight, again.classifier.weight
+    assert not (head_p == head_a).all()
+
+
+def test_offline_run_never_touches_the_network(toy_env, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert run(toy_env, "--models", "tiny,tiny-scratch", "--seeds", "1") == 0
+
+
+def test_max_samples_and_save_model(toy_env):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--max-train-samples", "20",
+               "--max-eval-samples", "10", "--save-model") == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    assert record["training"]["train_rows"] == 20
+    assert len(record["predictions"]["test"]) == 10
+    saved = Path(record["saved_model"])
+    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
+    meta = json.loads((saved / "harness.json").read_text())
+    assert meta["labels"] == ["negative", "positive"] and meta["text_columns"] == ["sentence"]
+    # only the saved model remains: no temporary checkpoints left behind
+    leftovers = [p.name for p in saved.parent.iterdir() if p.name.startswith("trainer-")]
+    assert leftovers == []
+
+
+def test_nan_loss_retries_in_fp32_then_fails(toy_env, capsys):
+    code = run(toy_env, "--models", "tiny", "--seeds", "1", "--precision", "bf16",
+               "--set", "learning_rate=1e30", "--set", "max_grad_norm=1e30", "--set", "warmup_ratio=0")
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    assert code == 1
+    assert record["status"] == "failed"
+    assert "NaNLossError" in record["error"] and "nan" in record["error"].lower()
+    assert any("retried in fp32" in f for f in record["fallbacks"])
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "m", "source": "x", "intt": "scratch"}, "field 'intt': unknown field (did you mean 'init'?)"),
+        ({"name": "m"}, "field 'source': required field is missing"),
+        ({"name": "m", "source": "x", "init": "random"}, "field 'init'"),
+        ({"name": "m", "source": "x", "training": {"learning_rat": 1}}, "did you mean 'learning_rate'"),
+    ],
+)
+def test_models_file_validation_names_entry_and_field(tmp_path, capsys, entry, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump({"models": [entry]}))
+    assert main(["--models-file", str(path), "models"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "model 'm'" in err and message in err
+
+
+def test_shipped_models_file_lists_the_required_models(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ["camembert-base", "xlm-roberta-base", "distilbert-multilingual", "distilbert-base-uncased",
+                 "camembert-base-scratch", "minilm-l6", "minilm-l6-scratch"]:
+        assert f"| {name} " in out
+
+
+def test_unknown_model_and_bad_set_are_usage_errors(toy_env, capsys):
+    assert run(toy_env, "--models", "tinny") == 2
+    assert "did you mean 'tiny'" in capsys.readouterr().err
+    assert run(toy_env, "--models", "tiny", "--set", "learnin_rate=1") == 2
+    assert "learning_rate" in capsys.readouterr().err
