@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-model", action="store_true", help="keep the best model and tokenizer in the cell folder")
     run.add_argument("--tensorboard", action="store_true", help="log training to TensorBoard under the cell folder")
     run.add_argument("--no-leaderboard", action="store_true", help="do not write RESULTS/LEADERBOARD.md at the end")
+    run.add_argument("--no-plots", action="store_true", help="do not draw each cell's confusion matrix and curves")
 
     board = sub.add_parser("leaderboard", help="leaderboard tables from a results folder")
     board.add_argument("results")
@@ -193,7 +194,7 @@ def cmd_run(args) -> int:
     offline = set_offline_if_local(tasks, args.data_dir, models)
     options = RunOptions(
         seeds=seeds, data_dir=args.data_dir, results=results, precision=args.precision, overrides=overrides,
-        force=args.force, save_model=args.save_model, tensorboard=args.tensorboard,
+        force=args.force, save_model=args.save_model, tensorboard=args.tensorboard, plots=not args.no_plots,
     )
     print(
         f"harness run: {len(tasks)} task(s) x {len(models)} model(s) x {len(seeds)} seed(s) -> {results}"
@@ -204,13 +205,9 @@ def cmd_run(args) -> int:
 
     outcomes = run_grid(tasks, models, model_registry, options, log=lambda m: print(m, flush=True))
     if not args.no_leaderboard:
-        try:
-            from .leaderboard import write_leaderboard_files
-        except ImportError:
-            write_leaderboard_files = None
-        if write_leaderboard_files is not None:
-            written = write_leaderboard_files(results)
-            print(f"leaderboard: {written}")
+        from .leaderboard import write_leaderboard_files
+
+        print(f"leaderboard: {write_leaderboard_files(results)}")
     failed = [o for o in outcomes if o.status == "failed"]
     done = sum(o.status == "completed" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)

@@ -30,24 +30,45 @@ def _select(path: Path, header: list[str], wanted: list[str]) -> None:
 
 def _delimited(path: Path, columns: list[str], label: str, delimiter: str, quoting: int) -> Iterator[tuple[int, Row]]:
     # utf-8-sig drops a byte-order mark; newline="" lets the csv module handle CRLF and
-    # newlines inside quoted fields.
+    # newlines inside quoted fields. The row number is the line a record starts on.
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
         try:
             header = next(reader)
         except StopIteration:
             raise DataError(f"{path}: the file is empty (no header row)") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: {_reason(exc)}") from None
+        except csv.Error as exc:
+            raise DataError(f"{path}, line 1: cannot read the header ({exc})") from None
         header = [h.strip() for h in header]
         _select(path, header, columns + [label])
         index = {name: header.index(name) for name in columns + [label]}
-        for fields in reader:
+        start = reader.line_num + 1
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except UnicodeDecodeError as exc:  # decoded a block at a time: no exact line
+                raise DataError(f"{path}: {_reason(exc)}") from None
+            except csv.Error as exc:
+                raise DataError(f"{path}, line {start}: cannot parse the row ({exc})") from None
+            line_no, start = start, reader.line_num + 1
             if not fields:  # a blank line
                 continue
-            if len(fields) < len(header):
+            if len(fields) < len(header) or any(f.strip() for f in fields[len(header):]):
+                hint = " (a text holding the delimiter must be quoted)" if len(fields) > len(header) else ""
                 raise DataError(
-                    f"{path}, line {reader.line_num}: {len(fields)} field(s), the header has {len(header)}"
+                    f"{path}, line {line_no}: {len(fields)} field(s), the header has {len(header)}{hint}"
                 )
-            yield reader.line_num, {name: fields[i] for name, i in index.items()}
+            yield line_no, {name: fields[i] for name, i in index.items()}
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r}); save the file as UTF-8"
+    return str(exc)
 
 
 def read_csv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
@@ -68,34 +89,47 @@ def read_glue_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[
         yield line_no, row
 
 
-def read_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
-    """JSON lines with the Hub schema's field names."""
-    with open(path, encoding="utf-8-sig") as handle:
-        for line_no, line in enumerate(handle, start=1):
+def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    # Read bytes and decode line by line, so that a bad byte is reported on its own line.
+    with open(path, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: {_reason(exc)}") from None
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
-            _select(path, list(obj), columns + [label])
-            yield line_no, {name: obj[name] for name in columns + [label]}
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}, line {line_no}: expected a JSON object, got {type(obj).__name__}")
+            yield line_no, obj
+
+
+def _select_fields(path: Path, line_no: int, obj: dict, wanted: list[str]) -> None:
+    missing = [c for c in wanted if c not in obj]
+    if missing:
+        raise DataError(f"{path}, line {line_no}: missing field(s) {missing}; the object has {list(obj)}")
+
+
+def read_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """JSON lines with the Hub schema's field names."""
+    for line_no, obj in _json_lines(path):
+        _select_fields(path, line_no, obj, columns + [label])
+        yield line_no, {name: obj[name] for name in columns + [label]}
 
 
 def read_snli_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
     """The official SNLI 1.0 release: sentence1 / sentence2 / gold_label ('-' = no consensus)."""
     if len(columns) != 2:
         raise DataError(f"{path}: the snli_jsonl reader needs a text pair in the spec")
-    with open(path, encoding="utf-8-sig") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
-            _select(path, list(obj), ["sentence1", "sentence2", "gold_label"])
-            yield line_no, {columns[0]: obj["sentence1"], columns[1]: obj["sentence2"], label: obj["gold_label"]}
+    for line_no, obj in _json_lines(path):
+        _select_fields(path, line_no, obj, ["sentence1", "sentence2", "gold_label"])
+        yield line_no, {columns[0]: obj["sentence1"], columns[1]: obj["sentence2"], label: obj["gold_label"]}
 
 
 def read_cls_review(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
@@ -119,9 +153,13 @@ def read_cls_review(path: Path, columns: list[str], label: str) -> Iterator[tupl
 
 def read_parquet(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
     """Parquet with the Hub schema's column names (e.g. a Hub split saved with to_parquet)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
     _select(path, table.column_names, columns + [label])
     data = {name: table.column(name).to_pylist() for name in columns + [label]}
     for i in range(table.num_rows):
@@ -137,6 +175,9 @@ READERS: dict[str, Reader] = {
     "cls_review": read_cls_review,
     "parquet": read_parquet,
 }
+
+# What the row number of each reader counts, for error messages ("<file>, line 12: ...").
+LOCATION_UNITS: dict[str, str] = {"cls_review": "item", "parquet": "row"}  # the others: "line"
 
 # The generic local layout `<task>/<split>.<ext>` reads these formats.
 GENERIC_READERS = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}

@@ -35,6 +35,7 @@ class RunOptions:
     force: bool = False
     save_model: bool = False
     tensorboard: bool = False
+    plots: bool = True  # confusion matrix and training curves per cell
 
 
 @dataclass
@@ -133,6 +134,9 @@ def run_grid(
     from .device import resolve_precision
     from .train import CellRun, NaNLossError, fine_tune_cell
 
+    import datasets
+
+    datasets.disable_progress_bars()
     precision = resolve_precision(options.precision)
     outcomes: list[CellOutcome] = []
     for task in tasks:
@@ -218,6 +222,8 @@ def run_grid(
                 }
                 _attach_statistics(record)
                 write_record(path, record)
+                if options.plots:
+                    _write_plots(record, path.parent, log)
                 test = record["metrics"]["test"]
                 log(
                     f"      test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; "
@@ -228,12 +234,23 @@ def run_grid(
 
 
 def _attach_statistics(record: dict[str, Any]) -> None:
-    """Per-record bootstrap CIs of the test metrics (harness.stats), when that module is present."""
+    """Per-record bootstrap 95% CIs of test accuracy and macro-F1 over test examples."""
+    from .stats import bootstrap_record_ci
+
+    record["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(
+        record["references"]["test"], record["predictions"]["test"], resamples=1000, seed=record["seed"],
+        n_labels=len(record["labels"]),
+    )
+
+
+def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:
+    """Plots are a view of the record: if drawing fails, the record stays and the run goes on."""
     try:
-        from .stats import bootstrap_record_ci
-    except ImportError:
-        return
-    record["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(record["references"]["test"], record["predictions"]["test"])
+        from .plots import write_cell_plots
+
+        write_cell_plots(record, folder)
+    except Exception as exc:  # noqa: BLE001
+        log(f"      plots not written: {type(exc).__name__}: {exc}")
 
 
 def _iso(ts: float) -> str:

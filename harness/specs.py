@@ -197,6 +197,18 @@ def suggest(word: str, choices: Any) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _task_fields_at(loc: tuple) -> Any:
+    """The field names valid where a TaskSpec error points: a misspelt `splits.train.locl`
+    is compared with the fields of a split source, not with the task's own fields."""
+    if len(loc) == 2 and loc[0] == "hub":
+        return HubSource.model_fields
+    if len(loc) == 2 and loc[0] == "validation_from_train":
+        return CarveOut.model_fields
+    if len(loc) == 3 and loc[0] == "splits":
+        return SplitSource.model_fields
+    return [*TaskSpec.model_fields, "vars"]
+
+
 def format_validation_error(exc: ValidationError, context: dict[str, Any] | None = None) -> str:
     parts = []
     for err in exc.errors():
@@ -204,10 +216,12 @@ def format_validation_error(exc: ValidationError, context: dict[str, Any] | None
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             field = str(err["loc"][-1])
-            fields = TaskSpec.model_fields if context is None else context
+            fields = _task_fields_at(tuple(err["loc"])) if context is None else context
             msg = f"unknown field{suggest(field, fields)}"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "value_error" and msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
         parts.append(f"field '{loc}': {msg}")
     return "; ".join(parts)
 

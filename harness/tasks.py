@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import DataError, HarnessError, SpecError
-from .readers import GENERIC_READERS, READERS
+from .readers import GENERIC_READERS, LOCATION_UNITS, READERS
 from .specs import TaskSpec, format_validation_error, read_yaml, suggest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,14 +27,14 @@ BUILTIN_TASKS_DIR = PACKAGE_DIR.parent / "tasks"
 FAMILY_KEYS = {"family", "description", "defaults", "tasks"}
 
 
-class _Vars(dict):
-    def __missing__(self, key: str) -> str:
-        raise KeyError(key)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _fill(value: Any, variables: dict[str, str]) -> Any:
-    if isinstance(value, str) and "{" in value and variables:
-        return value.format_map(_Vars(variables))
+    """Replace `{name}` placeholders with the task's `vars`; an unknown name raises KeyError.
+    Other braces are left alone."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: variables[m.group(1)], value)
     if isinstance(value, dict):
         return {k: _fill(v, variables) for k, v in value.items()}
     if isinstance(value, list):
@@ -62,12 +64,17 @@ def parse_family_file(path: Path) -> list[TaskSpec]:
     if not isinstance(entries, list) or not entries:
         raise SpecError(f"{path}: field 'tasks' is missing or empty (a list of task entries)")
     defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise SpecError(f"{path}: field 'defaults' must be a mapping of task fields, got {type(defaults).__name__}")
     specs = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise SpecError(f"{path}: tasks[{i}] is not a mapping")
         where = f"{path}: task '{entry.get('name', f'#{i}')}'"
-        variables = {k: str(v) for k, v in (entry.get("vars") or {}).items()}
+        raw_vars = entry.get("vars") or {}
+        if not isinstance(raw_vars, dict):
+            raise SpecError(f"{where}: field 'vars' must be a mapping of placeholder values")
+        variables = {str(k): str(v) for k, v in raw_vars.items()}
         merged = _merge(defaults, {k: v for k, v in entry.items() if k != "vars"})
         try:
             merged = _fill(merged, variables)
@@ -153,6 +160,7 @@ def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[
 
 
 def _read_rows(path: Path, reader: str, spec: TaskSpec) -> tuple[list[int], list[dict[str, Any]]]:
+    """Rows of one file; the numbers are what LOCATION_UNITS[reader] says (line, item or row)."""
     numbers, rows = [], []
     for number, row in READERS[reader](path, list(spec.text), spec.label):
         numbers.append(number)
@@ -189,27 +197,46 @@ def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[dict[str, Any
     return list(range(len(rows))), rows
 
 
-def _normalise(spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]]) -> dict[str, list]:
-    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`."""
+def _label_id(value: Any, name_to_id: dict[str, int]) -> int | None:
+    """The label id of one raw value: a label name, or an integer id (int, integral float, digits)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text in name_to_id:
+            return name_to_id[text]
+        return int(text) if text.isdigit() else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _normalise(
+    spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]], unit: str = "row"
+) -> dict[str, list]:
+    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`.
+    A label that is neither dropped nor known is an error naming the file and the line / item."""
     name_to_id = {name: i for i, name in enumerate(spec.labels)}
-    drop = {str(v) for v in spec.drop_labels}
+    drop = {str(v).strip() for v in spec.drop_labels}
     out: dict[str, list] = {c: [] for c in spec.text}
     out["label"] = []
     for number, row in zip(numbers, rows):
         value = row[spec.label]
-        if value is None or str(value).strip() in drop:
+        key = int(value) if isinstance(value, float) and value.is_integer() else value  # -1.0 drops like -1
+        if key is not None and not isinstance(key, bool) and str(key).strip() in drop:
             continue
-        if isinstance(value, str) and value.strip() in name_to_id:
-            label_id = name_to_id[value.strip()]
-        elif isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-            label_id = int(value)
-            if not 0 <= label_id < len(spec.labels):
-                raise DataError(f"{where}, row {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
-        else:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise DataError(f"{where}, {unit} {number}: no label in column '{spec.label}'")
+        label_id = _label_id(value, name_to_id)
+        if label_id is None:
             raise DataError(
-                f"{where}, row {number}: unknown label '{value}'{suggest(str(value), name_to_id)}; "
-                f"the spec of '{spec.name}' lists {len(spec.labels)} labels"
+                f"{where}, {unit} {number}: unknown label {value!r}{suggest(str(value), name_to_id)}; "
+                f"the spec of '{spec.name}' lists {len(spec.labels)} labels ({spec.spec_file})"
             )
+        if not 0 <= label_id < len(spec.labels):
+            raise DataError(f"{where}, {unit} {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
         for column in spec.text:
             text = row[column]
             out[column].append("" if text is None else str(text))
@@ -250,20 +277,22 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
             found = next(((p, r) for p, r in candidates if p.is_file()), None)
             if found is None:
                 tried = ", ".join(str(p) for p, _ in candidates)
-                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}")
+                hint = f" (the data dir {local_root} does not exist)" if local_root and not local_root.is_dir() else ""
+                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}{hint}")
             path, reader = found
             numbers, rows = _read_rows(path, reader, spec)
-            where = str(path)
+            where, unit = str(path), LOCATION_UNITS.get(reader, "line")
         elif spec.hub is not None:
             numbers, rows = _from_hub(spec, split)
-            where = f"hub {spec.hub.path}/{spec.hub.name}:{source.hub_split or split}"
+            where, unit = f"hub {spec.hub.path}/{spec.hub.name}:{source.hub_split or split}", "row"
         elif source.url:
             path = _from_url(spec, split)
             numbers, rows = _read_rows(path, spec.reader, spec)
             where = source.url + (f"#{source.member}" if source.member else "")
+            unit = LOCATION_UNITS.get(spec.reader, "line")
         else:
             raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
-        columns[split] = _normalise(spec, where, numbers, rows)
+        columns[split] = _normalise(spec, where, numbers, rows, unit)
         files[split] = where
         expected = spec.expected_rows.get(split)
         if expected is not None and len(columns[split]["label"]) != expected:
@@ -275,6 +304,12 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     splits = {name: Dataset.from_dict(data, features=features) for name, data in columns.items()}
     if spec.validation_from_train:
         carve = spec.validation_from_train
+        n_train = len(splits["train"])
+        if n_train - math.ceil(carve.fraction * n_train) < 1:
+            raise DataError(
+                f"task '{spec.name}': train has {n_train} row(s), too few to carve a {carve.fraction:.0%} "
+                f"validation split out of it ({files['train']})"
+            )
         parts = splits["train"].train_test_split(test_size=carve.fraction, seed=carve.seed, shuffle=True)
         splits["train"], splits["validation"] = parts["train"], parts["test"]
         files["validation"] = f"{carve.fraction:.0%} of train, seed {carve.seed}"

@@ -1,0 +1,493 @@
+"""Regression testing: is a candidate worse than a baseline, beyond noise?
+
+`harness compare CANDIDATE --baseline BASELINE` and `harness.assert_no_regression(...)`. Each side
+is a results folder or a baseline file (`harness baseline export`). Cells are matched by task and
+model, seeds are paired by seed number, and every task x model x metric gets a paired bootstrap
+over the same test examples, pooled over the paired seeds (`stats.paired_bootstrap`).
+
+Verdict per comparison (deltas in points, i.e. metric x 100):
+- regressed: p < alpha, delta < 0 and the drop is larger than `max_drop` points;
+- improved: p < alpha and delta > 0 (no minimum size: any significant gain is reported);
+- unchanged: everything else, including significant drops within the `max_drop` tolerance.
+
+Exit codes of the CLI: 0 nothing regressed, 1 something regressed, 2 the inputs cannot be compared
+(different test sets, cells missing on either side, no common seeds), raised as HarnessError.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .baseline import (
+    Cell,
+    SeedRun,
+    Side,
+    _load_json,
+    cells_from_records,
+    is_baseline_document,
+    parse_baseline,
+    side_from_results,
+)
+from .errors import HarnessError
+from .stats import METRICS
+
+DEFAULT_METRICS = ("accuracy", "macro_f1")
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+STATUSES = ("regressed", "improved", "unchanged")
+_DETAILS_AFTER = 12  # unchanged rows beyond which the markdown folds the table into <details>
+_EPS = 1e-9  # points: a drop of exactly max_drop (2 of 400 examples = 0.5) is not "larger" than it
+
+
+# --------------------------------------------------------------------------- loading
+def load_side(source: Any, name: str = "side") -> Side:
+    """A comparison side from a results folder, a baseline file, a list of result records, a
+    mapping {(task, model): Cell}, or a Side (returned as is)."""
+    if isinstance(source, Side):
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            return side_from_results(path)
+        if not path.exists():
+            raise HarnessError(f"{name} {path} does not exist (give a results folder or a baseline file)")
+        document = _load_json(path)
+        if is_baseline_document(document):
+            return parse_baseline(document, str(path))
+        if isinstance(document, dict) and "schema_version" in document and "task" in document:
+            raise HarnessError(f"{name} {path} is a single result record; give its results folder or a baseline file")
+        raise HarnessError(f"{name} {path} is neither a results folder nor a harness baseline file")
+    if isinstance(source, Mapping):
+        cells = {}
+        for key, cell in source.items():
+            if not isinstance(cell, Cell):
+                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
+            cells[(cell.task, cell.model)] = cell
+        return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
+    if isinstance(source, Iterable):
+        cells, failed = cells_from_records(list(source))
+        return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
+    raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
+
+
+# --------------------------------------------------------------------------- result types
+@dataclass
+class Comparison:
+    """One task x model x metric. Metric values, delta and CI are in points (metric x 100)."""
+
+    task: str
+    model: str
+    metric: str
+    baseline: float
+    candidate: float
+    delta: float
+    low: float
+    high: float
+    p_value: float
+    pairs: int
+    seeds: list[int]
+    n_examples: int
+    status: str  # regressed | improved | unchanged
+    significant: bool
+
+    @property
+    def within_tolerance(self) -> bool:
+        """A significant drop too small to count as a regression."""
+        return self.significant and self.delta < 0 and self.status == "unchanged"
+
+
+@dataclass
+class ComparisonResult:
+    comparisons: list[Comparison]
+    metrics: list[str]
+    alpha: float
+    max_drop: float
+    resamples: int
+    seed: int
+    candidate: str
+    baseline: str
+    notes: list[str] = field(default_factory=list)
+
+    # -- views
+    def by_status(self, status: str) -> list[Comparison]:
+        return [c for c in self.comparisons if c.status == status]
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return sorted(self.by_status("regressed"), key=lambda c: c.delta)
+
+    @property
+    def improvements(self) -> list[Comparison]:
+        return sorted(self.by_status("improved"), key=lambda c: -c.delta)
+
+    @property
+    def unchanged(self) -> list[Comparison]:
+        return self.by_status("unchanged")
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressed else 0
+
+    @property
+    def confidence(self) -> float:
+        return 1 - self.alpha
+
+    @property
+    def ci_label(self) -> str:
+        return f"{_num(100 * self.confidence)}% CI"
+
+    @property
+    def rule(self) -> str:
+        return f"p < {_num(self.alpha)} and drop > {_num(self.max_drop)} points"
+
+    @property
+    def verdict(self) -> str:
+        total = len(self.comparisons)
+        if self.regressed:
+            worst = self.regressions
+            named = ", ".join(
+                f"{c.task} / {c.model} {METRIC_NAMES.get(c.metric, c.metric)} {c.delta:+.2f} ({_p_phrase(c.p_value, self.resamples)})"
+                for c in worst[:3]
+            )
+            more = f" and {len(worst) - 3} more" if len(worst) > 3 else ""
+            return (f"**Regression:** {len(worst)} of {total} comparison(s) worse than the baseline beyond noise "
+                    f"({self.rule}): {named}{more}.")
+        return (f"**No regression:** 0 of {total} comparison(s) worse than the baseline beyond noise "
+                f"({self.rule}); {len(self.improvements)} improved, {len(self.unchanged)} unchanged.")
+
+    @property
+    def method(self) -> str:
+        n = sorted({c.n_examples for c in self.comparisons})
+        n_text = ", ".join(str(x) for x in n) if n else "0"
+        return (
+            f"Paired bootstrap over the same test examples ({n_text} per task), pooled over the paired seeds: "
+            f"each of {self.resamples} resamples (seed {self.seed}) draws one set of test examples shared by every "
+            f"seed pair, and the delta is the mean over pairs of candidate minus baseline. Seeds are paired by seed "
+            f"number; unpaired seeds are ignored. Values and deltas are in points (metric x 100); the "
+            f"{self.ci_label} is the percentile interval of the bootstrap deltas; p is two-sided (twice the smaller "
+            f"tail mass of the bootstrap deltas at zero). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} "
+            f"and delta > 0, with no minimum size. Unchanged: anything else, including significant drops within the "
+            f"{_num(self.max_drop)}-point tolerance. Each comparison is tested on its own at alpha {_num(self.alpha)} "
+            f"(no correction for the {len(self.comparisons)} comparison(s)); the drop threshold guards against "
+            f"flagging tiny but significant differences. Macro-F1: the unweighted mean of per-class F1 over the "
+            f"classes present in the references or predictions (scikit-learn's default)."
+        )
+
+    # -- renderings
+    def to_dict(self) -> dict[str, Any]:
+        def rows(items: list[Comparison]) -> list[dict[str, Any]]:
+            return [{**asdict(c), "within_tolerance": c.within_tolerance} for c in items]
+
+        return {
+            "verdict": _plain(self.verdict),
+            "regressed": self.regressed,
+            "exit_code": self.exit_code,
+            "candidate": _plain(self.candidate),
+            "baseline": _plain(self.baseline),
+            "settings": {
+                "metrics": list(self.metrics), "alpha": self.alpha, "max_drop_points": self.max_drop,
+                "confidence": self.confidence, "resamples": self.resamples, "bootstrap_seed": self.seed,
+            },
+            "units": "points (metric x 100) for baseline, candidate, delta, low and high",
+            "counts": {s: len(self.by_status(s)) for s in STATUSES},
+            "regressions": rows(self.regressions),
+            "improvements": rows(self.improvements),
+            "unchanged": rows(self.unchanged),
+            "notes": list(self.notes),
+            "method": self.method,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    def to_markdown(self) -> str:
+        lines = [self.verdict, "", f"Candidate: {self.candidate}. Baseline: {self.baseline}.", ""]
+        for title, items, empty in (
+            ("Regressions", self.regressions, "None."),
+            ("Improvements", self.improvements, "None."),
+            ("Unchanged", self.unchanged, "None."),
+        ):
+            lines += [f"### {title} ({len(items)})", ""]
+            if not items:
+                lines += [empty, ""]
+                continue
+            table = self._table(items)
+            if title == "Unchanged" and len(items) > _DETAILS_AFTER:
+                lines += ["<details><summary>Show the unchanged comparisons</summary>", "", table, "", "</details>", ""]
+            else:
+                lines += [table, ""]
+            if any(c.within_tolerance for c in items):
+                lines += [f"\\* a significant drop (p < {_num(self.alpha)}) within the {_num(self.max_drop)}-point "
+                          f"tolerance: not counted as a regression.", ""]
+        if self.notes:
+            lines += ["### Notes", ""] + [f"- {note}" for note in self.notes] + [""]
+        lines += ["---", "", f"<sub>Method: {self.method}</sub>", ""]
+        return "\n".join(lines)
+
+    def _table(self, items: list[Comparison]) -> str:
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            [
+                {
+                    "task": c.task,
+                    "model": c.model,
+                    "metric": METRIC_NAMES.get(c.metric, c.metric),
+                    "baseline": f"{c.baseline:.2f}",
+                    "candidate": f"{c.candidate:.2f}",
+                    "delta": f"{c.delta:+.2f}" + ("\\*" if c.within_tolerance else ""),
+                    self.ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]",
+                    "p": _p(c.p_value, self.resamples),
+                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})",
+                }
+                for c in items
+            ]
+        )
+        align = ("left", "left", "left", "right", "right", "right", "right", "right", "left")
+        return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+    def render(self, fmt: str = "md") -> str:
+        if fmt == "json":
+            return self.to_json()
+        if fmt == "md":
+            return self.to_markdown()
+        raise ValueError(f"unknown format '{fmt}' (md, json)")
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _p(p_value: float, resamples: int) -> str:
+    if p_value <= 0:
+        return f"<{1 / resamples:.2g}"
+    if p_value < 0.001:
+        return f"{p_value:.1e}"
+    return f"{p_value:.3f}"
+
+
+def _p_phrase(p_value: float, resamples: int) -> str:
+    text = _p(p_value, resamples)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("**", "").replace("`", "")
+
+
+# --------------------------------------------------------------------------- checks
+def _test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -> str | None:
+    """Why these paired runs were not scored on one and the same test set, or None."""
+    fingerprints = {side: sorted({r.data_fingerprint for r in runs if r.data_fingerprint})
+                    for side, runs in (("candidate", cand), ("baseline", base))}
+    for side, values in fingerprints.items():
+        if len(values) > 1:
+            return f"{cell_name}: the {side}'s seeds have different data fingerprints ({', '.join(values)})"
+    if fingerprints["candidate"] and fingerprints["baseline"] and fingerprints["candidate"] != fingerprints["baseline"]:
+        return (f"{cell_name}: different test sets: data fingerprint {fingerprints['candidate'][0]} (candidate) "
+                f"vs {fingerprints['baseline'][0]} (baseline)")
+    reference = base[0].references
+    for side, runs in (("candidate", cand), ("baseline", base)):
+        for run in runs:
+            if run.references != reference:
+                if len(run.references) != len(reference):
+                    detail = f"{len(run.references)} test examples vs {len(reference)}"
+                else:
+                    differ = sum(a != b for a, b in zip(run.references, reference))
+                    detail = f"{differ} of {len(reference)} references differ"
+                return f"{cell_name}: different test sets: the {side}'s seed {run.seed} references do not match ({detail})"
+    labels = base[0].labels
+    for side, runs in (("candidate", cand), ("baseline", base)):
+        for run in runs:
+            if run.labels != labels:
+                return f"{cell_name}: different label lists: {side} seed {run.seed} has {run.labels} vs {labels}"
+    for side, runs in (("candidate", cand), ("baseline", base)):
+        for run in runs:
+            if len(run.predictions) != len(run.references):
+                return (f"{cell_name}: {side} seed {run.seed} has {len(run.predictions)} predictions for "
+                        f"{len(run.references)} test examples")
+            top = max(run.predictions + run.references, default=0)
+            if labels and top >= len(labels):
+                return f"{cell_name}: {side} seed {run.seed} has label id {top}, outside its {len(labels)} labels"
+    if not reference:
+        return f"{cell_name}: empty test set"
+    return None
+
+
+def _unusable(problems: list[tuple[str, str]]) -> HarnessError:
+    kinds = {"missing": "cell(s) missing on one side", "seeds": "cell(s) with no common seeds",
+             "test set": "cell(s) not scored on the same test set"}
+    counts: dict[str, int] = {}
+    for kind, _ in problems:
+        counts[kind] = counts.get(kind, 0) + 1
+    summary = "; ".join(f"{n} {kinds.get(k, k)}" for k, n in counts.items())
+    first = problems[0][1]
+    head = f"cannot compare candidate and baseline: {summary} (first: {first})"
+    return HarnessError("\n".join([head] + [f"  - {message}" for _, message in problems]))
+
+
+def _environment_notes(pairs: list[tuple[SeedRun, SeedRun]]) -> list[str]:
+    notes = []
+    for key in ("harness", "torch", "transformers", "device", "precision"):
+        cand = sorted({str(c.provenance.get(key)) for c, _ in pairs if c.provenance.get(key) is not None})
+        base = sorted({str(b.provenance.get(key)) for _, b in pairs if b.provenance.get(key) is not None})
+        if cand and base and cand != base:
+            notes.append(f"{key} differs: {', '.join(cand)} (candidate) vs {', '.join(base)} (baseline)")
+    return notes
+
+
+# --------------------------------------------------------------------------- comparison
+def compare(
+    candidate_cells: Any,
+    baseline_cells: Any,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    max_drop: float = 0.5,
+    alpha: float = 0.05,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> ComparisonResult:
+    """Compare every task x model x metric of the candidate with the baseline.
+
+    Each side: a results folder or baseline file path, a list of result records, a mapping
+    {(task, model): Cell}, or a Side. Raises HarnessError when the sides cannot be compared
+    (cells missing on either side, no common seeds, different test sets), listing every problem.
+    """
+    from .stats import paired_bootstrap
+
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise HarnessError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
+    if not 0 < alpha < 1:
+        raise HarnessError(f"alpha must be between 0 and 1, got {alpha}")
+    if max_drop < 0:
+        raise HarnessError(f"max drop must be 0 or more points, got {max_drop}")
+    if resamples < 100:
+        raise HarnessError(f"resamples must be at least 100, got {resamples}")
+
+    cand_side = load_side(candidate_cells, "candidate")
+    base_side = load_side(baseline_cells, "baseline")
+    for name, side in (("candidate", cand_side), ("baseline", base_side)):
+        if not side.cells:
+            failed = f" ({len(side.failed)} failed record(s))" if side.failed else ""
+            raise HarnessError(f"the {name} {side.source} has no completed result records{failed}")
+
+    problems: list[tuple[str, str]] = []
+    plans: list[tuple[Cell, Cell, list[int]]] = []
+    notes: list[str] = []
+    same_config: list[str] = []
+    failed_by_cell = {
+        name: {(t, m) for t, m, _ in side.failed} for name, side in (("candidate", cand_side), ("baseline", base_side))
+    }
+    for key in sorted(set(cand_side.cells) | set(base_side.cells)):
+        cell_name = f"{key[0]} / {key[1]}"
+        for name, side in (("candidate", cand_side), ("baseline", base_side)):
+            if key not in side.cells:
+                why = " (only failed records)" if key in failed_by_cell[name] else ""
+                problems.append(("missing", f"{cell_name}: missing from the {name} {side.source}{why}; "
+                                            f"the {'baseline' if name == 'candidate' else 'candidate'} has it"))
+        if key not in cand_side.cells or key not in base_side.cells:
+            continue
+        cand, base = cand_side.cells[key], base_side.cells[key]
+        common = sorted(set(cand.seeds) & set(base.seeds))
+        if not common:
+            problems.append(("seeds", f"{cell_name}: no common seeds (candidate {sorted(cand.seeds)}, "
+                                      f"baseline {sorted(base.seeds)})"))
+            continue
+        problem = _test_set_problem(cell_name, [cand.seeds[s] for s in common], [base.seeds[s] for s in common])
+        if problem:
+            problems.append(("test set", problem))
+            continue
+        unpaired = sorted(set(cand.seeds) ^ set(base.seeds))
+        if unpaired:
+            notes.append(f"{cell_name}: seed(s) {', '.join(map(str, unpaired))} have no partner and are ignored")
+        if all(cand.seeds[s].config_hash == base.seeds[s].config_hash for s in common):
+            same_config.append(cell_name)
+        plans.append((cand, base, common))
+    if problems:
+        raise _unusable(problems)
+    if same_config:
+        shown = ", ".join(same_config[:5]) + (f" and {len(same_config) - 5} more" if len(same_config) > 5 else "")
+        notes.append(f"same config hash on both sides for every paired seed of {len(same_config)} cell(s): {shown} "
+                     f"(those compare a configuration with itself)")
+
+    for name, side in (("candidate", cand_side), ("baseline", base_side)):
+        if side.failed:
+            shown = ", ".join(f"{t} / {m} / seed {s}" for t, m, s in side.failed[:5])
+            more = f" and {len(side.failed) - 5} more" if len(side.failed) > 5 else ""
+            notes.append(f"the {name} has {len(side.failed)} failed record(s), not compared: {shown}{more}")
+    all_pairs = [(c.seeds[s], b.seeds[s]) for c, b, common in plans for s in common]
+    notes.extend(_environment_notes(all_pairs))
+
+    comparisons = []
+    for cand, base, common in plans:
+        references = base.seeds[common[0]].references
+        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
+        n_labels = len(runs[0].labels) or 1 + max(max(r.predictions + r.references) for r in runs)
+        for metric in metrics:
+            stats = paired_bootstrap(
+                references,
+                [cand.seeds[s].predictions for s in common],
+                [base.seeds[s].predictions for s in common],
+                metric, n_labels, resamples=resamples, seed=seed, confidence=1 - alpha,
+            )
+            delta = 100 * stats["delta"]
+            significant = stats["p_value"] < alpha
+            if significant and delta < 0 and -delta > max_drop + _EPS:
+                status = "regressed"
+            elif significant and delta > 0:
+                status = "improved"
+            else:
+                status = "unchanged"
+            comparisons.append(
+                Comparison(
+                    task=cand.task, model=cand.model, metric=metric,
+                    baseline=100 * stats["baseline"], candidate=100 * stats["candidate"], delta=delta,
+                    low=100 * stats["low"], high=100 * stats["high"], p_value=stats["p_value"],
+                    pairs=len(common), seeds=list(common), n_examples=len(references),
+                    status=status, significant=significant,
+                )
+            )
+    return ComparisonResult(
+        comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
+        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
+    )
+
+
+def assert_no_regression(
+    candidate: Any,
+    baseline: Any,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    max_drop: float = 0.5,
+    alpha: float = 0.05,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> ComparisonResult:
+    """For users' tests: raise AssertionError with the markdown report when the candidate regressed
+    against the baseline; return the ComparisonResult otherwise. Inputs that cannot be compared
+    raise harness.errors.HarnessError."""
+    result = compare(candidate, baseline, metrics=metrics, max_drop=max_drop, alpha=alpha,
+                     resamples=resamples, seed=seed)
+    if result.regressed:
+        raise AssertionError(result.to_markdown())
+    return result
+
+
+# --------------------------------------------------------------------------- CLI
+def cli_main(args) -> int:
+    result = compare(
+        args.candidate, args.baseline, metrics=args.metrics, max_drop=args.max_drop, alpha=args.alpha,
+        resamples=args.resamples,
+    )
+    text = result.render(args.format)
+    print(text, end="" if text.endswith("\n") else "\n")
+    if args.output:
+        from .store import atomic_write_text
+
+        atomic_write_text(Path(args.output), text)
+    return result.exit_code
