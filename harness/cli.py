@@ -207,7 +207,10 @@ def cmd_run(args) -> int:
     if not args.no_leaderboard:
         from .leaderboard import write_leaderboard_files
 
-        print(f"leaderboard: {write_leaderboard_files(results)}")
+        try:
+            print(f"leaderboard: {write_leaderboard_files(results)}")
+        except HarnessError as exc:  # the records are written; say why the table is not
+            print(f"leaderboard not written: {exc}", file=sys.stderr)
     failed = [o for o in outcomes if o.status == "failed"]
     done = sum(o.status == "completed" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)

@@ -193,3 +193,36 @@ def test_unknown_model_and_bad_set_are_usage_errors(toy_env, capsys):
     assert "did you mean 'tiny'" in capsys.readouterr().err
     assert run(toy_env, "--models", "tiny", "--set", "learnin_rate=1") == 2
     assert "learning_rate" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_and_plots_under_the_cell_folder(toy_env):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--tensorboard") == 0
+    cell = record_path(toy_env["results"], toy_env["task"], "tiny", 0).parent
+    events = list((cell / "tensorboard" / "seed-0").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    for name in ("seed-0-confusion_matrix.png", "seed-0-curves.png"):
+        assert (cell / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saved_model_predicts_with_harness_predict(toy_env, capsys):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--save-model", "--no-plots") == 0
+    saved = record_path(toy_env["results"], toy_env["task"], "tiny", 0).parent / "model-seed-0"
+    capsys.readouterr()
+    assert main(["predict", str(saved), "the soup was warm and tasty", "--json", "--top-k", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    text = json.dumps(out)
+    assert "negative" in text and "positive" in text
+
+
+def test_run_writes_leaderboard_at_the_end(toy_env, capsys):
+    code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny,tiny-scratch",
+                             "--seeds", "2", "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
+                             "--no-plots"))
+    assert code == 0
+    board = (toy_env["results"] / "LEADERBOARD.md").read_text()
+    assert "tiny-scratch" in board and toy_env["task"] in board
+    assert (toy_env["results"] / "LEADERBOARD.csv").is_file() and (toy_env["results"] / "LEADERBOARD.json").is_file()
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 1).read_text())
+    ci = record["metrics"]["test"]["bootstrap"]
+    assert ci["resamples"] >= 1000
+    assert ci["accuracy"]["low"] <= record["metrics"]["test"]["accuracy"] <= ci["accuracy"]["high"]
