@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
+from .store import atomic_write_bytes
 
 DPI = 100
 CM_BASE_WIDTH_IN = 5.0
@@ -62,16 +61,7 @@ def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SpecError
 
@@ -57,6 +57,17 @@ def check_recipe_overrides(overrides: dict[str, Any], where: str) -> dict[str, A
         if key not in Recipe.model_fields:
             raise SpecError(f"{where}: unknown hyperparameter '{key}'{suggest(key, Recipe.model_fields)}")
     return dict(overrides)
+
+
+def _validate_overrides(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_recipe_overrides(value, "training")
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A `training:` block of recipe overrides (tasks, models, suites): unknown names are errors.
+RecipeOverrides = Annotated[dict[str, Any], AfterValidator(_validate_overrides)]
 
 
 def resolve_recipe(*layers: tuple[dict[str, Any], str]) -> Recipe:
@@ -119,7 +130,7 @@ class TaskSpec(Strict):
         default_factory=dict, description="rows of the full upstream splits (after drops, before a carve-out)"
     )
     metric: Literal["accuracy"] = "accuracy"
-    training: dict[str, Any] = Field(default_factory=dict, description="recipe overrides (default budget)")
+    training: RecipeOverrides = Field(default_factory=dict, description="recipe overrides (default budget)")
     version: int = 1
     spec_file: str = Field("", description="filled in by the loader")
     spec_dir: str = Field("", description="filled in by the loader")
@@ -136,14 +147,6 @@ class TaskSpec(Strict):
         if dupes:
             raise ValueError(f"duplicate label names: {dupes}")
         return value
-
-    @field_validator("training")
-    @classmethod
-    def _known_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return check_recipe_overrides(value, "training")
-        except SpecError as exc:
-            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _complete_splits(self) -> "TaskSpec":
@@ -180,15 +183,7 @@ class ModelSpec(Strict):
     init: Literal["pretrained", "scratch"] = "pretrained"
     description: str = ""
     language: str = ""
-    training: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("training")
-    @classmethod
-    def _known_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return check_recipe_overrides(value, "training")
-        except SpecError as exc:
-            raise ValueError(str(exc)) from None
+    training: RecipeOverrides = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from .errors import SpecError
-from .specs import NAME_PATTERN, Strict, check_recipe_overrides, format_validation_error, read_yaml
+from .specs import NAME_PATTERN, RecipeOverrides, Strict, format_validation_error, read_yaml
 
 BUILTIN_SUITES_FILE = Path(__file__).resolve().parent.parent / "suites.yaml"
 
@@ -19,15 +18,7 @@ class Suite(Strict):
     tasks: list[str] = Field(min_length=1)
     models: list[str] = Field(min_length=1)
     seeds: int = Field(3, ge=1)
-    training: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("training")
-    @classmethod
-    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return check_recipe_overrides(value, "training")
-        except SpecError as exc:
-            raise ValueError(str(exc)) from None
+    training: RecipeOverrides = Field(default_factory=dict)
 
 
 def load_suites(path: str | Path | None = None) -> dict[str, Suite]:

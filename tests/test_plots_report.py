@@ -198,14 +198,9 @@ def test_report_end_to_end(report_results, capsys):
         assert f"({link})" in cells and png_size(report_results / link)
     assert "| minilm | failed |" in cells
 
-    try:
-        import harness.leaderboard  # noqa: F401 - written in parallel; only this assertion depends on it
-    except ImportError:
-        pass
-    else:
-        board = _section(report, "Leaderboard")
-        assert "| m " in board and "failed" in board
-        assert "\n# " not in board  # its headings are nested under the report's
+    board = _section(report, "Leaderboard")
+    assert "| m " in board and "failed" in board
+    assert "\n# " not in board  # its headings are nested under the report's
 
 
 def test_report_redraws_stale_plots(report_results):

@@ -3,7 +3,6 @@ import json
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
