@@ -78,3 +78,35 @@ def test_miam_and_cls_load_from_upstream_urls(tmp_path, server):
         assert cls_url.splits[split].to_dict() == cls_local.splits[split].to_dict()
     # the same content gives the same fingerprint, whichever way it was read
     assert cls_url.fingerprint == cls_local.fingerprint
+
+
+def test_hub_path_maps_splits_and_drops_unlabelled(monkeypatch):
+    """The Hub code path with `datasets.load_dataset` replaced by an in-memory stand-in that has
+    the Hub schemas: which split is asked for, which columns are read, what is dropped."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, revision=None, split=None):
+        calls.append((path, name, split))
+        if path == "nyu-mll/glue":
+            n = {"train": 40, "validation": 8, "test": 5}[split]
+            labels = [-1] * n if split == "test" else [i % 2 for i in range(n)]
+            return datasets.Dataset.from_dict(
+                {"sentence": [f"{split} sentence {i}" for i in range(n)], "label": labels, "idx": list(range(n))}
+            )
+        labels = [0, 1, 2, -1, 1, 0]
+        return datasets.Dataset.from_dict(
+            {"premise": [f"p{i}" for i in range(6)], "hypothesis": [f"h{i}" for i in range(6)], "label": labels}
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    registry = load_registry()
+    sst2 = load_task(registry["sst2"])
+    assert ("nyu-mll/glue", "sst2", "test") not in calls  # GLUE's hidden-label test split is never used
+    assert len(sst2.splits["test"]) == 8 and sst2.splits["test"][0]["sentence"] == "validation sentence 0"
+    assert len(sst2.splits["train"]) + len(sst2.splits["validation"]) == 40
+    assert len(sst2.splits["validation"]) == 2  # 5% of 40, seed 1234
+    snli = load_task(registry["snli"])
+    assert ("stanfordnlp/snli", "plain_text", "validation") in calls
+    assert snli.splits["test"]["label"] == [0, 1, 2, 1, 0]  # -1 dropped
