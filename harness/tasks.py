@@ -7,6 +7,7 @@ name defined twice is an error naming both files.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -253,6 +254,21 @@ def _fingerprint(splits: dict[str, dict[str, list]], spec: TaskSpec) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _remote(spec: TaskSpec, what: str):
+    """Network and Hub failures become one-line errors that say how to run offline."""
+    try:
+        yield
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - requests, fsspec, huggingface_hub and datasets raise many types
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise DataError(
+            f"task '{spec.name}': could not read {what} ({type(exc).__name__}: {detail}); "
+            "offline or air-gapped? download the files and pass --data-dir (see README, Air-gapped runs)"
+        ) from None
+
+
 def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     """Load train / validation / test with label ids in the spec's order.
 
@@ -283,10 +299,12 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
             numbers, rows = _read_rows(path, reader, spec)
             where, unit = str(path), LOCATION_UNITS.get(reader, "line")
         elif spec.hub is not None:
-            numbers, rows = _from_hub(spec, split)
+            with _remote(spec, f"the Hub dataset {spec.hub.path}"):
+                numbers, rows = _from_hub(spec, split)
             where, unit = f"hub {spec.hub.path}/{spec.hub.name}:{source.hub_split or split}", "row"
         elif source.url:
-            path = _from_url(spec, split)
+            with _remote(spec, source.url):
+                path = _from_url(spec, split)
             numbers, rows = _read_rows(path, spec.reader, spec)
             where = source.url + (f"#{source.member}" if source.member else "")
             unit = LOCATION_UNITS.get(spec.reader, "line")

@@ -110,3 +110,13 @@ def test_hub_path_maps_splits_and_drops_unlabelled(monkeypatch):
     snli = load_task(registry["snli"])
     assert ("stanfordnlp/snli", "plain_text", "validation") in calls
     assert snli.splits["test"]["label"] == [0, 1, 2, 1, 0]  # -1 dropped
+
+
+def test_unreachable_source_is_a_one_line_error(tmp_path, server, capsys):
+    from harness.cli import main
+
+    folder = _spec_dir(tmp_path, server + "/nothing-here")
+    assert main(["--tasks-dir", str(folder), "tasks", "show", "url-loria"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "could not read" in err and "--data-dir" in err
