@@ -31,9 +31,12 @@ def server(tmp_path, monkeypatch):
                         arcname=f"cls-acl10-unprocessed/fr/books/{split}.review")
     (root / "cls.tar.gz").write_bytes(buffer.getvalue())
 
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep the server's access log off the CLI's stderr
+            pass
+
+    handler = partial(QuietHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    handler.log_message = lambda *a, **k: None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
