@@ -130,12 +130,13 @@ def run_grid(
     log: Callable[[str], None] = print,
 ) -> list[CellOutcome]:
     """Fine-tune every cell. A failing cell is recorded as failed and the grid goes on."""
-    from .device import resolve_precision
+    from .device import cuda_available, resolve_precision, tune_cpu_allocator
     from .train import CellRun, NaNLossError, fine_tune_cell
 
     import datasets
 
     datasets.disable_progress_bars()
+    allocator = tune_cpu_allocator() if not cuda_available() else {"malloc_tuning": False}
     precision = resolve_precision(options.precision)
     outcomes: list[CellOutcome] = []
     for task in tasks:
@@ -215,6 +216,7 @@ def run_grid(
                     "fallbacks": fallbacks,
                     "provenance": {
                         **provenance(data, model, cell_precision, options.precision),
+                        **allocator,
                         "started_at": _iso(started),
                         "finished_at": _iso(time.time()),
                     },
