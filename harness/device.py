@@ -154,34 +154,3 @@ def synchronize() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
-
-_ALLOCATOR: dict[str, Any] = {}
-
-
-def tune_cpu_allocator() -> dict[str, Any]:
-    """Keep large freed tensors in the process heap (CPU training on Linux / glibc).
-
-    glibc serves blocks above M_MMAP_THRESHOLD with mmap and gives them back to the kernel when
-    freed. The dense gradient of the word-embedding matrix (vocab x hidden: 47 MB for MiniLM,
-    94 MB for BERT-base) is such a block, allocated anew in every backward pass, so every
-    training step page-faults it in again: measured here (2 cores) as 70 ms of a 240 ms MiniLM
-    step, and the reason bf16 autocast alone barely sped training up. Raising the mmap and trim
-    thresholds to 1 GiB keeps the block in the heap: 0.24 -> 0.14 s per step. It changes speed
-    only, never results; the cost is that freed memory stays with the process.
-    Set HARNESS_MALLOC_TUNING=0 to turn it off. Done once per process, recorded in provenance."""
-    if _ALLOCATOR:
-        return dict(_ALLOCATOR)
-    import ctypes
-    import sys
-
-    enabled = sys.platform.startswith("linux") and os.environ.get("HARNESS_MALLOC_TUNING", "1") != "0"
-    applied = False
-    if enabled:
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            m_trim_threshold, m_mmap_threshold = -1, -3
-            applied = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
-        except (OSError, AttributeError):
-            applied = False
-    _ALLOCATOR.update({"malloc_tuning": applied})
-    return dict(_ALLOCATOR)

@@ -130,13 +130,13 @@ def run_grid(
     log: Callable[[str], None] = print,
 ) -> list[CellOutcome]:
     """Fine-tune every cell. A failing cell is recorded as failed and the grid goes on."""
-    from .device import cuda_available, resolve_precision, tune_cpu_allocator
-    from .train import CellRun, NaNLossError, fine_tune_cell
+    from .device import resolve_precision
+    from .train import CellRun, NaNLossError, fine_tune_cell, keep_cpu_heap_default
 
     import datasets
 
     datasets.disable_progress_bars()
-    allocator = tune_cpu_allocator() if not cuda_available() else {"malloc_tuning": False}
+    allocator = {"cpu_keep_heap": keep_cpu_heap_default()}
     precision = resolve_precision(options.precision)
     outcomes: list[CellOutcome] = []
     for task in tasks:

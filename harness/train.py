@@ -223,7 +223,9 @@ def _make_callbacks():
 
     class BestState(TrainerCallback):
         """Early stopping with patience on the validation primary metric, and the best weights
-        kept in memory (no checkpoint written to disk) and restored when training ends."""
+        kept in memory (no checkpoint written to disk) and restored when training ends. The
+        validation predictions of the best evaluation are kept too (`best_validation`), so the
+        validation split is not scored a second time with the same weights."""
 
         def __init__(self, metric: str, patience: int | None):
             self.metric = f"eval_{metric}"
@@ -231,16 +233,20 @@ def _make_callbacks():
             self.best: float | None = None
             self.best_step: int | None = None
             self.best_state: dict | None = None
+            self.best_validation: dict | None = None
+            self.pending_validation: dict | None = None  # set by CountingTrainer.evaluate
             self.bad_evals = 0
             self.stopped_early = False
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
             value = (metrics or {}).get(self.metric)
+            pending, self.pending_validation = self.pending_validation, None
             if value is None:
                 return
             if self.best is None or value > self.best:
                 self.best, self.best_step, self.bad_evals = value, state.global_step, 0
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                self.best_validation = pending
             else:
                 self.bad_evals += 1
                 if self.patience is not None and self.bad_evals >= self.patience:
@@ -252,11 +258,35 @@ def _make_callbacks():
                 model.load_state_dict(self.best_state)
 
     class CountingTrainer(Trainer):
-        """Trainer that counts the samples and real / padded tokens of every training batch and
-        stops on a NaN or infinite loss."""
+        """Trainer that counts the samples and real / padded tokens of every training batch,
+        stops on a NaN or infinite loss, and evaluates through `predict` (length-sorted batches,
+        the same inference path that scores the splits at the end)."""
 
         meter: StepMeter
+        best: BestState | None = None
+        fast_eval: dict[str, Any] | None = None  # dataset (with `length`), collator, batch_size, precision, sort
         nan_step: int | None = None
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+            if eval_dataset is not None or self.fast_eval is None:
+                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            import torch
+
+            fast = self.fast_eval
+            out = predict(self.model, fast["dataset"], fast["collator"], fast["batch_size"], fast["precision"], fast["sort"])
+            references = np.asarray(fast["dataset"]["labels"])
+            logits = torch.from_numpy(out["logits"])
+            loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(references).long()))
+            metrics = {f"{metric_key_prefix}_loss": loss}
+            for key, value in summary_metrics(references.tolist(), out["logits"].argmax(-1).tolist()).items():
+                metrics[f"{metric_key_prefix}_{key}"] = value
+            metrics[f"{metric_key_prefix}_runtime"] = round(out["seconds"], 4)
+            metrics[f"{metric_key_prefix}_samples_per_second"] = round(len(references) / max(out["seconds"], 1e-9), 3)
+            self.log(metrics)
+            if self.best is not None:
+                self.best.pending_validation = out
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             mask = inputs.get("attention_mask")
@@ -409,26 +439,35 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         )
         trainer.remove_callback(PrinterCallback)
         trainer.meter = meter
+        trainer.best = best
+        trainer.fast_eval = {
+            "dataset": encoded["validation"], "collator": collator, "batch_size": recipe.eval_batch_size,
+            "precision": run.precision, "sort": recipe.sort_inference_by_length,
+        }
         start = time.perf_counter()
         trainer.train()
         state["train_wall"] = time.perf_counter() - start
         return trainer, meter, best, accumulation
 
-    try:
-        trainer, meter, best, accumulation = train_with()
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    with cpu_heap_kept(keep_cpu_heap_default()):
+        try:
+            trainer, meter, best, accumulation = train_with()
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        model = trainer.model
+        best.restore(model)
+        # The best evaluation's validation predictions were made with exactly the restored weights:
+        # the validation split is scored again only if no evaluation ran through `predict`.
+        val = best.best_validation or predict(
+            model, encoded["validation"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length
+        )
+        test = predict(model, encoded["test"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
     if state.get("oom"):
         run.fallbacks.append(
             f"CUDA out of memory: batch {start_batch} -> {state['batch']} per device, gradient accumulation x{start_batch // state['batch']}"
         )
-
-    model = trainer.model
-    best.restore(model)
     history = _history(trainer.state.log_history)
 
-    val = predict(model, encoded["validation"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
-    test = predict(model, encoded["test"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
     val_refs = list(encoded["validation"]["labels"])
     test_refs = list(encoded["test"]["labels"])
     val_preds = val["logits"].argmax(-1).tolist()
@@ -460,6 +499,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "batch_size": state["batch"],
         "gradient_accumulation_steps": accumulation,
         "eval_batch_size": recipe.eval_batch_size,
+        "eval_weights": test["weights"],
         "definition": (
             "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
             "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "

@@ -5,14 +5,17 @@ import pytest
 from harness import device
 
 
-def test_allocator_tuning_is_applied_once_and_can_be_turned_off(monkeypatch):
-    monkeypatch.setattr(device, "_ALLOCATOR", {})
-    monkeypatch.setenv("HARNESS_MALLOC_TUNING", "0")
-    assert device.tune_cpu_allocator() == {"malloc_tuning": False}
-    monkeypatch.setattr(device, "_ALLOCATOR", {})
-    monkeypatch.delenv("HARNESS_MALLOC_TUNING")
-    expected = sys.platform.startswith("linux")
-    assert device.tune_cpu_allocator() == {"malloc_tuning": expected}
+def test_cpu_heap_is_kept_during_a_cell_and_can_be_turned_off(monkeypatch):
+    from harness import train
+
+    monkeypatch.setenv("HARNESS_CPU_KEEP_HEAP", "0")
+    assert train.keep_cpu_heap_default() is False
+    monkeypatch.delenv("HARNESS_CPU_KEEP_HEAP")
+    assert train.keep_cpu_heap_default() is True  # CPU-only machine
+    with train.cpu_heap_kept(True) as kept:
+        assert kept is sys.platform.startswith("linux")
+    with train.cpu_heap_kept(False) as kept:
+        assert kept is False
 
 
 def test_precision_auto_follows_the_cpu_flags(monkeypatch):
