@@ -150,13 +150,7 @@ class Leaderboard:
                             "task": task,
                             "model": model,
                             "metric": metric,
-                            "mean": _pct(cell.stats["mean"]),
-                            "half_width": _pct(cell.stats["half_width"]),
-                            "std": _pct(cell.stats["std"]),
-                            "low": _pct(cell.stats["low"]),
-                            "high": _pct(cell.stats["high"]),
-                            "n_seeds": len(cell.seeds),
-                            "n_failed": len(cell.failed_seeds),
+                            **_cell_numbers(cell),
                             "status": cell.status,
                             "seeds": " ".join(map(str, cell.seeds)),
                             "failed_seeds": " ".join(map(str, cell.failed_seeds)),
@@ -257,13 +251,7 @@ class Leaderboard:
                             "model": model,
                             "metric": metric,
                             "status": cell.status,
-                            "mean": _pct(cell.stats["mean"]),
-                            "half_width": _pct(cell.stats["half_width"]),
-                            "std": _pct(cell.stats["std"]),
-                            "low": _pct(cell.stats["low"]),
-                            "high": _pct(cell.stats["high"]),
-                            "n_seeds": len(cell.seeds),
-                            "n_failed": len(cell.failed_seeds),
+                            **_cell_numbers(cell),
                             "seeds": cell.seeds,
                             "failed_seeds": cell.failed_seeds,
                             "values": [_pct(v) for v in cell.values],
@@ -607,6 +595,15 @@ def _fmt_pct(fraction: float) -> str:
 
 def _pct(fraction: float | None) -> float | None:
     return None if fraction is None else float(fraction) * 100
+
+
+def _cell_numbers(cell) -> dict[str, Any]:
+    """A cell's statistics across seeds, in percent, as the CSV and JSON outputs share them."""
+    return {
+        **{key: _pct(cell.stats[key]) for key in ("mean", "half_width", "std", "low", "high")},
+        "n_seeds": len(cell.seeds),
+        "n_failed": len(cell.failed_seeds),
+    }
 
 
 def _pct_or_nan(fraction: float | None) -> float:
