@@ -41,8 +41,6 @@ LEVERS: list[tuple[str, str, list[str], int | None]] = [
     ("adamw_forloop", "AdamW adamw_torch (for-loop on CPU) instead of adamw_torch_fused", ["--set", "optim=adamw_torch"], None),
     ("adamw_foreach", "AdamW foreach=True instead of fused", ["--set", "optim=adamw_torch", "--adamw-foreach"], None),
     ("threads_1", "torch.set_num_threads(1) instead of 2", ["--threads", "1"], None),
-    ("dense_embedding_grad", "dense word-embedding gradient (a fresh 30522 x 384 tensor every step)",
-     ["--dense-embedding-grad"], None),
     ("glibc_heap", "glibc's default heap (mmap + trim: page faults every step)", ["--no-keep-heap"], None),
     ("frozen_embeddings", "word embeddings frozen (candidate option, not a default)", ["--freeze-word-embeddings"], None),
     ("torch_compile", "torch.compile on (compile time counted in the steps)", ["--set", "torch_compile=true"], 1),

@@ -98,40 +98,6 @@ def cpu_heap_kept(enabled: bool = True):
         libc.malloc_trim(0)
 
 
-def sparse_embedding_grad(model) -> bool:
-    """Compute the word-embedding gradient sparsely, into one dense buffer kept between steps.
-
-    The dense backward of an embedding allocates and zero-fills a fresh vocabulary x hidden
-    gradient every step (30522 x 384 floats for MiniLM, for the ~600 rows a batch touches), and
-    the Trainer frees it again with zero_grad(set_to_none=True); on CPU that churn costs page
-    faults and memory traffic on every step. With `sparse=True` the backward yields only the
-    touched rows, and a post-accumulate hook adds them into a persistent dense buffer that
-    becomes `.grad`: clipping, weight decay and AdamW see the same dense gradient as before
-    (same values up to the order of float additions). Returns whether it was applied."""
-    import torch
-
-    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    if not isinstance(embedding, torch.nn.Embedding) or embedding.sparse or not embedding.weight.requires_grad:
-        return False
-    buffer: dict[str, Any] = {}
-
-    def densify(param) -> None:
-        grad = param.grad
-        if grad is None or not grad.is_sparse:
-            return
-        dense = buffer.get("grad")
-        if dense is None or dense.shape != param.shape or dense.dtype != grad.dtype:
-            dense = buffer["grad"] = torch.zeros_like(param, dtype=grad.dtype)
-        else:
-            dense.zero_()
-        dense.add_(grad)
-        param.grad = dense
-
-    embedding.sparse = True
-    embedding.weight.register_post_accumulate_grad_hook(densify)
-    return True
-
-
 # --------------------------------------------------------------------------- tokenization
 def _cache_root() -> Path:
     root = os.environ.get("HARNESS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "harness")
@@ -457,8 +423,6 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         state["batch"] = batch_size
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
         model = build_model(run.model, list(spec.labels), run.seed)
-        if not torch.cuda.is_available() and not recipe.torch_compile:
-            sparse_embedding_grad(model)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
         callbacks = [meter, best]
         if run.tensorboard:

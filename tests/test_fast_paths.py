@@ -131,30 +131,3 @@ def test_bf16_inference_uses_a_copy_and_agrees(tiny):
     margin = np.abs(fp32["logits"][:, 1] - fp32["logits"][:, 0])
     clear = margin > 0.05
     assert (bf16["logits"].argmax(-1)[clear] == fp32["logits"].argmax(-1)[clear]).all()
-
-
-def test_sparse_embedding_gradient_equals_the_dense_one(tiny):
-    import copy
-
-    from harness.train import sparse_embedding_grad
-
-    model, tokenizer = tiny
-    dense, sparse = copy.deepcopy(model), copy.deepcopy(model)
-    assert sparse_embedding_grad(sparse)
-    assert not sparse_embedding_grad(sparse)  # applied once only
-    batch = tokenizer([r["sentence"] for r in _sentences(12, seed=4)], padding=True, return_tensors="pt")
-    labels = torch.tensor([i % 2 for i in range(12)])
-    pointers = set()
-    for _ in range(2):  # two steps, each with two accumulated micro-batches
-        for m in (dense, sparse):
-            m.train()
-            m.zero_grad(set_to_none=True)
-            for half in (slice(0, 6), slice(6, 12)):
-                torch.manual_seed(0)  # the same dropout masks for both
-                m(**{k: v[half] for k, v in batch.items()}, labels=labels[half]).loss.backward()
-        got = sparse.get_input_embeddings().weight.grad
-        assert got.layout == torch.strided  # the optimizer sees a dense gradient
-        pointers.add(got.data_ptr())
-        for (name, a), b in zip(dense.named_parameters(), sparse.parameters()):
-            torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-7, msg=name)
-    assert len(pointers) == 1  # one buffer, kept between steps
