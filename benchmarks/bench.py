@@ -250,9 +250,6 @@ def apply_levers(args) -> list[str]:
 
         train.build_model = build_with_frozen_embeddings
         done.append("freeze_word_embeddings")
-    if args.dense_embedding_grad:  # the embedding's own dense backward: a fresh vocab x hidden gradient each step
-        train.sparse_embedding_grad = lambda model: False
-        done.append("dense_embedding_grad")
     if args.threads:
         done.append(f"threads={args.threads}")
     if args.no_keep_heap:
@@ -464,7 +461,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trainer-eval", action="store_true", help="harness: Trainer.evaluate + a second validation pass")
     parser.add_argument("--adamw-foreach", action="store_true", help="harness: AdamW(foreach=True) (with --set optim=adamw_torch)")
     parser.add_argument("--freeze-word-embeddings", action="store_true", help="harness: word embeddings not trained")
-    parser.add_argument("--dense-embedding-grad", action="store_true", help="harness: no sparse embedding gradient")
     parser.add_argument("--no-keep-heap", action="store_true", help="harness: glibc's default mmap / trim behaviour")
     args = parser.parse_args(argv)
     if args.lr:
