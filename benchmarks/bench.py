@@ -32,12 +32,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-MODEL = "minilm-l6"
-STEPS = 60
-BATCH = 16
+# Environment overrides (the GPU run in README.md uses them): BENCH_MODEL, BENCH_STEPS, BENCH_BATCH, BENCH_LR.
+MODEL = os.environ.get("BENCH_MODEL", "minilm-l6")  # or "bert-base-random": BERT-base size, random weights
+STEPS = int(os.environ.get("BENCH_STEPS", "60"))
+BATCH = int(os.environ.get("BENCH_BATCH", "16"))
 LEARNING_RATE = float(os.environ.get("BENCH_LR", "1e-4"))  # both ways reach ~99% in 60 steps
 MAX_LENGTH = 128  # run_glue's max_seq_length; the harness gets the same truncation
-SIZES = {"train": 960, "validation": 256, "test": 1024}  # 960 = STEPS x BATCH: one epoch for both
+SIZES = {"train": STEPS * BATCH, "validation": 256, "test": 1024}  # train: exactly one epoch for both ways
 SEED = 0
 TASK = "bench-reviews"
 
@@ -81,9 +82,26 @@ def load_data(root: Path):
 
 
 def model_spec():
+    """minilm-l6 from models.yaml, or `bert-base-random`: a BERT-base-sized encoder (12 layers,
+    hidden 768, 110M parameters) with random weights (seed 0) and MiniLM's uncased WordPiece
+    tokenizer (the same 30522-token vocabulary), written to a local folder."""
     from harness.models import load_models
+    from harness.specs import ModelSpec
 
-    return load_models().get(MODEL)
+    registry = load_models()
+    if MODEL != "bert-base-random":
+        return registry.get(MODEL)
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from harness.models import load_tokenizer
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-bert-base-"))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                         intermediate_size=3072, max_position_embeddings=512)).save_pretrained(folder)
+    load_tokenizer(registry.get("minilm-l6")).save_pretrained(folder)
+    return ModelSpec(name="bert-base-random", source=str(folder))
 
 
 def _hf_quiet() -> None:
@@ -300,7 +318,7 @@ def run_recipe(args) -> dict[str, Any]:
     training_args = TrainingArguments(
         output_dir=str(root / "out"), per_device_train_batch_size=BATCH, learning_rate=LEARNING_RATE,
         max_steps=STEPS, optim="adamw_torch", seed=SEED, save_strategy="no", report_to="none",
-        disable_tqdm=True, use_cpu=True,
+        disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
     )
     trainer = MeteredTrainer(model=model, args=training_args, train_dataset=splits["train"],
                              processing_class=tokenizer, data_collator=default_data_collator, callbacks=[meter])
@@ -351,7 +369,7 @@ def run_recipe(args) -> dict[str, Any]:
 # --------------------------------------------------------------------------- orchestration
 def run_way(way: str, *flags: str, env: dict[str, str] | None = None, timeout: float = 900) -> dict[str, Any]:
     """One way in a fresh process; returns its JSON."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-way-") as tmp:
         out = Path(tmp) / "out.json"
         cmd = [sys.executable, str(HERE / "bench.py"), way, "--out", str(out), *flags]
         load_before = os.getloadavg()[0]
@@ -399,8 +417,11 @@ def compare(repeats: int = 1, cache_dir: str | None = None, lr: float | None = N
         harness_runs.append(run_way("harness", env=env))
     recipe, harness = median_run(recipe_runs), median_run(harness_runs)
     flags = cpu_flags()
+    import torch
+
     return {
         "date": time.strftime("%Y-%m-%d"),
+        "kind": "gpu" if torch.cuda.is_available() else "cpu",
         "device": device_name(),
         "cpu_count": os.cpu_count(),
         "cpu_bf16": sorted({"amx_bf16", "avx512_bf16"} & flags),
@@ -439,9 +460,11 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_result(result: dict[str, Any], folder: Path = HERE / "results", suffix: str = "cpu") -> Path:
+def write_result(result: dict[str, Any], folder: Path = HERE / "results") -> Path:
+    """benchmarks/results/<date>-cpu.json (or -gpu, and -<model> for another model than minilm-l6)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result['date']}-{suffix}.json"
+    name = f"{result['date']}-{result['kind']}" + ("" if result["model"] == "minilm-l6" else f"-{result['model']}")
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(result, indent=1))
     return path
 
@@ -467,12 +490,14 @@ def main(argv: list[str] | None = None) -> int:
         global LEARNING_RATE
         LEARNING_RATE = args.lr
         os.environ["BENCH_LR"] = str(args.lr)
-    if args.way == "compare":
-        result = compare(args.repeats, lr=args.lr)
-        print(table(result))
-        print(f"written to {write_result(result)}")
-        return 0
-    result = run_harness(args) if args.way == "harness" else run_recipe(args)
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        tempfile.tempdir = scratch  # every temporary folder of this run goes here and is removed at the end
+        if args.way == "compare":
+            result = compare(args.repeats, cache_dir=str(Path(scratch) / "harness-cache"), lr=args.lr)
+            print(table(result))
+            print(f"written to {write_result(result)}")
+            return 0
+        result = run_harness(args) if args.way == "harness" else run_recipe(args)
     text = json.dumps(result, indent=1)
     if args.out:
         Path(args.out).write_text(text)

@@ -90,7 +90,8 @@ def main() -> int:
     parser.add_argument("--no-recipe", action="store_true", help="skip the recipe runs")
     args = parser.parse_args()
     only = set(args.only.split(",")) | {"defaults"} if args.only else None
-    env = {"HARNESS_CACHE": tempfile.mkdtemp(prefix="bench-cache-"), "BENCH_LR": str(bench.LEARNING_RATE)}
+    cache = tempfile.TemporaryDirectory(prefix="bench-cache-")
+    env = {"HARNESS_CACHE": cache.name, "BENCH_LR": str(bench.LEARNING_RATE)}
     peaks = bench.measure_peaks(env)
     chosen = [lever for lever in LEVERS if only is None or lever[0] in only]
     runs: dict[str, list[dict]] = {key: [] for key, *_ in chosen}
@@ -119,6 +120,7 @@ def main() -> int:
     folder.mkdir(exist_ok=True)
     path = folder / f"{result['date']}-cpu-levers.json"
     path.write_text(json.dumps(result, indent=1))
+    cache.cleanup()
     if result["recipe"]:
         print(markdown(result))
     print(f"written to {path}")

@@ -29,6 +29,8 @@ def test_harness_vs_recipe(benchmark, tmp_path):
     assert result["recipe"]["steps"] == result["harness"]["steps"] == bench.STEPS
     assert result["recipe"]["batch_size"] == result["harness"]["batch_size"] == bench.BATCH
     assert result["recipe"]["learning_rate"] == result["harness"]["learning_rate"]
+    if bench.MODEL != "minilm-l6":
+        return  # random weights (the GPU size check): accuracy is not the point there
     assert result["accuracy_gap_points"] <= 1.0, (
         f"accuracy differs by {result['accuracy_gap_points']:.2f} points: "
         f"recipe {result['recipe']['accuracy']:.4f}, harness {result['harness']['accuracy']:.4f}"
