@@ -44,7 +44,7 @@ class Recipe(Strict):
     torch_compile: bool = False
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
-    oom_retries: int = Field(3, ge=0, description="CUDA OOM: halve the batch this many times at most")
+    oom_retries: int = Field(3, ge=0, description="out of memory: halve the training or evaluation batch this many times at most")
 
 
 def check_recipe_overrides(overrides: dict[str, Any], where: str) -> dict[str, Any]:

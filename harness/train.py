@@ -196,6 +196,41 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
     return {"logits": logits_out, "seconds": seconds, "real_tokens": real, "padded_tokens": padded, "weights": weights}
 
 
+class EvalBatch:
+    """The inference batch size of one cell. An out-of-memory error while scoring halves it
+    (accelerate's `find_executable_batch_size`), at most `retries` times; it stays halved for
+    the rest of the cell, and `fallback` says what happened for the record."""
+
+    def __init__(self, size: int, retries: int):
+        self.start = self.size = size
+        self.floor = max(1, size >> retries)
+        self.retries = retries
+
+    def predict(self, model, dataset, collator, precision: str, sort_by_length: bool) -> dict[str, Any]:
+        from accelerate.utils import find_executable_batch_size
+
+        def halve() -> int:
+            self.size //= 2
+            return self.size
+
+        @find_executable_batch_size(starting_batch_size=self.size, reduce_batch_size_fn=halve)
+        def attempt(batch_size: int) -> dict[str, Any]:
+            if batch_size < self.floor:
+                raise RuntimeError(
+                    f"out of memory while scoring even at batch size {self.floor} ({self.retries} halvings "
+                    f"from {self.start}); lower eval_batch_size or max_length"
+                )
+            return predict(model, dataset, collator, batch_size, precision, sort_by_length)
+
+        return attempt()
+
+    @property
+    def fallback(self) -> str | None:
+        if self.size == self.start:
+            return None
+        return f"out of memory while scoring: eval batch {self.start} -> {self.size}"
+
+
 # --------------------------------------------------------------------------- callbacks
 def _make_callbacks():
     from transformers import Trainer, TrainerCallback
@@ -264,7 +299,7 @@ def _make_callbacks():
 
         meter: StepMeter
         best: BestState | None = None
-        fast_eval: dict[str, Any] | None = None  # dataset (with `length`), collator, batch_size, precision, sort
+        fast_eval: dict[str, Any] | None = None  # dataset (with `length`), collator, batch (EvalBatch), precision, sort
         nan_step: int | None = None
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
@@ -273,7 +308,7 @@ def _make_callbacks():
             import torch
 
             fast = self.fast_eval
-            out = predict(self.model, fast["dataset"], fast["collator"], fast["batch_size"], fast["precision"], fast["sort"])
+            out = fast["batch"].predict(self.model, fast["dataset"], fast["collator"], fast["precision"], fast["sort"])
             references = np.asarray(fast["dataset"]["labels"])
             logits = torch.from_numpy(out["logits"])
             loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(references).long()))
@@ -411,6 +446,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     reset_peak_memory()
     start_batch = recipe.batch_size
     floor = max(1, start_batch // (2 ** recipe.oom_retries))
+    eval_batch = EvalBatch(recipe.eval_batch_size, recipe.oom_retries)
 
     def halve() -> int:
         state["oom"] = state.get("oom", 0) + 1
@@ -419,7 +455,10 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     @find_executable_batch_size(starting_batch_size=start_batch, reduce_batch_size_fn=halve)
     def train_with(batch_size: int):
         if batch_size < floor:
-            raise RuntimeError(f"CUDA out of memory even at batch size {floor} ({recipe.oom_retries} halvings)")
+            raise RuntimeError(
+                f"out of memory while training even at batch size {floor} ({recipe.oom_retries} halvings from "
+                f"{start_batch}); lower batch_size or max_length"
+            )
         state["batch"] = batch_size
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
         model = build_model(run.model, list(spec.labels), run.seed)
@@ -441,7 +480,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         trainer.meter = meter
         trainer.best = best
         trainer.fast_eval = {
-            "dataset": encoded["validation"], "collator": collator, "batch_size": recipe.eval_batch_size,
+            "dataset": encoded["validation"], "collator": collator, "batch": eval_batch,
             "precision": run.precision, "sort": recipe.sort_inference_by_length,
         }
         start = time.perf_counter()
@@ -458,14 +497,17 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         best.restore(model)
         # The best evaluation's validation predictions were made with exactly the restored weights:
         # the validation split is scored again only if no evaluation ran through `predict`.
-        val = best.best_validation or predict(
-            model, encoded["validation"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length
+        val = best.best_validation or eval_batch.predict(
+            model, encoded["validation"], collator, run.precision, recipe.sort_inference_by_length
         )
-        test = predict(model, encoded["test"], collator, recipe.eval_batch_size, run.precision, recipe.sort_inference_by_length)
+        test = eval_batch.predict(model, encoded["test"], collator, run.precision, recipe.sort_inference_by_length)
     if state.get("oom"):
         run.fallbacks.append(
-            f"CUDA out of memory: batch {start_batch} -> {state['batch']} per device, gradient accumulation x{start_batch // state['batch']}"
+            f"out of memory while training: batch {start_batch} -> {state['batch']} per device, "
+            f"gradient accumulation x{start_batch // state['batch']}"
         )
+    if eval_batch.fallback:
+        run.fallbacks.append(eval_batch.fallback)
     history = _history(trainer.state.log_history)
 
     val_refs = list(encoded["validation"]["labels"])
@@ -498,7 +540,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "peak_flops_source": peak["source"],
         "batch_size": state["batch"],
         "gradient_accumulation_steps": accumulation,
-        "eval_batch_size": recipe.eval_batch_size,
+        "eval_batch_size": eval_batch.size,
         "eval_weights": test["weights"],
         "definition": (
             "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "

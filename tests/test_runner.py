@@ -225,3 +225,55 @@ def test_run_writes_leaderboard_at_the_end(toy_env, capsys):
     ci = record["metrics"]["test"]["bootstrap"]
     assert ci["resamples"] >= 1000
     assert ci["accuracy"]["low"] <= record["metrics"]["test"]["accuracy"] <= ci["accuracy"]["high"]
+
+
+def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
+    """Make every model built by the runner raise a CUDA-style out-of-memory error on a batch of
+    more than `train_rows` rows in training or `eval_rows` rows in inference, as a GPU would."""
+    import torch
+
+    import harness.train
+
+    real_build = harness.train.build_model
+    seen = {"train": set(), "eval": set()}
+
+    def too_big(module, args, kwargs):
+        rows = kwargs["input_ids"].shape[0]
+        mode = "train" if module.training else "eval"
+        seen[mode].add(rows)
+        if rows > (train_rows if module.training else eval_rows):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    def build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        model.register_forward_pre_hook(too_big, with_kwargs=True)
+        return model
+
+    monkeypatch.setattr(harness.train, "build_model", build)
+    return seen
+
+
+def test_out_of_memory_halves_the_batches_and_is_recorded(toy_env, monkeypatch):
+    seen = _model_that_fits(monkeypatch, train_rows=2, eval_rows=8)
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--set", "eval_batch_size=64") == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    assert record["status"] == "completed"
+    throughput = record["throughput"]
+    # training: 8 -> 4 -> 2 rows per device, accumulation x4, so the optimizer steps stay the same
+    assert throughput["batch_size"] == 2 and throughput["gradient_accumulation_steps"] == 4
+    assert record["training"]["steps"] == 12  # 48 rows / 8 per optimizer step x 2 epochs
+    assert throughput["train_samples"] == 96
+    # scoring: 64 -> 32 -> 16 -> 8 rows
+    assert throughput["eval_batch_size"] == 8
+    assert max(seen["eval"]) == 16 and max(seen["train"]) == 8  # the first tries were real (16 = a whole split)
+    assert "out of memory while training: batch 8 -> 2 per device, gradient accumulation x4" in record["fallbacks"]
+    assert "out of memory while scoring: eval batch 64 -> 8" in record["fallbacks"]
+    assert len(record["predictions"]["test"]) == 16
+
+
+def test_out_of_memory_past_the_retry_bound_fails_the_cell(toy_env, monkeypatch, capsys):
+    _model_that_fits(monkeypatch, train_rows=8, eval_rows=1)
+    code = run(toy_env, "--models", "tiny", "--seeds", "1", "--set", "eval_batch_size=64", "--set", "oom_retries=2")
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    assert code == 1 and record["status"] == "failed"
+    assert "out of memory while scoring even at batch size 16 (2 halvings from 64)" in record["error"]
