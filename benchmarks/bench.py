@@ -32,8 +32,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-# Environment overrides (the GPU run in README.md uses them): BENCH_MODEL, BENCH_STEPS, BENCH_BATCH, BENCH_LR.
+# Environment overrides (the GPU run in README.md uses them): BENCH_MODEL, BENCH_STEPS, BENCH_BATCH, BENCH_LR,
+# BENCH_LENGTHS.
 MODEL = os.environ.get("BENCH_MODEL", "minilm-l6")  # or "bert-base-random": BERT-base size, random weights
+LENGTHS = os.environ.get("BENCH_LENGTHS", "natural")  # or "full": every text runs past 128 tokens
 STEPS = int(os.environ.get("BENCH_STEPS", "60"))
 BATCH = int(os.environ.get("BENCH_BATCH", "16"))
 LEARNING_RATE = float(os.environ.get("BENCH_LR", "1e-4"))  # both ways reach ~99% in 60 steps
@@ -58,6 +60,8 @@ def write_task(root: Path) -> tuple[Path, Path]:
     folder = data_dir / TASK
     folder.mkdir(parents=True, exist_ok=True)
     for split, rows in make_splits(**SIZES, seed=SEED).items():
+        if LENGTHS == "full":
+            rows = full_length(rows)
         with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
@@ -72,6 +76,20 @@ def write_task(root: Path) -> tuple[Path, Path]:
     }
     (tasks_dir / f"{TASK}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return tasks_dir, data_dir
+
+
+def full_length(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's review followed by the next reviews of its split until it is long enough to be
+    truncated at 128 tokens by both ways: a fixed sequence length of 128 (the GPU MFU measurement).
+    The label stays the row's own."""
+    out = []
+    for i, row in enumerate(rows):
+        text, j = row["sentence"], i
+        while len(text) < 1000:
+            j += 1
+            text += " " + rows[j % len(rows)]["sentence"]
+        out.append({**row, "sentence": text})
+    return out
 
 
 def load_data(root: Path):
@@ -427,7 +445,7 @@ def compare(repeats: int = 1, cache_dir: str | None = None, lr: float | None = N
         "cpu_bf16": sorted({"amx_bf16", "avx512_bf16"} & flags),
         "python": platform.python_version(),
         "torch_threads": recipe["threads"],
-        "model": MODEL, "steps": STEPS, "batch_size": BATCH, "learning_rate": lr or LEARNING_RATE, "max_length": MAX_LENGTH,
+        "model": MODEL, "lengths": LENGTHS, "steps": STEPS, "batch_size": BATCH, "learning_rate": lr or LEARNING_RATE, "max_length": MAX_LENGTH,
         "rows": SIZES, "repeats": repeats,
         "peak_flops": {p: v["flops"] for p, v in peaks.items()},
         "recipe": recipe,
@@ -461,9 +479,10 @@ def table(result: dict[str, Any]) -> str:
 
 
 def write_result(result: dict[str, Any], folder: Path = HERE / "results") -> Path:
-    """benchmarks/results/<date>-cpu.json (or -gpu, and -<model> for another model than minilm-l6)."""
+    """benchmarks/results/<date>-cpu.json (or -gpu; -<model> for another model than minilm-l6; -full-length)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{result['date']}-{result['kind']}" + ("" if result["model"] == "minilm-l6" else f"-{result['model']}")
+    name += "" if result.get("lengths", "natural") == "natural" else f"-{result['lengths']}-length"
     path = folder / f"{name}.json"
     path.write_text(json.dumps(result, indent=1))
     return path
