@@ -281,15 +281,24 @@ def _plain(markdown: str) -> str:
 
 
 # --------------------------------------------------------------------------- checks
+def _test_identity(runs: list[SeedRun]) -> tuple[str, Any]:
+    """What identifies the test set of these runs: the test-split fingerprint when every run has
+    one (records written before it existed lack it), else the whole-data fingerprint."""
+    if all(r.provenance.get("test_fingerprint") for r in runs):
+        return "test-split fingerprint", lambda r: r.provenance["test_fingerprint"]
+    return "data fingerprint", lambda r: r.data_fingerprint
+
+
 def _test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -> str | None:
     """Why these paired runs were not scored on one and the same test set, or None."""
-    fingerprints = {side: sorted({r.data_fingerprint for r in runs if r.data_fingerprint})
+    what, identity = _test_identity(cand + base)
+    fingerprints = {side: sorted({identity(r) for r in runs if identity(r)})
                     for side, runs in (("candidate", cand), ("baseline", base))}
     for side, values in fingerprints.items():
         if len(values) > 1:
-            return f"{cell_name}: the {side}'s seeds have different data fingerprints ({', '.join(values)})"
+            return f"{cell_name}: the {side}'s seeds have different {what}s ({', '.join(values)})"
     if fingerprints["candidate"] and fingerprints["baseline"] and fingerprints["candidate"] != fingerprints["baseline"]:
-        return (f"{cell_name}: different test sets: data fingerprint {fingerprints['candidate'][0]} (candidate) "
+        return (f"{cell_name}: different test sets: {what} {fingerprints['candidate'][0]} (candidate) "
                 f"vs {fingerprints['baseline'][0]} (baseline)")
     reference = base[0].references
     for side, runs in (("candidate", cand), ("baseline", base)):
@@ -403,6 +412,13 @@ def compare(
         if problem:
             problems.append(("test set", problem))
             continue
+        trained_on = {side: sorted({r.data_fingerprint or "?" for r in runs})
+                      for side, runs in (("candidate", [cand.seeds[s] for s in common]),
+                                         ("baseline", [base.seeds[s] for s in common]))}
+        if trained_on["candidate"] != trained_on["baseline"]:
+            notes.append(f"{cell_name}: same test set, but the training or validation data differ (data fingerprint "
+                         f"{', '.join(trained_on['candidate'])} (candidate) vs {', '.join(trained_on['baseline'])} "
+                         f"(baseline))")
         unpaired = sorted(set(cand.seeds) ^ set(base.seeds))
         if unpaired:
             notes.append(f"{cell_name}: seed(s) {', '.join(map(str, unpaired))} have no partner and are ignored")

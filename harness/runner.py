@@ -203,6 +203,7 @@ def run_grid(
                 if body is None:
                     outcomes.append(_fail(path, task, model, seed, config, error, precision, options, log, started, fallbacks))
                     continue
+                scored_test = body.pop("test_fingerprint", None)
                 record = {
                     "schema_version": SCHEMA_VERSION,
                     "task": task.name,
@@ -216,6 +217,7 @@ def run_grid(
                     "fallbacks": fallbacks,
                     "provenance": {
                         **provenance(data, model, cell_precision, options.precision),
+                        "test_fingerprint": scored_test,
                         **allocator,
                         "started_at": _iso(started),
                         "finished_at": _iso(time.time()),

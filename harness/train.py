@@ -111,6 +111,17 @@ def subset(dataset, limit: int | None, seed: int = 0):
     return dataset.shuffle(seed=seed).select(range(limit))
 
 
+def test_fingerprint(dataset, spec) -> str:
+    """A digest of exactly the test rows a cell scores (texts, gold labels, label names): two
+    records with the same one were scored on the same examples, whatever data they trained on."""
+    digest = hashlib.sha256(json.dumps({"labels": list(spec.labels), "text": list(spec.text)}).encode())
+    columns = dataset.select_columns([*spec.text, "label"]).to_dict()
+    for column in [*spec.text, "label"]:
+        digest.update(column.encode())
+        digest.update(json.dumps(columns[column], ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+
+
 def tokenize_split(dataset, tokenizer, text_columns: list[str], max_length: int, key: str):
     """Tokenize once per data fingerprint, tokenizer and max_length; cached on disk by datasets."""
     def encode(batch):
@@ -435,6 +446,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "test": subset(run.data.splits["test"], recipe.max_eval_samples),
     }
     encoded = {name: tokenize_split(ds, tokenizer, list(spec.text), recipe.max_length, tok_key) for name, ds in splits.items()}
+    scored_test = test_fingerprint(splits["test"], spec)
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
 
     def compute_metrics(prediction):
@@ -559,6 +571,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         },
         "predictions": {"test": test_preds, "validation": val_preds},
         "references": {"test": test_refs, "validation": val_refs},
+        "test_fingerprint": scored_test,  # moved into provenance by the runner
         "throughput": throughput,
         "training": {
             "epochs": float(trainer.state.epoch or 0.0),

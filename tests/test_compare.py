@@ -327,3 +327,42 @@ def test_import_harness_stays_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "assert_no_regression"
+
+
+def with_test_fingerprint(group, value):
+    for record in group:
+        record["provenance"]["test_fingerprint"] = value
+    return group
+
+
+def test_other_training_data_on_the_same_test_split_is_compared_with_a_note(tmp_path, capsys):
+    base = results(tmp_path, "base", with_test_fingerprint(records("miam", "bert", 0.85), "test-a"))
+    cand = results(tmp_path, "cand", with_test_fingerprint(records("miam", "bert", 0.85, fingerprint="fp-augmented"),
+                                                           "test-a"))
+    code, out, _ = run_compare(capsys, cand, base)
+    assert code == 0
+    assert "same test set, but the training or validation data differ" in out
+    assert "fp-augmented (candidate) vs fp-test (baseline)" in out
+    # a baseline file keeps the test fingerprint (in each seed's provenance)
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", "export", str(base), "--output", str(baseline)]) == 0
+    capsys.readouterr()
+    code, out, _ = run_compare(capsys, cand, baseline)
+    assert code == 0 and "same test set, but the training or validation data differ" in out
+
+
+def test_a_different_test_split_fingerprint_exit_2(tmp_path, capsys):
+    # the same whole-data fingerprint and references cannot hide different test texts
+    base = results(tmp_path, "base", with_test_fingerprint(records("miam", "bert", 0.85), "test-a"))
+    cand = results(tmp_path, "cand", with_test_fingerprint(records("miam", "bert", 0.85), "test-b"))
+    code, out, err = run_compare(capsys, cand, base)
+    assert code == 2 and out == ""
+    assert "different test sets: test-split fingerprint test-b (candidate) vs test-a (baseline)" in err
+
+
+def test_records_without_a_test_fingerprint_fall_back_to_the_data_fingerprint(tmp_path, capsys):
+    base = results(tmp_path, "base", records("miam", "bert", 0.85))  # older records: no test fingerprint
+    cand = results(tmp_path, "cand", with_test_fingerprint(records("miam", "bert", 0.85, fingerprint="fp-other"),
+                                                           "test-a"))
+    code, _, err = run_compare(capsys, cand, base)
+    assert code == 2 and "data fingerprint fp-other (candidate) vs fp-test (baseline)" in err

@@ -22,6 +22,7 @@ REQUIRED = [
     "provenance.harness", "provenance.git_commit", "provenance.python", "provenance.torch",
     "provenance.transformers", "provenance.datasets", "provenance.device", "provenance.precision",
     "provenance.model_source", "provenance.model_content_hash", "provenance.data_fingerprint",
+    "provenance.test_fingerprint",
 ]
 
 
@@ -277,3 +278,24 @@ def test_out_of_memory_past_the_retry_bound_fails_the_cell(toy_env, monkeypatch,
     record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
     assert code == 1 and record["status"] == "failed"
     assert "out of memory while scoring even at batch size 16 (2 halvings from 64)" in record["error"]
+
+
+def test_other_training_data_keeps_the_test_fingerprint_and_compares(toy_env, capsys):
+    assert run(toy_env, "--models", "tiny", "--seeds", "1") == 0
+    first = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    train = toy_env["data"] / toy_env["task"] / "train.jsonl"
+    train.write_text("".join(train.read_text().splitlines(keepends=True)[:40]))  # less training data
+    other = toy_env["results"].parent / "results-less-data"
+    assert main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--data-dir", str(toy_env["data"]),
+                             "--results", str(other), "--no-leaderboard", "--models", "tiny", "--seeds", "1")) == 0
+    second = json.loads(record_path(other, toy_env["task"], "tiny", 0).read_text())
+    assert second["provenance"]["data_fingerprint"] != first["provenance"]["data_fingerprint"]
+    assert second["provenance"]["test_fingerprint"] == first["provenance"]["test_fingerprint"]
+    capsys.readouterr()
+    code = main(["compare", str(other), "--baseline", str(toy_env["results"])])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "same test set, but the training or validation data differ" in out
+    # scoring a different subset of the test split is a different test set
+    assert run(toy_env, "--models", "tiny", "--seeds", "1", "--max-eval-samples", "8") == 0
+    third = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    assert third["provenance"]["test_fingerprint"] != first["provenance"]["test_fingerprint"]
