@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import HarnessError
+from .readers import json_lines
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 FILE_FORMATS = (".jsonl", ".csv")
@@ -150,19 +151,11 @@ def read_input(path: Path, columns: list[str] | None) -> tuple[list[dict[str, An
     rows: list[dict[str, Any]] = []
     fields: list[str] = []
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise HarnessError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise HarnessError(f"{path}:{number}: expected a JSON object")
-                rows.append(row)
-                fields += [k for k in row if k not in fields]
-        where = [f"{path}: row {i + 1}" for i in range(len(rows))]
+        where = []
+        for number, row in json_lines(path):
+            rows.append(row)
+            where.append(f"{path}: line {number}")
+            fields += [k for k in row if k not in fields]
     elif suffix == ".csv":
         with open(path, encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)

@@ -89,7 +89,9 @@ def read_glue_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[
         yield line_no, row
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSON-lines file; a bad line is a one-line
+    DataError naming the file and line. Also used by `harness predict --input`."""
     # Read bytes and decode line by line, so that a bad byte is reported on its own line.
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
@@ -118,7 +120,7 @@ def _select_fields(path: Path, line_no: int, obj: dict, wanted: list[str]) -> No
 
 def read_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
     """JSON lines with the Hub schema's field names."""
-    for line_no, obj in _json_lines(path):
+    for line_no, obj in json_lines(path):
         _select_fields(path, line_no, obj, columns + [label])
         yield line_no, {name: obj[name] for name in columns + [label]}
 
@@ -127,7 +129,7 @@ def read_snli_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tupl
     """The official SNLI 1.0 release: sentence1 / sentence2 / gold_label ('-' = no consensus)."""
     if len(columns) != 2:
         raise DataError(f"{path}: the snli_jsonl reader needs a text pair in the spec")
-    for line_no, obj in _json_lines(path):
+    for line_no, obj in json_lines(path):
         _select_fields(path, line_no, obj, ["sentence1", "sentence2", "gold_label"])
         yield line_no, {columns[0]: obj["sentence1"], columns[1]: obj["sentence2"], label: obj["gold_label"]}
 
