@@ -48,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tasks", type=_csv_list, help="comma-separated task names")
     run.add_argument("--models", type=_csv_list, help="comma-separated model names")
     run.add_argument("--seeds", type=int, help="number of seeds: 0..N-1 (default 3, or the suite's)")
-    run.add_argument("--seed-list", type=lambda v: [int(x) for x in _csv_list(v)], help="explicit seeds, e.g. 0,1,2")
+    run.add_argument("--seed-list", metavar="0,1,2",
+                     help="explicit seeds, comma-separated, each 0 or more and given once")
     run.add_argument("--data-dir", help="read local files only, never the network (also HARNESS_DATA_DIR)")
     run.add_argument("--results", help="results folder (default results/<suite> or results/)")
-    run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                     help="auto: bf16 where the device runs it natively, else fp32 (recorded in each record)")
     run.add_argument("--max-train-samples", type=int, help="train on a fixed random subset of N rows")
     run.add_argument("--max-eval-samples", type=int, help="score a fixed random subset of N validation / test rows")
     run.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
@@ -61,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tensorboard", action="store_true", help="log training to TensorBoard under the cell folder")
     run.add_argument("--no-leaderboard", action="store_true", help="do not write RESULTS/LEADERBOARD.md at the end")
     run.add_argument("--no-plots", action="store_true", help="do not draw each cell's confusion matrix and curves")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (every cell, its config hash and status) and exit without training")
+    run.add_argument("--format", choices=["table", "json"], default="table", help="--dry-run output format")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: cells one after another here; ray: every cell a Ray task (pip install ray)")
+    run.add_argument("--device", metavar="auto|cpu|cuda:N",
+                     help="local executor: the one device every cell trains on (default: the first GPU, else CPU)")
+    run.add_argument("--gpus-per-cell", type=float, metavar="N",
+                     help="ray: GPUs reserved per cell (default 1 where the cluster has GPUs, else 0)")
+    run.add_argument("--cpus-per-cell", type=int, metavar="N",
+                     help="threads per cell; ray: CPUs reserved per cell (default 1)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="ray: join this cluster (also RAY_ADDRESS); default: start Ray on this machine")
 
     board = sub.add_parser("leaderboard", help="leaderboard tables from a results folder")
     board.add_argument("results")
@@ -152,71 +167,34 @@ def cmd_suites(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .models import load_models
-    from .runner import RunOptions, set_offline_if_local
-    from .suites import load_suites
-    from .tasks import get_task, load_registry
+    from .api import execute
+    from .planner import RunRequest, make_plan
 
-    task_registry = load_registry(args.tasks_dir)
-    model_registry = load_models(args.models_file)
-    suite = None
-    if args.suite:
-        suites = load_suites()
-        if args.suite not in suites:
-            from .specs import suggest
-
-            raise HarnessError(f"unknown suite '{args.suite}'{suggest(args.suite, suites)}; run 'harness suites'")
-        suite = suites[args.suite]
-    task_names = args.tasks or (suite.tasks if suite else None)
-    model_names = args.models or (suite.models if suite else None)
-    if not task_names or not model_names:
-        raise HarnessError("say what to run: --suite NAME, or --tasks A,B and --models X,Y")
-    tasks = [get_task(name, task_registry) for name in task_names]
-    models = [model_registry.get(name) for name in model_names]
-    if args.seed_list:
-        seeds = args.seed_list
-    else:
-        count = args.seeds if args.seeds is not None else (suite.seeds if suite else 3)
-        if count < 1:
-            raise HarnessError("--seeds must be at least 1")
-        seeds = list(range(count))
-    overrides = dict(suite.training) if suite else {}
-    overrides.update(dict(args.overrides))
-    if args.max_train_samples is not None:
-        overrides["max_train_samples"] = args.max_train_samples
-    if args.max_eval_samples is not None:
-        overrides["max_eval_samples"] = args.max_eval_samples
-    from .specs import check_recipe_overrides
-
-    check_recipe_overrides(overrides, "--set")
-    results = Path(args.results) if args.results else Path("results") / (suite.name if suite else "")
-    offline = set_offline_if_local(tasks, args.data_dir, models)
-    options = RunOptions(
-        seeds=seeds, data_dir=args.data_dir, results=results, precision=args.precision, overrides=overrides,
-        force=args.force, save_model=args.save_model, tensorboard=args.tensorboard, plots=not args.no_plots,
+    request = RunRequest(
+        suite=args.suite, tasks=args.tasks, models=args.models, seeds=args.seeds, seed_list=args.seed_list,
+        data_dir=args.data_dir, results=args.results, precision=args.precision, overrides=dict(args.overrides),
+        max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, force=args.force,
+        save_model=args.save_model, tensorboard=args.tensorboard, plots=not args.no_plots,
+        leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
+        executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
+        cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address,
     )
-    print(
-        f"harness run: {len(tasks)} task(s) x {len(models)} model(s) x {len(seeds)} seed(s) -> {results}"
-        + (" (offline)" if offline else ""),
-        flush=True,
-    )
-    from .runner import run_grid
-
-    outcomes = run_grid(tasks, models, model_registry, options, log=lambda m: print(m, flush=True))
-    if not args.no_leaderboard:
-        from .leaderboard import write_leaderboard_files
-
-        try:
-            print(f"leaderboard: {write_leaderboard_files(results)}")
-        except HarnessError as exc:  # the records are written; say why the table is not
-            print(f"leaderboard not written: {exc}", file=sys.stderr)
-    failed = [o for o in outcomes if o.status == "failed"]
-    done = sum(o.status == "completed" for o in outcomes)
-    skipped = sum(o.status == "skipped" for o in outcomes)
-    print(f"{done} cell(s) trained, {skipped} skipped (record up to date), {len(failed)} failed")
-    for outcome in failed:
-        print(f"  failed: {outcome.task} / {outcome.model} / seed {outcome.seed}: {outcome.error} ({outcome.path})")
-    return 1 if failed else 0
+    plan = make_plan(request)
+    if args.dry_run:
+        if args.format == "json":
+            print(json.dumps(plan.to_json(), indent=1))
+        else:
+            print(plan.table())
+            print(plan.summary())
+        return 0
+    print(f"harness run: {plan.summary()}", flush=True)
+    result = execute(plan, log=lambda m: print(m, flush=True))
+    counts = result.counts()
+    print(f"{counts['completed']} cell(s) trained, {counts['skipped']} skipped (record up to date), "
+          f"{counts['failed']} failed")
+    for outcome in result.failed:
+        print(f"  failed: {outcome.label}: {outcome.error} ({outcome.path})")
+    return 1 if result.failed else 0
 
 
 def _delegate(module: str):

@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,70 @@ def synchronize() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
+
+
+# --------------------------------------------------------------------------- one device per cell
+@dataclass(frozen=True)
+class DeviceChoice:
+    """The one device a cell trains on, and what the machine showed when it was chosen."""
+
+    type: str  # "cuda" or "cpu"
+    index: int | None  # the CUDA device index (within CUDA_VISIBLE_DEVICES), None on CPU
+    name: str
+    visible_gpus: int  # CUDA devices this process could see
+
+    @property
+    def torch_device(self) -> str:
+        return f"cuda:{self.index}" if self.type == "cuda" else "cpu"
+
+
+def choose_device(requested: str | None = None) -> DeviceChoice:
+    """`--device`: None/"auto" takes the first visible GPU (else the CPU), "cpu", "cuda" or
+    "cuda:N". A cell never sees more than this one device."""
+    import torch
+
+    from .errors import HarnessError
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    value = (requested or "auto").strip().lower()
+    if value == "cpu":
+        return DeviceChoice("cpu", None, cpu_model(), count)
+    if value in ("auto", "cuda") or value.startswith("cuda:"):
+        if value == "auto" and count == 0:
+            return DeviceChoice("cpu", None, cpu_model(), 0)
+        if count == 0:
+            raise HarnessError(f"--device {requested}: no CUDA GPU is visible here; use --device cpu")
+        index = 0
+        if value.startswith("cuda:"):
+            text = value.split(":", 1)[1]
+            if not text.isdigit() or int(text) >= count:
+                raise HarnessError(f"--device {requested}: this machine shows {count} GPU(s): cuda:0 to cuda:{count - 1}")
+            index = int(text)
+        return DeviceChoice("cuda", index, torch.cuda.get_device_name(index), count)
+    raise HarnessError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
+
+
+def one_device_training_arguments(device: DeviceChoice, **kwargs):
+    """TrainingArguments bound to exactly one device.
+
+    transformers' Trainer sets `n_gpu = torch.cuda.device_count()` and wraps the model in
+    `nn.DataParallel` when that is above one, so batch 16 on an 8-GPU machine silently becomes
+    128. This subclass keeps n_gpu at 1 (0 on CPU) and pins the chosen CUDA device, so the
+    batch in the record is the batch the optimizer saw."""
+    from functools import cached_property
+
+    import torch
+    from transformers import TrainingArguments
+
+    class OneDeviceArguments(TrainingArguments):
+        @cached_property
+        def _setup_devices(self):
+            chosen = TrainingArguments._setup_devices.func(self)
+            if device.type == "cuda" and torch.cuda.is_available():
+                chosen = torch.device("cuda", device.index or 0)
+                torch.cuda.set_device(chosen)  # accelerate's "cuda" is the current device
+            self._n_gpu = min(self._n_gpu, 1)
+            return chosen
+
+    OneDeviceArguments.__name__ = "OneDeviceArguments"
+    return OneDeviceArguments(use_cpu=device.type == "cpu", **kwargs)

@@ -102,46 +102,103 @@ def content_hash(folder: str) -> str:
     return _HASH_CACHE[key]
 
 
-def model_identity(spec: ModelSpec) -> dict[str, Any]:
-    """What pins the model's weights: the Hub revision, or the local folder's content hash."""
+@dataclass(frozen=True)
+class ModelIdentity:
+    """A model resolved once per run: where its files are and exactly which weights they are.
+
+    `location` is what from_pretrained reads; `revision` is the commit a Hub model resolved to
+    (so a model updated on the Hub is a new configuration); `content_hash` pins a local folder."""
+
+    name: str
+    source: str
+    init: str
+    location: str
+    local: bool
+    requested_revision: str | None
+    revision: str | None
+    content_hash: str | None = None
+
+    def as_config(self) -> dict[str, Any]:
+        return {"source": self.source, "init": self.init, "revision": self.revision,
+                **({"content_hash": self.content_hash} if self.content_hash else {})}
+
+
+def _hub_commit(repo: str, revision: str | None) -> str:
+    """The commit sha `revision` (default: main) of a Hub model points to: asked of the Hub, or
+    read from the local Hugging Face cache when offline."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            from huggingface_hub import HfApi
+
+            sha = HfApi().model_info(repo, revision=revision).sha
+            if sha:
+                return sha
+        except Exception:  # noqa: BLE001 - fall back to the cache, then say what to do
+            pass
+    cached = try_to_load_from_cache(repo, "config.json", revision=revision)
+    if isinstance(cached, str) and "snapshots" in Path(cached).parts:
+        parts = Path(cached).parts
+        return parts[parts.index("snapshots") + 1]
+    raise HarnessError(
+        f"cannot resolve the Hub model '{repo}'" + (f" at revision '{revision}'" if revision else "")
+        + ": the Hub is unreachable and it is not in the local cache; download it once with network, "
+        "or point `source` at a local folder"
+    )
+
+
+def resolve_identity(spec: ModelSpec) -> ModelIdentity:
+    """Resolve a model spec once: its location and the exact weights (Hub commit or content hash)."""
     location, local = resolve_source(spec)
-    identity = {"source": spec.source, "init": spec.init, "revision": spec.revision}
     if local:
-        identity["content_hash"] = content_hash(location)
-    return identity
+        return ModelIdentity(spec.name, spec.source, spec.init, location, True, spec.revision, spec.revision,
+                             content_hash(location))
+    commit = _hub_commit(location, spec.revision)
+    return ModelIdentity(spec.name, spec.source, spec.init, location, False, spec.revision, commit)
+
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What pins the model's weights, as stored in a record's config."""
+    return resolve_identity(spec).as_config()
 
 
 # --------------------------------------------------------------------------- building
-def load_tokenizer(spec: ModelSpec):
+def _identity(model: ModelSpec | ModelIdentity) -> ModelIdentity:
+    return model if isinstance(model, ModelIdentity) else resolve_identity(model)
+
+
+def load_tokenizer(model: ModelSpec | ModelIdentity):
     from transformers import AutoTokenizer
 
-    location, _ = resolve_source(spec)
-    return AutoTokenizer.from_pretrained(location, revision=spec.revision, trust_remote_code=False)
+    identity = _identity(model)
+    return AutoTokenizer.from_pretrained(identity.location, revision=identity.revision, trust_remote_code=False)
 
 
-def build_model(spec: ModelSpec, labels: list[str], seed: int):
+def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
     """A sequence classifier with `len(labels)` outputs and the label names in its config.
 
     The classification head (and, for `init: scratch`, every weight) is initialised under
     `seed`, so seeds change the head, never the pretrained body."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
 
-    location, local = resolve_source(spec)
+    identity = _identity(model)
+    location, local, revision = identity.location, identity.local, identity.revision
     label_kwargs = {
         "num_labels": len(labels),
         "id2label": dict(enumerate(labels)),
         "label2id": {name: i for i, name in enumerate(labels)},
     }
     set_seed(seed)
-    if spec.init == "scratch":
-        config = AutoConfig.from_pretrained(location, revision=spec.revision, trust_remote_code=False, **label_kwargs)
+    if identity.init == "scratch":
+        config = AutoConfig.from_pretrained(location, revision=revision, trust_remote_code=False, **label_kwargs)
         return AutoModelForSequenceClassification.from_config(config)
     safetensors = None
     if local:
         safetensors = True if any(Path(location).glob("*.safetensors")) else None
     return AutoModelForSequenceClassification.from_pretrained(
         location,
-        revision=spec.revision,
+        revision=revision,
         trust_remote_code=False,
         use_safetensors=safetensors,
         **label_kwargs,

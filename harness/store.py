@@ -140,3 +140,18 @@ def iter_record_paths(results: str | Path) -> Iterator[Path]:
 
 def load_records(results: str | Path) -> list[dict[str, Any]]:
     return [read_record(p) for p in iter_record_paths(results)]
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a record that cannot be read to `<name>.unreadable-<UTC time>` beside it: the cell is
+    retrained, and the bad file is kept for whoever wants to look at it."""
+    import time
+
+    path = Path(path)
+    target = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    n = 1
+    while target.exists():
+        target = target.with_name(f"{target.name}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .device import peak_flops, peak_memory_mb, reset_peak_memory, synchronize
+from .device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory, synchronize
 from .metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
-from .models import build_model, count_parameters, load_tokenizer, model_identity
+from .models import ModelIdentity, build_model, count_parameters, load_tokenizer
 from .specs import ModelSpec, Recipe
 from .tasks import TaskData
 
@@ -41,6 +41,8 @@ class CellRun:
 
     data: TaskData
     model: ModelSpec
+    identity: ModelIdentity  # resolved once per run: location and exact weights
+    device: DeviceChoice  # the one device this cell trains on
     recipe: Recipe
     seed: int
     precision: str  # resolved: fp32, bf16 or fp16
@@ -48,6 +50,7 @@ class CellRun:
     save_model: bool = False
     tensorboard: bool = False
     fallbacks: list[str] = field(default_factory=list)
+    progress_bar: bool = False  # a tqdm bar inside the cell (steps, loss, last validation score)
 
 
 # --------------------------------------------------------------------------- CPU memory
@@ -352,14 +355,9 @@ def _make_callbacks():
 
 # --------------------------------------------------------------------------- one cell
 def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int):
-    from transformers import TrainingArguments
-
-    import torch
-
     recipe = run.recipe
     by_steps = recipe.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
-    use_cpu = not torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
         output_dir=work_dir,
         per_device_train_batch_size=batch_size,
@@ -380,7 +378,6 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         save_strategy="no",
         bf16=run.precision == "bf16",
         fp16=run.precision == "fp16",
-        use_cpu=use_cpu,
         seed=run.seed,
         data_seed=run.seed,
         optim=recipe.optim,
@@ -390,7 +387,7 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    return TrainingArguments(**kwargs)
+    return one_device_training_arguments(run.device, **kwargs)
 
 
 def _tensorboard_callback(log_dir: Path):
@@ -437,9 +434,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     StepMeter, BestState, CountingTrainer = _make_callbacks()
     spec, recipe = run.data.spec, run.recipe
     set_seed(run.seed)
-    tokenizer = load_tokenizer(run.model)
-    identity = model_identity(run.model)
-    tok_key = f"{identity.get('content_hash') or identity['source']}@{identity.get('revision')}"
+    tokenizer = load_tokenizer(run.identity)
+    tok_key = f"{run.identity.content_hash or run.identity.source}@{run.identity.revision}"
     splits = {
         "train": subset(run.data.splits["train"], recipe.max_train_samples),
         "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
@@ -447,7 +443,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     }
     encoded = {name: tokenize_split(ds, tokenizer, list(spec.text), recipe.max_length, tok_key) for name, ds in splits.items()}
     scored_test = test_fingerprint(splits["test"], spec)
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if run.device.type == "cuda" else None)
 
     def compute_metrics(prediction):
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
@@ -473,9 +469,13 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             )
         state["batch"] = batch_size
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
-        model = build_model(run.model, list(spec.labels), run.seed)
+        model = build_model(run.identity, list(spec.labels), run.seed)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
         callbacks = [meter, best]
+        if run.progress_bar:
+            from .progress import CellProgressBar
+
+            callbacks.append(CellProgressBar(f"{spec.name} / {run.model.name} / seed {run.seed}"))
         if run.tensorboard:
             callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
         trainer = CountingTrainer(
@@ -571,7 +571,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         },
         "predictions": {"test": test_preds, "validation": val_preds},
         "references": {"test": test_refs, "validation": val_refs},
-        "test_fingerprint": scored_test,  # moved into provenance by the runner
+        "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
         "throughput": throughput,
         "training": {
             "epochs": float(trainer.state.epoch or 0.0),

@@ -1,0 +1,71 @@
+"""The Python API: the CLI's `run`, for notebooks and CI scripts.
+
+    import harness
+    plan = harness.plan(tasks=["demo-nli-en"], models=["minilm-l6"], seeds=1)
+    print(plan.table())
+    result = harness.run(tasks=["demo-nli-en"], models=["minilm-l6"], seeds=1, executor="ray")
+    result.failed   # the failed cells' outcomes
+
+Keyword arguments are the `harness run` options (see harness.plan.RunRequest); a bad value
+raises HarnessError before anything runs, as the CLI exits 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import HarnessError
+from .execute import CellOutcome
+from .planner import Plan, RunRequest, make_plan
+from .specs import suggest
+
+
+def _request(options: dict[str, Any]) -> RunRequest:
+    names = [f.name for f in dataclasses.fields(RunRequest)]
+    for key in options:
+        if key not in names:
+            raise HarnessError(f"unknown run option '{key}'{suggest(key, names)}")
+    return RunRequest(**options)
+
+
+def plan(**options: Any) -> Plan:
+    """Validate the options and return the plan: every cell with its config hash and status."""
+    return make_plan(_request(options))
+
+
+@dataclass
+class RunResult:
+    plan: Plan
+    outcomes: list[CellOutcome]
+    leaderboard: Path | None = None
+
+    @property
+    def failed(self) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "failed")}
+
+
+def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
+    """Run a plan's cells with its executor, then write the leaderboard files."""
+    from .executors import run_plan
+
+    outcomes = run_plan(the_plan, log)
+    board = None
+    if the_plan.request.leaderboard:
+        from .leaderboard import write_leaderboard_files
+
+        try:
+            board = write_leaderboard_files(the_plan.results)
+            log(f"leaderboard: {board}")
+        except HarnessError as exc:  # the records are written; say why the table is not
+            log(f"leaderboard not written: {exc}")
+    return RunResult(the_plan, outcomes, board)
+
+
+def run(log: Callable[[str], None] = print, **options: Any) -> RunResult:
+    """Plan, then execute: `harness run` as a function."""
+    return execute(plan(**options), log)

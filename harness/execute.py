@@ -1,0 +1,113 @@
+"""Execute one cell: fine-tune, apply the failure policy, build and write its record.
+
+Executors (harness.executors) only decide where this runs; what a cell does, and what is
+written when it fails, is decided here once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import HarnessError
+from .planner import Cell, RunRequest
+from .record import RunContext, completed_record, failed_record
+from .store import set_aside, write_record
+from .tasks import TaskData
+
+
+@dataclass
+class CellOutcome:
+    """What an executor gets back from a cell (the record itself is on disk)."""
+
+    task: str
+    model: str
+    seed: int
+    status: str  # completed | failed | skipped
+    path: Path
+    error: str | None = None
+    seconds: float = 0.0
+    summary: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} / {self.model} / seed {self.seed}"
+
+
+def skipped(cell: Cell) -> CellOutcome:
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
+                       summary=f"a record with config {cell.config_hash} exists")
+
+
+def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
+                 log: Callable[[str], None] = print, progress_bar: bool = False) -> CellOutcome:
+    """Train one cell and write its record atomically. Any failure becomes a failed record: the
+    grid goes on. A NaN loss under bf16/fp16 is retried once in fp32; out of memory is handled
+    inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
+    from .train import CellRun, NaNLossError, fine_tune_cell
+
+    started = time.time()
+    cell.facts.started = started
+    cell.facts.fallbacks = []
+    if cell.path.exists() and cell.status == "stale":
+        _set_aside_unreadable(cell.path, log)
+    precision = ctx.precision
+    body: dict[str, Any] | None = None
+    error: BaseException | None = HarnessError(cell.error) if cell.error else None
+    while error is None:
+        run = CellRun(
+            data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
+            seed=cell.seed, precision=precision, output_dir=cell.path.parent, save_model=request.save_model,
+            tensorboard=request.tensorboard, fallbacks=cell.facts.fallbacks, progress_bar=progress_bar,
+        )
+        cell.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            body = fine_tune_cell(run)
+            break
+        except NaNLossError as exc:
+            if precision == "fp32":
+                error = exc
+                break
+            cell.facts.fallbacks.append(f"NaN loss in {precision} ({exc}); retried in fp32")
+            log(f"      NaN loss in {precision}; retrying in fp32")
+            precision = "fp32"
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed cell is recorded, the grid goes on
+            error = exc
+    seconds = time.time() - started
+    if body is None:
+        record = failed_record(cell.facts, ctx, error, precision)
+        write_record(cell.path, record)
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
+    options = {"save_model": request.save_model, "tensorboard": request.tensorboard}
+    record = completed_record(cell.facts, ctx, body, precision, options)
+    write_record(cell.path, record)
+    if request.plots:
+        _write_plots(record, cell.path.parent, log)
+    test = record["metrics"]["test"]
+    summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; {record['training']['steps']} "
+               f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
+
+
+def _set_aside_unreadable(path: Path, log: Callable[[str], None]) -> None:
+    """A record the plan could not read is kept aside (never deleted) before the cell reruns."""
+    from .store import read_record
+
+    try:
+        read_record(path)
+    except HarnessError as exc:
+        kept = set_aside(path)
+        log(f"      unreadable record set aside: {kept} ({exc})")
+
+
+def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:
+    """Plots are a view of the record: if drawing fails, the record stays and the run goes on."""
+    try:
+        from .plots import write_cell_plots
+
+        write_cell_plots(record, folder)
+    except Exception as exc:  # noqa: BLE001
+        log(f"      plots not written: {type(exc).__name__}: {exc}")

@@ -1,0 +1,345 @@
+"""Plan: the arguments -> a list of cells, each with its resolved and validated recipe, config,
+config hash and status against the results folder.
+
+Every usage error (exit 2) happens here, before any model is loaded and with nothing written:
+unknown names, bad recipe values, bad seeds, a precision the device cannot run, a results
+folder that cannot be written, an executor option that does not fit.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import HarnessError
+from .models import ModelIdentity, ModelRegistry, load_models, resolve_identity, resolve_source
+from .record import CellFacts, RunContext, cell_config, config_hash
+from .specs import ModelSpec, Recipe, TaskSpec, check_recipe_overrides, resolve_recipe, suggest
+from .store import read_record, record_path
+from .tasks import TaskData
+
+STATUSES = ("done", "todo", "stale", "failed", "running")
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class RunRequest:
+    """What a user asks for: the CLI's `run` options, as keyword arguments of `harness.plan`."""
+
+    suite: str | None = None
+    tasks: list[str] | None = None
+    models: list[str] | None = None
+    seeds: int | None = None
+    seed_list: list[int] | str | None = None
+    data_dir: str | None = None
+    results: str | Path | None = None
+    precision: str = "auto"
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    force: bool = False
+    save_model: bool = False
+    tensorboard: bool = False
+    plots: bool = True
+    leaderboard: bool = True
+    tasks_dir: list[str] = field(default_factory=list)
+    models_file: str | None = None
+    executor: str = "local"
+    device: str | None = None  # local executor: auto, cpu, cuda, cuda:N
+    gpus_per_cell: float | None = None  # ray: default 1 where GPUs exist, else 0
+    cpus_per_cell: int | None = None  # threads per cell (ray: CPUs reserved per cell)
+    ray_address: str | None = None
+
+
+@dataclass
+class Cell:
+    task: TaskSpec
+    model: ModelSpec
+    seed: int
+    path: Path
+    status: str  # done | todo | stale | failed | running
+    facts: CellFacts
+    recipe: Recipe
+    identity: ModelIdentity | None  # None: the model could not be resolved (the cell fails)
+    error: str | None = None
+    cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.name} / {self.model.name} / seed {self.seed}"
+
+    @property
+    def config_hash(self) -> str:
+        return self.facts.config_hash
+
+    def row(self) -> dict[str, Any]:
+        return {"task": self.task.name, "model": self.model.name, "seed": self.seed, "status": self.status,
+                "config_hash": self.config_hash, "estimated_rows": int(self.cost), "path": str(self.path),
+                **({"note": self.error} if self.error else {})}
+
+
+@dataclass
+class Plan:
+    request: RunRequest
+    results: Path
+    cells: list[Cell]
+    data: dict[str, TaskData]
+    context: RunContext
+    registry: ModelRegistry
+    offline: bool = False
+
+    def to_run(self) -> list[Cell]:
+        """Cells the executors train: everything not done, or everything with --force."""
+        return [c for c in self.cells if self.request.force or c.status != "done"]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(c.status == s for c in self.cells) for s in STATUSES}
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        return (f"{len(self.data)} task(s) x {len({c.model.name for c in self.cells})} model(s) x "
+                f"{len({c.seed for c in self.cells})} seed(s) = {len(self.cells)} cell(s) ({counts}); "
+                f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
+                f"device {self.context.device.torch_device}, precision {self.context.precision}"
+                + (" (offline)" if self.offline else ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
+                "executor": self.request.executor, "precision": self.context.precision,
+                "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells]}
+
+    def table(self) -> str:
+        from tabulate import tabulate
+
+        rows = [[c.task.name, c.model.name, c.seed, c.status, c.config_hash, int(c.cost), c.error or ""]
+                for c in self.cells]
+        return tabulate(rows, headers=["task", "model", "seed", "status", "config", "est. rows", "note"],
+                        tablefmt="github")
+
+
+# --------------------------------------------------------------------------- validation
+def parse_seeds(seeds: int | None, seed_list: list[int] | str | None, default: int) -> list[int]:
+    if seed_list is not None:
+        items = seed_list.split(",") if isinstance(seed_list, str) else list(seed_list)
+        if not [str(i).strip() for i in items if str(i).strip()]:
+            raise HarnessError("--seed-list is empty: give seeds like 0,1,2 (or use --seeds N)")
+        out = []
+        for item in items:
+            text = str(item).strip()
+            if not text.lstrip("-").isdigit():
+                raise HarnessError(f"--seed-list: '{text}' is not a whole number (expected e.g. 0,1,2)")
+            if int(text) < 0:
+                raise HarnessError(f"--seed-list: seed {text} is negative; seeds are 0 or more")
+            out.append(int(text))
+        dupes = sorted({s for s in out if out.count(s) > 1})
+        if dupes:
+            raise HarnessError(f"--seed-list: seed {dupes[0]} is given twice; each seed is one cell")
+        return out
+    count = default if seeds is None else seeds
+    if count < 1:
+        raise HarnessError("--seeds must be at least 1")
+    return list(range(count))
+
+
+def check_results_folder(results: Path) -> None:
+    """The results folder must be (or become) a writable folder: checked with a probe file in it
+    or in its closest existing parent, which is removed again."""
+    if results.exists() and not results.is_dir():
+        raise HarnessError(f"--results {results} is a file, not a folder; pick another path")
+    probe_in = results
+    while not probe_in.exists():
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise HarnessError(f"--results {results}: {probe_in} is a file, so the folder cannot be created")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".harness-write-probe-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HarnessError(f"--results {results}: cannot write in {probe_in} ({exc.strerror}); pick a writable folder") from None
+
+
+def check_recipe(recipe: Recipe, where: str) -> None:
+    """Values that pass the recipe's types but that the Trainer would reject mid-grid."""
+    from transformers.training_args import OptimizerNames
+
+    names = [o.value for o in OptimizerNames]
+    if recipe.optim not in names:
+        raise HarnessError(f"{where}: unknown optim '{recipe.optim}'{suggest(recipe.optim, names)}; "
+                           f"one of transformers' OptimizerNames, e.g. adamw_torch_fused")
+
+
+def _resolve_precision(requested: str, device) -> str:
+    from .device import resolve_precision
+
+    if device.type == "cpu" and requested == "fp16":
+        raise HarnessError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU (auto picks for you)")
+    try:
+        return resolve_precision(requested)
+    except ValueError as exc:
+        raise HarnessError(f"--precision: {exc}") from None
+
+
+def estimated_cost(rows: int, recipe: Recipe) -> float:
+    """Training rows a cell will see: the Ray executor schedules the longest cells first."""
+    rows = min(rows, recipe.max_train_samples or rows)
+    if recipe.max_steps:
+        return float(recipe.max_steps * recipe.batch_size * recipe.gradient_accumulation_steps)
+    return float(rows * recipe.max_epochs)
+
+
+# --------------------------------------------------------------------------- the plan
+def _grid(request: RunRequest):
+    from .suites import load_suites
+    from .tasks import get_task, load_registry
+
+    task_registry = load_registry(request.tasks_dir)
+    model_registry = load_models(request.models_file)
+    suite = None
+    if request.suite:
+        suites = load_suites()
+        if request.suite not in suites:
+            raise HarnessError(f"unknown suite '{request.suite}'{suggest(request.suite, suites)}; run 'harness suites'")
+        suite = suites[request.suite]
+    task_names = request.tasks or (suite.tasks if suite else None)
+    model_names = request.models or (suite.models if suite else None)
+    if not task_names or not model_names:
+        raise HarnessError("say what to run: --suite NAME, or --tasks A,B and --models X,Y")
+    for kind, names in (("task", task_names), ("model", model_names)):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise HarnessError(f"--{kind}s: '{dupes[0]}' is listed twice")
+    tasks = [get_task(name, task_registry) for name in task_names]
+    models = [model_registry.get(name) for name in model_names]
+    seeds = parse_seeds(request.seeds, request.seed_list, suite.seeds if suite else 3)
+    overrides = dict(suite.training) if suite else {}
+    overrides.update(check_recipe_overrides(dict(request.overrides or {}), "--set"))
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = getattr(request, key)
+        if value is not None:
+            overrides[key] = value
+    results = Path(request.results) if request.results else Path("results") / (suite.name if suite else "")
+    return tasks, models, model_registry, seeds, overrides, results
+
+
+def _recipes(tasks, models, registry: ModelRegistry, overrides) -> dict[tuple[str, str], Recipe]:
+    """Every task x model recipe, validated now: a bad value is a usage error, not a failed cell."""
+    recipes = {}
+    for task in tasks:
+        for model in models:
+            recipe = resolve_recipe(
+                (registry.defaults, f"{registry.path}: defaults"),
+                (task.training, f"task '{task.name}': training"),
+                (model.training, f"model '{model.name}': training"),
+                (overrides, "--set"),
+            )
+            check_recipe(recipe, f"task '{task.name}' x model '{model.name}'")
+            recipes[(task.name, model.name)] = recipe
+    return recipes
+
+
+def _executor_options(request: RunRequest) -> None:
+    if request.executor not in EXECUTORS:
+        raise HarnessError(f"--executor {request.executor}: expected one of {', '.join(EXECUTORS)}")
+    if request.cpus_per_cell is not None and request.cpus_per_cell < 1:
+        raise HarnessError("--cpus-per-cell must be at least 1")
+    if request.gpus_per_cell is not None and request.gpus_per_cell < 0:
+        raise HarnessError("--gpus-per-cell must be 0 or more")
+    if request.executor == "local" and (request.gpus_per_cell is not None or request.ray_address):
+        raise HarnessError("--gpus-per-cell and --ray-address go with --executor ray")
+    if request.executor == "ray" and request.device not in (None, "auto"):
+        raise HarnessError("--device picks the GPU of the local executor; under Ray each cell gets the GPU Ray assigns")
+
+
+def _status(path: Path, digest: str) -> str:
+    if not path.exists():
+        return "todo"
+    try:
+        old = read_record(path)
+    except HarnessError:
+        return "stale"  # unreadable: set aside and retrained
+    if old["status"] == "failed":
+        return "failed"
+    return "done" if old["config_hash"] == digest else "stale"
+
+
+def make_plan(request: RunRequest) -> Plan:
+    """Validate everything, load the tasks' data and resolve every cell's configuration."""
+    from .tasks import load_task
+
+    _executor_options(request)
+    tasks, models, registry, seeds, overrides, results = _grid(request)
+    if request.data_dir is not None and not Path(request.data_dir).expanduser().is_dir():
+        raise HarnessError(f"--data-dir {request.data_dir} does not exist; pass the folder that holds the task files")
+    offline = set_offline_if_local(tasks, request.data_dir, models)  # before huggingface_hub is imported
+    recipes = _recipes(tasks, models, registry, overrides)
+    check_results_folder(results)
+    if request.executor == "ray":
+        from .executors import ray_probe
+
+        device, precision = ray_probe(request)
+    else:
+        from .device import choose_device
+
+        device = choose_device(request.device)
+        precision = _resolve_precision(request.precision, device)
+    context = RunContext.resolve(precision, request.precision, device, request.executor)
+    identities: dict[str, ModelIdentity | str] = {}
+    for model in models:
+        try:
+            identities[model.name] = resolve_identity(model)
+        except HarnessError as exc:  # a missing package or folder: the cell fails, the grid goes on
+            identities[model.name] = str(exc)
+    data = {task.name: load_task(task, request.data_dir) for task in tasks}
+    cells = []
+    for task in tasks:
+        for model in models:
+            recipe, identity = recipes[(task.name, model.name)], identities[model.name]
+            for seed in seeds:
+                cells.append(_cell(task, model, seed, recipe, identity, data[task.name], precision, results))
+    return Plan(request, results, cells, data, context, registry, offline)
+
+
+def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results) -> Cell:
+    import time
+
+    path = record_path(results, task.name, model.name, seed)
+    if isinstance(identity, ModelIdentity):
+        config = cell_config(task, data.fingerprint, model, identity, recipe, seed, precision)
+        error = None
+    else:
+        config = {"task": task.name, "model": model.model_dump(), "seed": seed, "precision": precision}
+        error, identity = identity, None
+    digest = config_hash(config)
+    facts = CellFacts(
+        task=task.name, model=model.name, seed=seed, labels=list(task.labels), config=config, config_hash=digest,
+        model_source=model.source, model_revision=identity.revision if identity else model.revision,
+        model_content_hash=identity.content_hash if identity else None, data_fingerprint=data.fingerprint,
+        data_files=data.files, started=time.time(),
+    )
+    return Cell(task, model, seed, path, _status(path, digest), facts, recipe, identity, error,
+                estimated_cost(len(data.splits["train"]), recipe))
+
+
+def set_offline_if_local(tasks: list[TaskSpec], data_dir: str | None, models: list[ModelSpec]) -> bool:
+    """Local data (a data dir, or files bundled with every task) and only local or packaged
+    models: set the Hugging Face offline modes so that nothing can touch the network."""
+    has_dir = bool(data_dir or os.environ.get("HARNESS_DATA_DIR"))
+    for task in tasks:
+        bundled = all(s.bundled for s in task.splits.values())
+        if not has_dir and not bundled:
+            return False
+    for model in models:
+        try:
+            _, local = resolve_source(model)
+        except HarnessError:
+            local = True  # it will fail as a cell; it cannot reach the network either
+        if not local:
+            return False
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+    return True

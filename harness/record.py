@@ -1,0 +1,207 @@
+"""Records: one builder for completed and failed cells, and the run's provenance, resolved once.
+
+A `RunContext` is resolved once per run (library versions, git commit) and once per worker
+(host, device, Ray node): every record of the run is stamped from it, nothing is recomputed
+per cell.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .device import DeviceChoice
+from .store import SCHEMA_VERSION
+
+HARNESS_MAJOR = __version__.split(".")[0]
+SPEC_BOOKKEEPING = {"spec_file", "spec_dir", "description"}
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def library_versions() -> dict[str, str]:
+    import datasets
+    import sklearn
+    import torch
+    import transformers
+
+    return {
+        "harness": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every record of a run is stamped with: resolved once per run, and per worker for
+    the host, device and node."""
+
+    versions: dict[str, str]
+    git_commit: str | None
+    precision: str  # resolved: fp32, bf16 or fp16
+    precision_requested: str
+    device: DeviceChoice
+    executor: str = "local"
+    host: str = field(default_factory=socket.gethostname)
+    node_id: str | None = None
+    cpu_keep_heap: bool = False
+
+    @classmethod
+    def resolve(cls, precision: str, requested: str, device: DeviceChoice, executor: str) -> "RunContext":
+        from .train import keep_cpu_heap_default
+
+        return cls(library_versions(), _git_commit(), precision, requested, device, executor,
+                   cpu_keep_heap=keep_cpu_heap_default() if device.type == "cpu" else False)
+
+    def on_worker(self, device: DeviceChoice, node_id: str | None) -> "RunContext":
+        from .train import keep_cpu_heap_default
+
+        return replace(self, device=device, node_id=node_id, host=socket.gethostname(),
+                       cpu_keep_heap=keep_cpu_heap_default() if device.type == "cpu" else False)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            **self.versions,
+            "git_commit": self.git_commit,
+            "device": self.device.name,
+            "device_type": self.device.type,
+            "device_index": self.device.index,
+            "visible_gpus": self.device.visible_gpus,
+            "host": self.host,
+            "executor": self.executor,
+            "ray_node_id": self.node_id,
+            "platform": platform.platform(),
+            "pid": os.getpid(),
+        }
+
+
+def cell_config(task_spec, data_fingerprint: str, model_spec, identity, recipe, seed: int, precision: str) -> dict[str, Any]:
+    """The fully resolved configuration; everything in it can change a score."""
+    return {
+        "task": {"spec": task_spec.model_dump(exclude=SPEC_BOOKKEEPING), "data_fingerprint": data_fingerprint},
+        "model": {**model_spec.model_dump(exclude={"description", "language"}), **identity.as_config()},
+        "recipe": recipe.model_dump(),
+        "seed": seed,
+        "precision": precision,
+        "harness_major": HARNESS_MAJOR,
+    }
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class CellFacts:
+    """Identity and bookkeeping of one cell's record, whatever its outcome."""
+
+    task: str
+    model: str
+    seed: int
+    labels: list[str]
+    config: dict[str, Any]
+    config_hash: str
+    model_source: str
+    model_revision: str | None
+    model_content_hash: str | None
+    data_fingerprint: str | None
+    data_files: dict[str, str]
+    started: float
+    fallbacks: list[str] = field(default_factory=list)
+
+    def _provenance(self, ctx: RunContext, precision: str) -> dict[str, Any]:
+        return {
+            **ctx.provenance(),
+            "precision": precision,
+            "precision_requested": ctx.precision_requested,
+            "model_source": self.model_source,
+            "model_revision": self.model_revision,
+            "model_content_hash": self.model_content_hash,
+            "data_fingerprint": self.data_fingerprint,
+            "data_files": self.data_files,
+            "started_at": iso(self.started),
+            "finished_at": iso(time.time()),
+        }
+
+
+def completed_record(facts: CellFacts, ctx: RunContext, body: dict[str, Any], precision: str,
+                     options: dict[str, Any]) -> dict[str, Any]:
+    """The record of a trained cell. `body` is what train.fine_tune_cell measured; the scored
+    test rows' fingerprint goes to provenance, and the batch is the one the optimizer saw."""
+    from .stats import bootstrap_record_ci
+
+    body = dict(body)
+    scored_test = body.pop("test_fingerprint", None)
+    throughput = body.get("throughput") or {}
+    if throughput.get("batch_size"):
+        throughput["optimizer_batch_size"] = throughput["batch_size"] * throughput.get("gradient_accumulation_steps", 1)
+        throughput["devices"] = 1
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "task": facts.task,
+        "model": facts.model,
+        "seed": facts.seed,
+        "status": "completed",
+        "error": None,
+        **body,
+        "config": {**facts.config, "options": options},
+        "config_hash": facts.config_hash,
+        "fallbacks": facts.fallbacks,
+        "provenance": {**facts._provenance(ctx, precision), "test_fingerprint": scored_test,
+                       "cpu_keep_heap": ctx.cpu_keep_heap},
+    }
+    record["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(
+        record["references"]["test"], record["predictions"]["test"], resamples=1000, seed=facts.seed,
+        n_labels=len(record["labels"]),
+    )
+    return record
+
+
+def failed_record(facts: CellFacts, ctx: RunContext, exc: BaseException, precision: str) -> dict[str, Any]:
+    message = f"{type(exc).__name__}: {exc}".strip()
+    short = message.splitlines()[0][:500] if message else type(exc).__name__
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task": facts.task,
+        "model": facts.model,
+        "seed": facts.seed,
+        "status": "failed",
+        "error": short,
+        "traceback": traceback.format_exception(exc)[-6:],
+        "labels": facts.labels,
+        "config": facts.config,
+        "config_hash": facts.config_hash,
+        "fallbacks": facts.fallbacks,
+        "provenance": facts._provenance(ctx, precision),
+    }
