@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints-cpu.txt
-EXTRAS ?= test,offline-model,tensorboard
+EXTRAS ?= test,offline-model,tensorboard,ray
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

@@ -118,6 +118,10 @@ def read_record(path: str | Path) -> dict[str, Any]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: not a JSON result record ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not a JSON result record (not UTF-8 text)") from None
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read the result record ({exc.strerror})") from None
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
         raise HarnessError(

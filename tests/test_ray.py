@@ -1,0 +1,59 @@
+"""The Ray executor on a real local Ray instance (2 CPUs): cells run two at a time, each on one
+device, and write the same records as the local executor."""
+import json
+from datetime import datetime
+
+import pytest
+
+from conftest import harness_args
+from harness.cli import main
+from harness.store import record_path
+
+ray = pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def grid(env, results, *extra):
+    return main(harness_args(env, "run", "--tasks", env["task"], "--models", "tiny,tiny-scratch", "--seed-list", "0,1",
+                             "--data-dir", str(env["data"]), "--results", str(results), "--no-plots",
+                             "--precision", "fp32", "--cpus-per-cell", "1", *extra))
+
+
+def test_ray_runs_two_cells_at_a_time_with_the_local_executors_results(toy_env, local_ray, capsys):
+    local, distributed = toy_env["results"] / "local", toy_env["results"] / "ray"
+    assert grid(toy_env, local, "--no-leaderboard") == 0
+    assert grid(toy_env, distributed, "--executor", "ray") == 0
+    out = capsys.readouterr().out
+    assert "up to 2 at a time" in out and "[4/4]" in out
+    spans, pids = [], set()
+    for model in ("tiny", "tiny-scratch"):
+        for seed in (0, 1):
+            a = json.loads(record_path(local, toy_env["task"], model, seed).read_text())
+            b = json.loads(record_path(distributed, toy_env["task"], model, seed).read_text())
+            assert b["status"] == "completed" and b["provenance"]["executor"] == "ray"
+            assert b["provenance"]["ray_node_id"] and b["provenance"]["device_type"] == "cpu"
+            assert b["predictions"] == a["predictions"]
+            assert b["metrics"]["test"]["accuracy"] == a["metrics"]["test"]["accuracy"]
+            assert b["metrics"]["validation"] == a["metrics"]["validation"]
+            assert b["config_hash"] == a["config_hash"]
+            pids.add(b["provenance"]["pid"])
+            spans.append([datetime.fromisoformat(b["provenance"][k]).timestamp() for k in ("started_at", "finished_at")])
+    # two workers, and at some moment two cells were training at once (never more: 2 CPUs, 1 each)
+    assert len(pids) >= 2
+    most = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert most == 2
+    assert (distributed / "LEADERBOARD.md").is_file()
+    # a rerun skips every cell, as with the local executor
+    assert grid(toy_env, distributed, "--executor", "ray") == 0
+    assert "0 cell(s) trained, 4 skipped" in capsys.readouterr().out
+
+
+def test_ray_asks_for_more_than_the_cluster_has(toy_env, local_ray, capsys):
+    assert grid(toy_env, toy_env["results"], "--executor", "ray", "--gpus-per-cell", "1") == 2
+    assert "lower --gpus-per-cell" in capsys.readouterr().err
