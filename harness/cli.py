@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ray: GPUs reserved per cell (default 1 where the cluster has GPUs, else 0)")
     run.add_argument("--cpus-per-cell", type=int, metavar="N",
                      help="threads per cell; ray: CPUs reserved per cell (default 1)")
+    run.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
+                     help="save the training state at each evaluation so a killed cell resumes "
+                          "(default: only cells planned for more than 2000 optimizer steps)")
     run.add_argument("--ray-address", metavar="ADDRESS",
                      help="ray: join this cluster (also RAY_ADDRESS); default: start Ray on this machine")
 
@@ -112,17 +115,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (CI cancellation, `timeout`, a scheduler's preemption), handled like Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("harness: terminated (SIGTERM); finished records are kept, rerun to go on", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
+        print("harness: interrupted; finished records are kept, rerun to go on", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- commands
@@ -177,7 +200,7 @@ def cmd_run(args) -> int:
         save_model=args.save_model, tensorboard=args.tensorboard, plots=not args.no_plots,
         leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
         executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
-        cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address,
+        cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
     )
     plan = make_plan(request)
     if args.dry_run:

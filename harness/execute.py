@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .checkpoint import CHECKPOINT_MIN_STEPS
+from .claims import describe, try_claim
 from .errors import HarnessError
 from .planner import Cell, RunRequest
 from .record import RunContext, completed_record, failed_record
-from .store import set_aside, write_record
+from .store import set_aside, supersede, write_record
 from .tasks import TaskData
 
 
@@ -45,13 +47,43 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     """Train one cell and write its record atomically. Any failure becomes a failed record: the
     grid goes on. A NaN loss under bf16/fp16 is retried once in fp32; out of memory is handled
     inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
+    claim, owner = try_claim(cell.path)
+    if claim is None:
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
+                           summary=f"claimed by {describe(owner)}: trained by another run")
+    try:
+        if not request.force and _done_meanwhile(cell):  # another run finished it since the plan
+            return skipped(cell)
+        return _execute_claimed(cell, data, request, ctx, log, progress_bar, claim)
+    finally:
+        claim.release()
+
+
+def _done_meanwhile(cell: Cell) -> bool:
+    from .store import read_record
+
+    try:
+        old = read_record(cell.path)
+    except HarnessError:
+        return False
+    return old["status"] == "completed" and old["config_hash"] == cell.config_hash
+
+
+def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
+                     log: Callable[[str], None], progress_bar: bool, claim) -> CellOutcome:
+    from .checkpoint import remove_legacy, work_dir
     from .train import CellRun, NaNLossError, fine_tune_cell
 
     started = time.time()
     cell.facts.started = started
     cell.facts.fallbacks = []
-    if cell.path.exists() and cell.status == "stale":
+    if claim.took_over:
+        cell.facts.took_over = claim.took_over
+        log(f"      took over the claim of a dead run: {describe(claim.took_over)}")
+    if cell.path.exists():
         _set_aside_unreadable(cell.path, log)
+    remove_legacy(cell.path.parent)
+    checkpoint = request.checkpoint if request.checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
     precision = ctx.precision
     body: dict[str, Any] | None = None
     error: BaseException | None = HarnessError(cell.error) if cell.error else None
@@ -60,6 +92,8 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
             data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
             seed=cell.seed, precision=precision, output_dir=cell.path.parent, save_model=request.save_model,
             tensorboard=request.tensorboard, fallbacks=cell.facts.fallbacks, progress_bar=progress_bar,
+            work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
+            config_hash=cell.config_hash,
         )
         cell.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -79,10 +113,12 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     seconds = time.time() - started
     if body is None:
         record = failed_record(cell.facts, ctx, error, precision)
+        supersede(cell.path)
         write_record(cell.path, record)
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
     options = {"save_model": request.save_model, "tensorboard": request.tensorboard}
     record = completed_record(cell.facts, ctx, body, precision, options)
+    supersede(cell.path)
     write_record(cell.path, record)
     if request.plots:
         _write_plots(record, cell.path.parent, log)

@@ -30,6 +30,8 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome
     for cell in plan.cells:
         if id(cell) not in to_run:
             outcome = skipped(cell)
+            if cell.status == "running":
+                outcome.summary = "claimed by another live run, which trains it"
             log(f"skip  {cell.label}: {outcome.summary} ({cell.path})")
             outcomes.append(outcome)
     if plan.request.executor == "ray":
@@ -159,6 +161,17 @@ def _run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
         for i, cell in enumerate(cells, 1)
     }
     outcomes = []
+    try:
+        _collect(ray, pending, plan, progress, outcomes)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the cells so they remove their work folders and claims
+        for ref in pending:
+            ray.cancel(ref)
+        ray.wait(list(pending), num_returns=len(pending), timeout=30)
+        raise
+    return outcomes
+
+
+def _collect(ray, pending: dict, plan: Plan, progress: GridProgress, outcomes: list[CellOutcome]) -> None:
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         cell = pending.pop(done[0])
@@ -170,4 +183,3 @@ def _run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
             outcome = CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"])
         _report(progress, outcome)
         outcomes.append(outcome)
-    return outcomes

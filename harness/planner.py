@@ -51,6 +51,7 @@ class RunRequest:
     gpus_per_cell: float | None = None  # ray: default 1 where GPUs exist, else 0
     cpus_per_cell: int | None = None  # threads per cell (ray: CPUs reserved per cell)
     ray_address: str | None = None
+    checkpoint: bool | None = None  # None: cells planned for more than CHECKPOINT_MIN_STEPS steps
 
 
 @dataclass
@@ -65,6 +66,11 @@ class Cell:
     identity: ModelIdentity | None  # None: the model could not be resolved (the cell fails)
     error: str | None = None
     cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
+
+    @property
+    def steps(self) -> float:
+        """Estimated optimizer steps (decides default checkpointing)."""
+        return self.cost / (self.recipe.batch_size * self.recipe.gradient_accumulation_steps)
 
     @property
     def label(self) -> str:
@@ -92,7 +98,7 @@ class Plan:
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
-        return [c for c in self.cells if self.request.force or c.status != "done"]
+        return [c for c in self.cells if c.status != "running" and (self.request.force or c.status != "done")]
 
     def counts(self) -> dict[str, int]:
         return {s: sum(c.status == s for c in self.cells) for s in STATUSES}
@@ -256,6 +262,17 @@ def _executor_options(request: RunRequest) -> None:
 
 
 def _status(path: Path, digest: str) -> str:
+    from .claims import live_claim
+
+    done = False
+    if path.exists():
+        try:
+            old = read_record(path)
+            done = old["status"] == "completed" and old["config_hash"] == digest
+        except HarnessError:
+            pass
+    if not done and live_claim(path):
+        return "running"  # claimed by a live process: this run leaves it alone
     if not path.exists():
         return "todo"
     try:

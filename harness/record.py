@@ -139,6 +139,7 @@ class CellFacts:
     data_files: dict[str, str]
     started: float
     fallbacks: list[str] = field(default_factory=list)
+    took_over: dict[str, Any] | None = None  # the dead run's claim this cell took over
 
     def _provenance(self, ctx: RunContext, precision: str) -> dict[str, Any]:
         return {
@@ -152,6 +153,7 @@ class CellFacts:
             "data_files": self.data_files,
             "started_at": iso(self.started),
             "finished_at": iso(time.time()),
+            "claim_taken_over_from": self.took_over,
         }
 
 

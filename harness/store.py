@@ -159,3 +159,25 @@ def set_aside(path: str | Path) -> Path:
         n += 1
     os.replace(path, target)
     return target
+
+
+def supersede(path: str | Path) -> Path | None:
+    """Before a cell's new record is written, move the current one (completed or failed) to
+    `superseded/seed-<k>.<config-hash>.json` beside it: a record is never silently overwritten.
+    Views read only current records (`*/*/seed-*.json`)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        digest = str(json.loads(path.read_text(encoding="utf-8")).get("config_hash") or "unknown")
+    except (OSError, ValueError, AttributeError):
+        digest = "unreadable"
+    folder = path.parent / "superseded"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{path.stem}.{digest}.json"
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{digest}.{n}.json"
+        n += 1
+    os.replace(path, target)
+    return target

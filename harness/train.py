@@ -51,6 +51,9 @@ class CellRun:
     tensorboard: bool = False
     fallbacks: list[str] = field(default_factory=list)
     progress_bar: bool = False  # a tqdm bar inside the cell (steps, loss, last validation score)
+    work_dir: Path | None = None  # the cell's own work folder (default: a temp folder in output_dir)
+    checkpoint: bool = False  # save the training state at each evaluation and resume from it
+    config_hash: str = ""  # a checkpoint is resumed only by the same configuration
 
 
 # --------------------------------------------------------------------------- CPU memory
@@ -353,6 +356,25 @@ def _make_callbacks():
     return StepMeter, BestState, CountingTrainer
 
 
+def _save_state_callback():
+    from transformers import TrainerCallback
+
+    from . import checkpoint as ckpt
+
+    class SaveHarnessState(TrainerCallback):
+        """At each checkpoint the Trainer writes, add the early-stopping state and the meter."""
+
+        def __init__(self, best, meter):
+            self.best, self.meter = best, meter
+
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                ckpt.save_state(folder, self.best, self.meter)
+
+    return SaveHarnessState
+
+
 # --------------------------------------------------------------------------- one cell
 def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int):
     recipe = run.recipe
@@ -375,7 +397,9 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         logging_strategy=strategy,
         logging_steps=recipe.eval_steps or 500,
         logging_nan_inf_filter=False,
-        save_strategy="no",
+        save_strategy=strategy if run.checkpoint else "no",
+        save_steps=recipe.eval_steps,
+        save_total_limit=1 if run.checkpoint else None,
         bf16=run.precision == "bf16",
         fp16=run.precision == "fp16",
         seed=run.seed,
@@ -432,6 +456,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     StepMeter, BestState, CountingTrainer = _make_callbacks()
+    SaveHarnessState = _save_state_callback()
     spec, recipe = run.data.spec, run.recipe
     set_seed(run.seed)
     tokenizer = load_tokenizer(run.identity)
@@ -449,8 +474,12 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         return summary_metrics(prediction.label_ids, np.argmax(logits, axis=-1))
 
-    work_dir = tempfile.mkdtemp(prefix="trainer-", dir=run.output_dir)
-    state: dict[str, Any] = {}
+    from . import checkpoint as ckpt
+
+    folder = run.work_dir or Path(tempfile.mkdtemp(prefix="trainer-", dir=run.output_dir))
+    resume_from = ckpt.prepare(folder, run.config_hash, run.checkpoint)
+    work_dir = str(folder)
+    state: dict[str, Any] = {"resume": resume_from}
     reset_peak_memory()
     start_batch = recipe.batch_size
     floor = max(1, start_batch // (2 ** recipe.oom_retries))
@@ -472,6 +501,11 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         model = build_model(run.identity, list(spec.labels), run.seed)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
         callbacks = [meter, best]
+        resume, state["resume"] = state["resume"], None  # an out-of-memory retry starts over
+        if resume is not None:
+            state["resumed_from_step"] = ckpt.load_state(resume, best, meter)
+        if run.checkpoint:
+            callbacks.append(SaveHarnessState(best, meter))
         if run.progress_bar:
             from .progress import CellProgressBar
 
@@ -496,15 +530,21 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "precision": run.precision, "sort": recipe.sort_inference_by_length,
         }
         start = time.perf_counter()
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
         state["train_wall"] = time.perf_counter() - start
         return trainer, meter, best, accumulation
 
     with cpu_heap_kept(keep_cpu_heap_default()):
         try:
             trainer, meter, best, accumulation = train_with()
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        except BaseException as exc:
+            # an interrupted checkpointed cell keeps its last checkpoint for the rerun to resume;
+            # every other ending removes the work folder
+            interrupted = not isinstance(exc, Exception)
+            if not (interrupted and run.checkpoint and ckpt.latest_checkpoint(folder)):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
         model = trainer.model
         best.restore(model)
         # The best evaluation's validation predictions were made with exactly the restored weights:
@@ -581,6 +621,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "stopped_early": best.stopped_early,
             "history": history,
             "train_rows": len(encoded["train"]),
+            "checkpointed": run.checkpoint,
+            "resumed_from_step": state.get("resumed_from_step"),
         },
     }
     if run.save_model:

@@ -1,0 +1,147 @@
+"""Per-cell claims: a lock file beside the record, so that two `harness run` processes (two
+shells, two Ray drivers, a resubmitted Slurm job) never train the same cell.
+
+`RESULTS/<task>/<model>/seed-<k>.claim` is created atomically (O_CREAT | O_EXCL) and holds the
+owner's host, pid and start time; its modification time is the heartbeat, refreshed by a
+thread every HEARTBEAT_S seconds while the cell trains. A claim is dead when its owner's process
+is gone (same host) or its heartbeat is older than STALE_AFTER_S (any host: a lost node); a dead
+claim is taken over under a lock on the cell folder, and the new record says whose claim it took.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+HEARTBEAT_S = float(os.environ.get("HARNESS_CLAIM_HEARTBEAT_S", "30"))
+STALE_AFTER_S = float(os.environ.get("HARNESS_CLAIM_STALE_S", "600"))
+
+
+def claim_path(record: Path) -> Path:
+    return record.with_name(record.name[: -len(".json")] + ".claim")
+
+
+def read_claim(path: Path) -> dict[str, Any] | None:
+    """The claim's owner and heartbeat age, or None when there is no claim."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"host": "?", "pid": -1, "token": "", "age": time.time() - _mtime(path)}
+    return {**(info if isinstance(info, dict) else {}), "age": age}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_live(info: dict[str, Any] | None) -> bool:
+    if not info:
+        return False
+    if info.get("age", 0) > STALE_AFTER_S:
+        return False
+    if info.get("host") == socket.gethostname():
+        return _pid_alive(int(info.get("pid", -1)))
+    return True
+
+
+def describe(info: dict[str, Any]) -> str:
+    return f"{info.get('host')}:{info.get('pid')} (heartbeat {info.get('age', 0):.0f}s ago)"
+
+
+@dataclass
+class Claim:
+    path: Path
+    token: str
+    took_over: dict[str, Any] | None = None  # the dead claim this one replaced
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def start(self) -> "Claim":
+        self._thread = threading.Thread(target=self._beat, name=f"claim-{self.path.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def release(self) -> None:
+        self._stop.set()
+        info = read_claim(self.path)
+        if info and info.get("token") == self.token:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+def _create(path: Path) -> Claim | None:
+    token = uuid.uuid4().hex
+    payload = {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        return None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(payload))
+    return Claim(path, token)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    with open(folder / ".claims.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_claim(record: Path) -> tuple[Claim | None, dict[str, Any] | None]:
+    """(our claim, None), or (None, the live owner) when another process holds the cell."""
+    path = claim_path(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    claim = _create(path)
+    if claim is None:
+        with _folder_lock(path.parent):  # one taker at a time judges and replaces a dead claim
+            info = read_claim(path)
+            if is_live(info):
+                return None, info
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            claim = _create(path)
+            if claim is None:
+                return None, read_claim(path)
+            claim.took_over = {k: v for k, v in (info or {}).items() if k != "token"}
+    return claim.start(), None
+
+
+def live_claim(record: Path) -> dict[str, Any] | None:
+    info = read_claim(claim_path(record))
+    return info if is_live(info) else None
