@@ -198,27 +198,45 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
     raise HarnessError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
 
 
-def one_device_training_arguments(device: DeviceChoice, **kwargs):
-    """TrainingArguments bound to exactly one device.
-
-    transformers' Trainer sets `n_gpu = torch.cuda.device_count()` and wraps the model in
-    `nn.DataParallel` when that is above one, so batch 16 on an 8-GPU machine silently becomes
-    128. This subclass keeps n_gpu at 1 (0 on CPU) and pins the chosen CUDA device, so the
-    batch in the record is the batch the optimizer saw."""
+def _one_device_class():
+    """TrainingArguments bound to one device, defined once at module level (the Trainer pickles
+    its arguments into checkpoints, so the class must be importable by name)."""
+    cls = globals().get("OneDeviceArguments")
+    if cls is not None:
+        return cls
     from functools import cached_property
 
     import torch
     from transformers import TrainingArguments
 
     class OneDeviceArguments(TrainingArguments):
+        _harness_device: DeviceChoice | None = None
+
         @cached_property
         def _setup_devices(self):
             chosen = TrainingArguments._setup_devices.func(self)
-            if device.type == "cuda" and torch.cuda.is_available():
+            device = self._harness_device
+            if device is not None and device.type == "cuda" and torch.cuda.is_available():
                 chosen = torch.device("cuda", device.index or 0)
                 torch.cuda.set_device(chosen)  # accelerate's "cuda" is the current device
             self._n_gpu = min(self._n_gpu, 1)
             return chosen
 
-    OneDeviceArguments.__name__ = "OneDeviceArguments"
-    return OneDeviceArguments(use_cpu=device.type == "cpu", **kwargs)
+    OneDeviceArguments.__module__ = __name__
+    OneDeviceArguments.__qualname__ = "OneDeviceArguments"
+    globals()["OneDeviceArguments"] = OneDeviceArguments
+    return OneDeviceArguments
+
+
+def one_device_training_arguments(device: DeviceChoice, **kwargs):
+    """TrainingArguments bound to exactly one device.
+
+    transformers' Trainer sets `n_gpu = torch.cuda.device_count()` and wraps the model in
+    `nn.DataParallel` when that is above one, so batch 16 on an 8-GPU machine silently becomes
+    128. These arguments keep n_gpu at 1 (0 on CPU) and pin the chosen CUDA device, so the
+    batch in the record is the batch the optimizer saw."""
+    cls = _one_device_class()
+    args = cls.__new__(cls)
+    args._harness_device = device  # before __init__: __post_init__ may already ask for the device
+    args.__init__(use_cpu=device.type == "cpu", **kwargs)
+    return args
