@@ -57,3 +57,33 @@ def test_ray_runs_two_cells_at_a_time_with_the_local_executors_results(toy_env, 
 def test_ray_asks_for_more_than_the_cluster_has(toy_env, local_ray, capsys):
     assert grid(toy_env, toy_env["results"], "--executor", "ray", "--gpus-per-cell", "1") == 2
     assert "lower --gpus-per-cell" in capsys.readouterr().err
+
+
+def test_ray_retries_a_cell_whose_worker_was_killed(toy_env, local_ray, capsys):
+    """kill -9 of the worker training a cell: Ray runs the task again, the new worker takes over the
+    dead worker's claim and the cell completes; no work folder or claim is left."""
+    import os
+    import signal
+    import threading
+    import time
+
+    results = toy_env["results"]
+    cell = record_path(results, toy_env["task"], "tiny", 0).parent
+    codes = []
+    runner = threading.Thread(target=lambda: codes.append(main(harness_args(
+        toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--seed-list", "0", "--data-dir",
+        str(toy_env["data"]), "--results", str(results), "--no-plots", "--no-leaderboard", "--precision", "fp32",
+        "--cpus-per-cell", "1", "--set", "max_epochs=6", "--executor", "ray"))))
+    runner.start()
+    claim = cell / "seed-0.claim"
+    deadline = time.monotonic() + 300
+    while not (cell / ".work-seed-0").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed = json.loads(claim.read_text())["pid"]
+    os.kill(killed, signal.SIGKILL)
+    runner.join(timeout=600)
+    assert codes == [0]
+    record = json.loads((cell / "seed-0.json").read_text())
+    assert record["status"] == "completed"
+    assert record["provenance"]["claim_taken_over_from"]["pid"] == killed != record["provenance"]["pid"]
+    assert not list(results.rglob(".work-*")) and not list(results.rglob("*.claim"))
