@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="a .jsonl or .csv file to predict in batches")
     predict.add_argument("--output", help="where to write the file predictions (.jsonl or .csv)")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--allow-pickle", action="store_true",
+                         help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")
     return parser
 
 
@@ -173,6 +175,10 @@ def cmd_run(args) -> int:
         raise HarnessError("say what to run: --suite NAME, or --tasks A,B and --models X,Y")
     tasks = [get_task(name, task_registry) for name in task_names]
     models = [model_registry.get(name) for name in model_names]
+    from .models import refuse_pickle_only
+
+    for model in models:  # exit 2 before any training, not a failed cell per seed
+        refuse_pickle_only(model)
     if args.seed_list:
         seeds = args.seed_list
     else:

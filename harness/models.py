@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import HarnessError, SpecError
+from .files import data_path, open_binary
 from .specs import ModelSpec, check_recipe_overrides, format_validation_error, read_yaml, suggest
 
-BUILTIN_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.yaml"
+BUILTIN_MODELS_FILE = data_path("models.yaml")
 PACKAGE_PREFIX = "package:"
 
 
@@ -95,17 +96,69 @@ def content_hash(folder: str) -> str:
         digest = hashlib.sha256()
         for path in files:
             digest.update(path.name.encode())
-            with open(path, "rb") as handle:
+            with open_binary(path, "model file") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(chunk)
         _HASH_CACHE[key] = digest.hexdigest()[:16]
     return _HASH_CACHE[key]
 
 
-def model_identity(spec: ModelSpec) -> dict[str, Any]:
-    """What pins the model's weights: the Hub revision, or the local folder's content hash."""
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def local_weights_format(folder: str | Path, allow_pickle: bool, where: str, opt_in: str) -> str:
+    """'safetensors' or 'pickle' for a local model folder. A folder with only pickle weights
+    (pytorch_model.bin: unpickling can run code) is refused unless the user opted in (`opt_in`
+    says how), with the one command that converts it."""
+    folder = Path(folder)
+    if any((folder / name).is_file() for name in SAFE_WEIGHTS):
+        return "safetensors"
+    if any((folder / name).is_file() for name in PICKLE_WEIGHTS):
+        if allow_pickle:
+            return "pickle"
+        convert = (
+            "python -c \"import sys, transformers as t; m = t.AutoModel.from_pretrained(sys.argv[1]); "
+            f"m.save_pretrained(sys.argv[1])\" {folder}"
+        )
+        raise HarnessError(
+            f"{where}: {folder} holds only pickle weights (pytorch_model.bin), which can run code when loaded; "
+            f"convert them once where you trust the file ({convert}; use the model's own Auto class, e.g. "
+            f"AutoModelForSequenceClassification, to keep a head), or opt in with {opt_in}"
+        )
+    raise HarnessError(f"{where}: {folder} holds no weights (model.safetensors); save the model with save_pretrained")
+
+
+def weights_format(spec: ModelSpec) -> str:
+    """Which weight format `build_model` loads for this spec (recorded in the cell's config)."""
+    if spec.init == "scratch":
+        return "none (init: scratch)"
     location, local = resolve_source(spec)
-    identity = {"source": spec.source, "init": spec.init, "revision": spec.revision}
+    if local:
+        return local_weights_format(
+            location, spec.allow_pickle, f"model '{spec.name}'", "'allow_pickle: true' in its models.yaml entry"
+        )
+    return "safetensors or pickle (allow_pickle)" if spec.allow_pickle else "safetensors"
+
+
+def refuse_pickle_only(spec: ModelSpec) -> None:
+    """Raise HarnessError when a local model folder holds only pickle weights and the spec does
+    not opt in (a missing folder or package is left to the cell, which records it as failed)."""
+    if spec.init == "scratch":
+        return
+    try:
+        location, local = resolve_source(spec)
+    except HarnessError:
+        return
+    if local:
+        weights_format(spec)
+
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What pins the model's weights: the Hub revision, or the local folder's content hash, and
+    which weight format is loaded."""
+    location, local = resolve_source(spec)
+    identity = {"source": spec.source, "init": spec.init, "revision": spec.revision, "weights": weights_format(spec)}
     if local:
         identity["content_hash"] = content_hash(location)
     return identity
@@ -136,14 +189,12 @@ def build_model(spec: ModelSpec, labels: list[str], seed: int):
     if spec.init == "scratch":
         config = AutoConfig.from_pretrained(location, revision=spec.revision, trust_remote_code=False, **label_kwargs)
         return AutoModelForSequenceClassification.from_config(config)
-    safetensors = None
-    if local:
-        safetensors = True if any(Path(location).glob("*.safetensors")) else None
+    weights_format(spec)  # a local pickle-only folder without the opt-in is refused here too
     return AutoModelForSequenceClassification.from_pretrained(
         location,
         revision=spec.revision,
         trust_remote_code=False,
-        use_safetensors=safetensors,
+        use_safetensors=None if spec.allow_pickle else True,  # None: safetensors first, then the pickle
         **label_kwargs,
     )
 

@@ -109,6 +109,7 @@ def provenance(data: TaskData, model: ModelSpec, precision: str, requested: str)
         "model_content_hash": identity.get("content_hash"),
         "data_fingerprint": data.fingerprint,
         "data_files": data.files,
+        "data_dropped_empty": data.dropped_empty,  # split -> rows dropped by the task's `drop_empty: true`
         "platform": platform.platform(),
     }
 

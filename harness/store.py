@@ -1,19 +1,28 @@
 """Result records on disk: one JSON file per task x model x seed, typed and versioned.
 
-`RESULTS/<task>/<model>/seed-<k>.json`, written atomically (temp file, then rename). Readers
-reject a schema version they do not understand instead of guessing.
+`RESULTS/<task>/<model>/seed-<k>.json`, written atomically (temp file, then rename) through
+`harness.files`. `read_record` is the one validating reader: it rejects a schema version it does
+not understand, non-finite numbers and undecodable bytes instead of guessing, and `set_aside`
+keeps an unreadable record beside the cell for a person to look at.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import HarnessError
+from .files import atomic_write_bytes, atomic_write_text, os_reason, read_text
+
+__all__ = [  # atomic_write_* live in harness.files; re-exported for the modules that import them from here
+    "ResultRecord", "SCHEMA_VERSION", "atomic_write_bytes", "atomic_write_text", "cell_dir", "iter_record_paths",
+    "load_records", "read_record", "record_path", "set_aside", "write_record",
+]
 
 SCHEMA_VERSION = 1
 
@@ -86,38 +95,43 @@ def record_path(results: str | Path, task: str, model: str, seed: int) -> Path:
     return cell_dir(results, task, model) / f"seed-{seed}.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_record(path: Path, record: dict[str, Any]) -> None:
     ResultRecord.model_validate(record)  # never write what a reader would reject
     atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+class _NonFinite(ValueError):
+    def __init__(self, token: str):
+        super().__init__(token)
+        self.token = token
+
+
+def _reject_constant(token: str) -> float:
+    raise _NonFinite(token)
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):  # 1e999
+        raise _NonFinite(token)
+    return value
+
+
 def read_record(path: str | Path) -> dict[str, Any]:
+    """The one validating reader of a result record: a record that is not UTF-8, not JSON,
+    holds a non-finite number (NaN, Infinity), has another schema version or does not match
+    `ResultRecord` is a one-line HarnessError naming the file, never a guess."""
     path = Path(path)
+    fix = "rerun the cell (harness run ... --force) or move the file out of the results folder"
+    text = read_text(path, "result record")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: not a JSON result record ({exc.msg})") from None
+        raise HarnessError(f"{path}, line {exc.lineno}: not a JSON result record ({exc.msg}); {fix}") from None
+    except _NonFinite as exc:
+        line = text[: text.find(exc.token)].count("\n") + 1 if exc.token in text else None
+        at = f", line {line}" if line else ""
+        raise HarnessError(f"{path}{at}: holds a non-finite number ({exc.token}), which no metric can be; {fix}") from None
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
         raise HarnessError(
@@ -129,6 +143,24 @@ def read_record(path: str | Path) -> dict[str, Any]:
         first = exc.errors()[0]
         raise HarnessError(f"{path}: invalid result record: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     return record
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a record that cannot be read to `<name>.unreadable-<UTC time>` in the same folder
+    (never deleted: someone may want to look at it) and return the new path. The new name no
+    longer matches `seed-*.json`, so the cell counts as missing and reruns."""
+    path = Path(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.unreadable-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        raise HarnessError(f"cannot set aside the unreadable record {path}: {os_reason(exc)}") from None
+    return target
 
 
 def iter_record_paths(results: str | Path) -> Iterator[Path]:
