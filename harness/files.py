@@ -190,7 +190,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.replace(tmp, path)
         tmp = None
     except FileExistsError:  # mkdir: a part of the folder path is a file
-        raise HarnessError(f"cannot write {path}: a part of its folder path is a file, not a folder; choose another path") from None
+        raise HarnessError(f"cannot write {path}: a part of the path is a file, not a folder; check the path") from None
     except OSError as exc:
         raise HarnessError(f"cannot write {path}: {os_reason(exc)}") from None
     finally:

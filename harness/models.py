@@ -107,7 +107,9 @@ SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
-def local_weights_format(folder: str | Path, allow_pickle: bool, where: str, opt_in: str) -> str:
+def local_weights_format(
+    folder: str | Path, allow_pickle: bool, where: str, opt_in: str, auto_class: str = "AutoModel"
+) -> str:
     """'safetensors' or 'pickle' for a local model folder. A folder with only pickle weights
     (pytorch_model.bin: unpickling can run code) is refused unless the user opted in (`opt_in`
     says how), with the one command that converts it."""
@@ -118,13 +120,12 @@ def local_weights_format(folder: str | Path, allow_pickle: bool, where: str, opt
         if allow_pickle:
             return "pickle"
         convert = (
-            "python -c \"import sys, transformers as t; m = t.AutoModel.from_pretrained(sys.argv[1]); "
+            f"python -c \"import sys, transformers as t; m = t.{auto_class}.from_pretrained(sys.argv[1]); "
             f"m.save_pretrained(sys.argv[1])\" {folder}"
         )
         raise HarnessError(
             f"{where}: {folder} holds only pickle weights (pytorch_model.bin), which can run code when loaded; "
-            f"convert them once where you trust the file ({convert}; use the model's own Auto class, e.g. "
-            f"AutoModelForSequenceClassification, to keep a head), or opt in with {opt_in}"
+            f"convert them to model.safetensors once, where you trust the file ({convert}), or opt in with {opt_in}"
         )
     raise HarnessError(f"{where}: {folder} holds no weights (model.safetensors); save the model with save_pretrained")
 

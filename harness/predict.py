@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -79,7 +80,9 @@ class Predictor:
         self.folder = Path(folder)
         check_model_dir(self.folder)
         self.meta = read_metadata(self.folder)
-        self.weights = local_weights_format(self.folder, allow_pickle, "predict", "--allow-pickle")
+        self.weights = local_weights_format(
+            self.folder, allow_pickle, "predict", "--allow-pickle", "AutoModelForSequenceClassification"
+        )
         import torch
         from transformers import pipeline
 
@@ -145,8 +148,13 @@ def _load(folder: Path, allow_pickle: bool):
             use_safetensors=None if allow_pickle else True,
         )
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise HarnessError(f"cannot load the model in {folder}: {detail}") from None
+        if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in str(exc):
+            raise HarnessError(
+                f"cannot load the model in {folder}: its pickle holds objects that torch's safe loader refuses "
+                "(it could run code); do not load it unless you trust its source, and then convert it to safetensors"
+            ) from None
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [type(exc).__name__]
+        raise HarnessError(f"cannot load the model in {folder}: {detail[0][:300]}") from None
     fresh = sorted(set(info.get("missing_keys") or ()) | {k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or ()})
     if fresh:
         raise HarnessError(

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import HarnessError
-from .files import atomic_write_bytes, atomic_write_text, os_reason, read_text
+from .files import UTF8_BOM, atomic_write_bytes, atomic_write_text, os_reason, read_bytes
 
 __all__ = [  # atomic_write_* live in harness.files; re-exported for the modules that import them from here
     "ResultRecord", "SCHEMA_VERSION", "atomic_write_bytes", "atomic_write_text", "cell_dir", "iter_record_paths",
@@ -123,7 +123,12 @@ def read_record(path: str | Path) -> dict[str, Any]:
     `ResultRecord` is a one-line HarnessError naming the file, never a guess."""
     path = Path(path)
     fix = "rerun the cell (harness run ... --force) or move the file out of the results folder"
-    text = read_text(path, "result record")
+    data = read_bytes(path, "result record")
+    try:
+        text = data.removeprefix(UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HarnessError(f"{path}, line {line}: not UTF-8 text, so not a result record (a damaged file?); {fix}") from None
     try:
         record = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
