@@ -17,7 +17,7 @@ from . import __version__
 from .errors import HarnessError
 from .models import ModelRegistry, model_identity
 from .specs import ModelSpec, Recipe, TaskSpec, resolve_recipe
-from .store import SCHEMA_VERSION, read_record, record_path, write_record
+from .store import SCHEMA_VERSION, read_record, record_path, set_aside, write_record
 from .tasks import TaskData, load_task
 
 HARNESS_MAJOR = __version__.split(".")[0]
@@ -119,7 +119,8 @@ def _existing(path: Path) -> dict[str, Any] | None:
         return None
     try:
         return read_record(path)
-    except HarnessError:
+    except HarnessError:  # stale: kept aside as <name>.unreadable-<time> for a person to look at; the cell reruns
+        set_aside(path)
         return None
 
 

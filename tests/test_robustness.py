@@ -300,7 +300,7 @@ def test_predict_input_not_utf8_or_empty(predict_models, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_run_refuses_pickle_only_model_unless_the_spec_opts_in(toy_env, tmp_path, capsys):
+def test_run_refuses_pickle_only_model_unless_the_spec_opts_in_and_sets_aside_a_bad_record(toy_env, tmp_path, capsys):
     import shutil
 
     pickled = to_pickle(Path(shutil.copytree(_tiny(toy_env), tmp_path / "pickled")))
@@ -316,10 +316,16 @@ def test_run_refuses_pickle_only_model_unless_the_spec_opts_in(toy_env, tmp_path
     assert not toy_env["results"].exists()
     spec["models"][-1]["allow_pickle"] = True
     toy_env["models"].write_text(yaml.safe_dump(spec))
+    # an unreadable record where this cell's record goes is stale: kept aside, and the cell reruns
+    path = record_path(toy_env["results"], toy_env["task"], "pickled", 0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x00 interrupted by a full disk")
     assert main(harness_args(toy_env, *args)) == 0
-    record = read_record(record_path(toy_env["results"], toy_env["task"], "pickled", 0))
+    record = read_record(path)
     assert record["status"] == "completed" and record["config"]["model"]["weights"] == "pickle"
     assert record["provenance"]["data_dropped_empty"] == {}
+    (kept,) = path.parent.glob("seed-0.json.unreadable-*")
+    assert kept.read_bytes() == b"\x00 interrupted by a full disk"
 
 
 def _tiny(env) -> Path:
