@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import HarnessError
 from .files import check_output_file, read_text
-from .store import atomic_write_text, load_records
+from .store import NonFiniteNumber, atomic_write_text, load_records, loads_finite
 
 BASELINE_SCHEMA_VERSION = 1
 BASELINE_KIND = "harness-baseline"
@@ -270,9 +270,14 @@ def export_baseline(results: str | Path, output: str | Path) -> dict[str, Any]:
 def _load_json(path: Path) -> Any:
     text = read_text(path)
     try:
-        return json.loads(text)
+        return loads_finite(text)
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: not a JSON file ({exc.msg} at line {exc.lineno})") from None
+    except NonFiniteNumber as exc:
+        raise HarnessError(
+            f"{path}, line {exc.line_in(text)}: holds a non-finite number ({exc.token}), which no metric can be; "
+            "re-export it with 'harness baseline export'"
+        ) from None
 
 
 def is_baseline_document(document: Any) -> bool:

@@ -21,7 +21,7 @@ from .files import UTF8_BOM, atomic_write_bytes, atomic_write_text, os_reason, r
 
 __all__ = [  # atomic_write_* live in harness.files; re-exported for the modules that import them from here
     "ResultRecord", "SCHEMA_VERSION", "atomic_write_bytes", "atomic_write_text", "cell_dir", "iter_record_paths",
-    "load_records", "read_record", "record_path", "set_aside", "write_record",
+    "NonFiniteNumber", "load_records", "loads_finite", "read_record", "record_path", "set_aside", "write_record",
 ]
 
 SCHEMA_VERSION = 1
@@ -100,21 +100,32 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-class _NonFinite(ValueError):
+class NonFiniteNumber(ValueError):
+    """A NaN or infinite number in a JSON file that holds metrics: no metric can be one."""
+
     def __init__(self, token: str):
         super().__init__(token)
         self.token = token
 
+    def line_in(self, text: str) -> int | None:
+        return text[: text.find(self.token)].count("\n") + 1 if self.token in text else None
+
 
 def _reject_constant(token: str) -> float:
-    raise _NonFinite(token)
+    raise NonFiniteNumber(token)
 
 
 def _finite_float(token: str) -> float:
     value = float(token)
     if not math.isfinite(value):  # 1e999
-        raise _NonFinite(token)
+        raise NonFiniteNumber(token)
     return value
+
+
+def loads_finite(text: str) -> Any:
+    """json.loads that raises NonFiniteNumber on NaN, Infinity and overflowing floats (Python's
+    json module accepts them silently)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
@@ -130,11 +141,11 @@ def read_record(path: str | Path) -> dict[str, Any]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise HarnessError(f"{path}, line {line}: not UTF-8 text, so not a result record (a damaged file?); {fix}") from None
     try:
-        record = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        record = loads_finite(text)
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}, line {exc.lineno}: not a JSON result record ({exc.msg}); {fix}") from None
-    except _NonFinite as exc:
-        line = text[: text.find(exc.token)].count("\n") + 1 if exc.token in text else None
+    except NonFiniteNumber as exc:
+        line = exc.line_in(text)
         at = f", line {line}" if line else ""
         raise HarnessError(f"{path}{at}: holds a non-finite number ({exc.token}), which no metric can be; {fix}") from None
     version = record.get("schema_version") if isinstance(record, dict) else None

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import DataError, HarnessError, SpecError
-from .files import data_path
+from .files import data_path, os_reason
 from .readers import GENERIC_READERS, LOCATION_UNITS, READERS
 from .specs import TaskSpec, format_validation_error, read_yaml, suggest
 
@@ -94,8 +94,11 @@ def parse_family_file(path: Path) -> list[TaskSpec]:
 
 def _spec_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise SpecError(f"tasks folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        raise SpecError(f"tasks folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError as exc:
+        raise SpecError(f"tasks folder {folder}: {os_reason(exc)}") from None
 
 
 def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:

@@ -103,6 +103,20 @@ def test_unreadable_record_in_views(tmp_path, capsys, bad, message, command):
     assert snapshot(tmp_path) == before  # no LEADERBOARD, no REPORT, the bad file kept
 
 
+def test_baseline_with_a_non_finite_number(tmp_path, capsys):
+    root = write_results(tmp_path / "results", [make_record("toy", "m", 0, [0, 1] * 10, [0, 1] * 10, LABELS)])
+    baseline = tmp_path / "base.json"
+    assert main(["baseline", "export", str(root), "--output", str(baseline)]) == 0
+    capsys.readouterr()
+    text = baseline.read_text()
+    baseline.write_text(text.replace('"accuracy": 1.0', '"accuracy": NaN', 1))
+    assert '"accuracy": NaN' in baseline.read_text()
+    before = snapshot(tmp_path)
+    assert main(["compare", str(root), "--baseline", str(baseline), "--output", str(tmp_path / "report.md")]) == 2
+    assert "base.json, line" in (line := one_line_error(capsys)) and "non-finite number (NaN)" in line
+    assert snapshot(tmp_path) == before
+
+
 def test_set_aside_keeps_the_unreadable_record(tmp_path):
     root = results_with(tmp_path, b"\x00\x01 not json")
     bad = record_path(root, "toy", "m", 1)
