@@ -155,7 +155,8 @@ def _load(folder: Path, allow_pickle: bool):
             ) from None
         detail = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [type(exc).__name__]
         raise HarnessError(f"cannot load the model in {folder}: {detail[0][:300]}") from None
-    fresh = sorted(set(info.get("missing_keys") or ()) | {k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or ()})
+    mismatched = {k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or ()}
+    fresh = sorted(set(info.get("missing_keys") or ()) | mismatched)  # what transformers initialised
     if fresh:
         raise HarnessError(
             f"{folder}: the weights lack {', '.join(fresh[:4])}{' ...' if len(fresh) > 4 else ''}, which transformers would "
