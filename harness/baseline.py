@@ -31,7 +31,8 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import HarnessError
-from .store import atomic_write_text, load_records
+from .files import check_output_file, read_text
+from .store import NonFiniteNumber, atomic_write_text, load_records, loads_finite
 
 BASELINE_SCHEMA_VERSION = 1
 BASELINE_KIND = "harness-baseline"
@@ -251,6 +252,7 @@ def export_baseline(results: str | Path, output: str | Path) -> dict[str, Any]:
     output = Path(output)
     if output.is_dir():
         raise HarnessError(f"--output {output} is a folder; give a file name, e.g. {output / 'baseline.json'}")
+    check_output_file(output, "--output")
     records = load_records(results)
     document = baseline_document(records, source=str(results))
     if not document["cells"]:
@@ -266,12 +268,16 @@ def export_baseline(results: str | Path, output: str | Path) -> dict[str, Any]:
 
 
 def _load_json(path: Path) -> Any:
+    text = read_text(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_finite(text)
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: not a JSON file ({exc.msg} at line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not a JSON file (not UTF-8 text)") from None
+    except NonFiniteNumber as exc:
+        raise HarnessError(
+            f"{path}, line {exc.line_in(text)}: holds a non-finite number ({exc.token}), which no metric can be; "
+            "re-export it with 'harness baseline export'"
+        ) from None
 
 
 def is_baseline_document(document: Any) -> bool:

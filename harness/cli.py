@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="a .jsonl or .csv file to predict in batches")
     predict.add_argument("--output", help="where to write the file predictions (.jsonl or .csv)")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--allow-pickle", action="store_true",
+                         help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")
     return parser
 
 

@@ -496,6 +496,10 @@ def assert_no_regression(
 
 # --------------------------------------------------------------------------- CLI
 def cli_main(args) -> int:
+    if args.output:
+        from .files import check_output_file
+
+        check_output_file(Path(args.output), "--output")  # before minutes of bootstrap
     result = compare(
         args.candidate, args.baseline, metrics=args.metrics, max_drop=args.max_drop, alpha=args.alpha,
         resamples=args.resamples,

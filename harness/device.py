@@ -115,8 +115,8 @@ def peak_flops(precision: str) -> dict[str, Any]:
     table: dict[str, float] = {}
     if cache.is_file():
         try:
-            table = json.loads(cache.read_text())
-        except (OSError, json.JSONDecodeError):
+            table = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON: measure again
             table = {}
     if key not in table:
         table[key] = measure_matmul_flops(precision)

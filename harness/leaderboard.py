@@ -24,6 +24,7 @@ import pandas as pd
 
 from .errors import HarnessError
 from .stats import mean_ci, paired_bootstrap
+from .files import check_output_file
 from .store import atomic_write_text, load_records
 
 METRICS = ("accuracy", "macro_f1")
@@ -572,6 +573,8 @@ def render(board: Leaderboard, fmt: str) -> str:
 
 
 def cli_main(args) -> int:
+    if getattr(args, "output", None):
+        check_output_file(Path(args.output), "--output")  # before reading every record
     board = load_leaderboard(args.results)
     text = render(board, getattr(args, "format", "md") or "md")
     output = getattr(args, "output", None)

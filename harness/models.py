@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import HarnessError, SpecError
+from .files import data_path, open_binary
 from .specs import ModelSpec, check_recipe_overrides, format_validation_error, read_yaml, suggest
 
-BUILTIN_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.yaml"
+BUILTIN_MODELS_FILE = data_path("models.yaml")
 PACKAGE_PREFIX = "package:"
 
 
@@ -95,11 +96,63 @@ def content_hash(folder: str) -> str:
         digest = hashlib.sha256()
         for path in files:
             digest.update(path.name.encode())
-            with open(path, "rb") as handle:
+            with open_binary(path, "model file") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(chunk)
         _HASH_CACHE[key] = digest.hexdigest()[:16]
     return _HASH_CACHE[key]
+
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def local_weights_format(
+    folder: str | Path, allow_pickle: bool, where: str, opt_in: str, auto_class: str = "AutoModel"
+) -> str:
+    """'safetensors' or 'pickle' for a local model folder. A folder with only pickle weights
+    (pytorch_model.bin: unpickling can run code) is refused unless the user opted in (`opt_in`
+    says how), with the one command that converts it."""
+    folder = Path(folder)
+    if any((folder / name).is_file() for name in SAFE_WEIGHTS):
+        return "safetensors"
+    if any((folder / name).is_file() for name in PICKLE_WEIGHTS):
+        if allow_pickle:
+            return "pickle"
+        convert = (
+            f"python -c \"import sys, transformers as t; m = t.{auto_class}.from_pretrained(sys.argv[1]); "
+            f"m.save_pretrained(sys.argv[1])\" {folder}"
+        )
+        raise HarnessError(
+            f"{where}: {folder} holds only pickle weights (pytorch_model.bin), which can run code when loaded; "
+            f"convert them to model.safetensors once, where you trust the file ({convert}), or opt in with {opt_in}"
+        )
+    raise HarnessError(f"{where}: {folder} holds no weights (model.safetensors); save the model with save_pretrained")
+
+
+def weights_format(spec: ModelSpec) -> str:
+    """Which weight format `build_model` loads for this spec (recorded in the cell's config)."""
+    if spec.init == "scratch":
+        return "none (init: scratch)"
+    location, local = resolve_source(spec)
+    if local:
+        return local_weights_format(
+            location, spec.allow_pickle, f"model '{spec.name}'", "'allow_pickle: true' in its models.yaml entry"
+        )
+    return "safetensors or pickle (allow_pickle)" if spec.allow_pickle else "safetensors"
+
+
+def refuse_pickle_only(spec: ModelSpec) -> None:
+    """Raise HarnessError when a local model folder holds only pickle weights and the spec does
+    not opt in (a missing folder or package is left to the cell, which records it as failed)."""
+    if spec.init == "scratch":
+        return
+    try:
+        location, local = resolve_source(spec)
+    except HarnessError:
+        return
+    if local:
+        weights_format(spec)
 
 
 @dataclass(frozen=True)
@@ -116,10 +169,11 @@ class ModelIdentity:
     local: bool
     requested_revision: str | None
     revision: str | None
+    weights: str  # the weight format build_model loads: safetensors, pickle (opted in) or none (scratch)
     content_hash: str | None = None
 
     def as_config(self) -> dict[str, Any]:
-        return {"source": self.source, "init": self.init, "revision": self.revision,
+        return {"source": self.source, "init": self.init, "revision": self.revision, "weights": self.weights,
                 **({"content_hash": self.content_hash} if self.content_hash else {})}
 
 
@@ -153,9 +207,10 @@ def resolve_identity(spec: ModelSpec) -> ModelIdentity:
     location, local = resolve_source(spec)
     if local:
         return ModelIdentity(spec.name, spec.source, spec.init, location, True, spec.revision, spec.revision,
-                             content_hash(location))
+                             weights_format(spec), content_hash(location))
     commit = _hub_commit(location, spec.revision)
-    return ModelIdentity(spec.name, spec.source, spec.init, location, False, spec.revision, commit)
+    return ModelIdentity(spec.name, spec.source, spec.init, location, False, spec.revision, commit,
+                         weights_format(spec))
 
 
 def model_identity(spec: ModelSpec) -> dict[str, Any]:
@@ -193,14 +248,12 @@ def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
     if identity.init == "scratch":
         config = AutoConfig.from_pretrained(location, revision=revision, trust_remote_code=False, **label_kwargs)
         return AutoModelForSequenceClassification.from_config(config)
-    safetensors = None
-    if local:
-        safetensors = True if any(Path(location).glob("*.safetensors")) else None
+    # the identity refused a pickle-only folder without the opt-in; None: safetensors first, then the pickle
     return AutoModelForSequenceClassification.from_pretrained(
         location,
         revision=revision,
         trust_remote_code=False,
-        use_safetensors=safetensors,
+        use_safetensors=None if "pickle" in identity.weights else True,
         **label_kwargs,
     )
 

@@ -221,6 +221,10 @@ def _grid(request: RunRequest):
             raise HarnessError(f"--{kind}s: '{dupes[0]}' is listed twice")
     tasks = [get_task(name, task_registry) for name in task_names]
     models = [model_registry.get(name) for name in model_names]
+    from .models import refuse_pickle_only
+
+    for model in models:  # exit 2 before any training, not a failed cell per seed
+        refuse_pickle_only(model)
     seeds = parse_seeds(request.seeds, request.seed_list, suite.seeds if suite else 3)
     overrides = dict(suite.training) if suite else {}
     overrides.update(check_recipe_overrides(dict(request.overrides or {}), "--set"))
@@ -336,7 +340,7 @@ def _cell(task, model, seed, recipe, identity, data: TaskData, precision, result
         task=task.name, model=model.name, seed=seed, labels=list(task.labels), config=config, config_hash=digest,
         model_source=model.source, model_revision=identity.revision if identity else model.revision,
         model_content_hash=identity.content_hash if identity else None, data_fingerprint=data.fingerprint,
-        data_files=data.files, started=time.time(),
+        data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(),
     )
     return Cell(task, model, seed, path, _status(path, digest), facts, recipe, identity, error,
                 estimated_cost(len(data.splits["train"]), recipe))

@@ -2,8 +2,10 @@
 
 MODEL_DIR (RESULTS/<task>/<model>/model-seed-<k>/) holds a save_pretrained classifier and its
 tokenizer, the label names in config.json `id2label`, and `harness.json`:
-{"task", "labels", "text_columns", "max_length", "model", "seed"}. Without harness.json the
-label names come from config.json and one or two texts are accepted.
+{"task", "labels", "text_columns", "max_length", "model", "seed"}. A folder without harness.json,
+or whose classification head is not in its weights (transformers would initialise it at random
+and print random labels), is refused: it is not a fine-tuned classifier. Weights are loaded from
+safetensors only, unless `--allow-pickle` opts in to pytorch_model.bin.
 
 Output: `label<TAB>confidence` (softmax probability), or the K best labels with --top-k K, or
 JSON with --json. `--input FILE` (.jsonl or .csv) predicts a file in batches; `--output FILE`
@@ -14,12 +16,16 @@ code is never trusted.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import HarnessError
+from .files import atomic_write_text, check_output_file, read_text
+from .models import local_weights_format
 from .readers import json_lines
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -40,9 +46,12 @@ def check_model_dir(folder: Path) -> None:
 def read_metadata(folder: Path) -> dict[str, Any]:
     path = folder / "harness.json"
     if not path.is_file():
-        return {}
+        raise HarnessError(
+            f"{folder} has no harness.json, so it is not a classifier fine-tuned by the harness (a base model "
+            "would print random labels); fine-tune one with 'harness run --save-model' and pass its model-seed-<k>/ folder"
+        )
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: not valid JSON ({exc.msg})") from None
     if not isinstance(meta, dict):
@@ -67,19 +76,17 @@ def check_text_count(meta: dict[str, Any], texts: list[str]) -> None:
 class Predictor:
     """A loaded model folder: its pipeline, label names, text columns and maximum length."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, allow_pickle: bool = False):
         self.folder = Path(folder)
         check_model_dir(self.folder)
         self.meta = read_metadata(self.folder)
+        self.weights = local_weights_format(
+            self.folder, allow_pickle, "predict", "--allow-pickle", "AutoModelForSequenceClassification"
+        )
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True, trust_remote_code=False)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                self.folder, local_files_only=True, trust_remote_code=False
-            )
-        except (OSError, ValueError) as exc:
-            raise HarnessError(f"cannot load the model in {self.folder}: {str(exc).splitlines()[0]}") from None
+        from transformers import pipeline
+
+        tokenizer, model = _load(self.folder, allow_pickle)
         model.eval()
         labels = self.meta.get("labels")
         if labels:
@@ -127,6 +134,37 @@ class Predictor:
         return [[{"label": o["label"], "score": float(o["score"])} for o in out] for out in outputs]
 
 
+def _load(folder: Path, allow_pickle: bool):
+    """Tokenizer and classifier of a saved folder, local files only. A loader failure (a pickle
+    the safe unpickler refuses, a damaged file) and a head missing from the weights are errors."""
+    import pickle
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=False, output_loading_info=True,
+            use_safetensors=None if allow_pickle else True,
+        )
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
+        if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in str(exc):
+            raise HarnessError(
+                f"cannot load the model in {folder}: its pickle holds objects that torch's safe loader refuses "
+                "(it could run code); do not load it unless you trust its source, and then convert it to safetensors"
+            ) from None
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [type(exc).__name__]
+        raise HarnessError(f"cannot load the model in {folder}: {detail[0][:300]}") from None
+    mismatched = {k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or ()}
+    fresh = sorted(set(info.get("missing_keys") or ()) | mismatched)  # what transformers initialised
+    if fresh:
+        raise HarnessError(
+            f"{folder}: the weights lack {', '.join(fresh[:4])}{' ...' if len(fresh) > 4 else ''}, which transformers would "
+            "initialise at random: not a fine-tuned classifier; predict with a folder kept by 'harness run --save-model'"
+        )
+    return tokenizer, model
+
+
 # --------------------------------------------------------------------------- files
 def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) -> list[str]:
     candidates = []
@@ -157,36 +195,46 @@ def read_input(path: Path, columns: list[str] | None) -> tuple[list[dict[str, An
             where.append(f"{path}: line {number}")
             fields += [k for k in row if k not in fields]
     elif suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows = [dict(row) for row in reader]
-            fields = list(reader.fieldnames or [])
-        where = [f"{path}: line {i + 2}" for i in range(len(rows))]
+        reader = csv.DictReader(io.StringIO(read_text(path, "input file"), newline=""))
+        where = []
+        try:
+            for row in reader:
+                rows.append(dict(row))
+                where.append(f"{path}: line {reader.line_num}")
+        except csv.Error as exc:
+            raise HarnessError(f"{path}, line {reader.line_num}: cannot parse the row ({exc})") from None
+        fields = list(reader.fieldnames or [])
     else:
         raise HarnessError(f"input file {path}: unknown extension '{path.suffix}' (use .jsonl or .csv)")
+    if not rows:
+        raise HarnessError(f"input file {path} holds no rows to predict; give a file with at least one text")
     texts = [_texts_of_row(row, columns, w) for row, w in zip(rows, where)]
     return rows, texts, fields
 
 
 def check_output_path(path: Path) -> None:
+    check_output_file(path, "--output")
     if path.suffix.lower() not in FILE_FORMATS:
         raise HarnessError(f"output file {path}: unknown extension '{path.suffix}' (use .jsonl or .csv)")
 
 
 def write_output(path: Path, rows: list[dict[str, Any]], fields: list[str], results: list[list[dict[str, Any]]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the predictions atomically: an interrupted or failed write leaves no half file."""
     if path.suffix.lower() == ".jsonl":
-        with open(path, "w", encoding="utf-8") as handle:
-            for row, result in zip(rows, results):
-                out = {**row, "label": result[0]["label"], "confidence": result[0]["score"], "top_k": result}
-                handle.write(json.dumps(out, ensure_ascii=False) + "\n")
+        lines = [
+            json.dumps({**row, "label": result[0]["label"], "confidence": result[0]["score"], "top_k": result},
+                       ensure_ascii=False) + "\n"
+            for row, result in zip(rows, results)
+        ]
+        atomic_write_text(path, "".join(lines))
         return
     columns = fields + [c for c in ("label", "confidence") if c not in fields]
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row, result in zip(rows, results):
-            writer.writerow({**row, "label": result[0]["label"], "confidence": f"{result[0]['score']:.6f}"})
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row, result in zip(rows, results):
+        writer.writerow({**row, "label": result[0]["label"], "confidence": f"{result[0]['score']:.6f}"})
+    atomic_write_text(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- command line
@@ -231,19 +279,23 @@ def cli_main(args) -> int:
     elif not args.texts:
         raise HarnessError("give a text to classify (two for a pair task), or --input FILE")
 
-    if not args.input:
-        check_text_count(read_metadata(folder), list(args.texts))  # before loading the model
+    # Everything that can be checked without the model is checked before loading it.
+    meta = read_metadata(folder)
+    if args.input:
+        columns = meta.get("text_columns")
+        rows, texts, fields = read_input(Path(args.input), list(columns) if columns else None)
+    else:
+        check_text_count(meta, list(args.texts))
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the command's output is the predictions, not load reports
     hf_logging.disable_progress_bar()
-    predictor = Predictor(folder)
+    predictor = Predictor(folder, allow_pickle=getattr(args, "allow_pickle", False))
     if not args.input:
         result = predictor.predict([list(args.texts)], top_k=args.top_k, batch_size=1)[0]
         _print_result(list(args.texts), result, args.json, args.top_k, sys.stdout)
         return 0
 
-    rows, texts, fields = read_input(Path(args.input), predictor.text_columns)
     if predictor.is_pair is None and len({len(t) for t in texts}) > 1:
         raise HarnessError(f"{args.input}: mixes single texts and pairs")
     results: list[list[dict[str, Any]]] = []

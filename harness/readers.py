@@ -8,6 +8,7 @@ The registry is the explicit `READERS` dict at the bottom of this file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import DataError
+from .files import UTF8_BOM, decode_reason, open_binary, read_bytes, read_text
 
 Row = dict[str, object]
 Reader = Callable[[Path, list[str], str], Iterator[tuple[int, Row]]]
@@ -29,46 +31,37 @@ def _select(path: Path, header: list[str], wanted: list[str]) -> None:
 
 
 def _delimited(path: Path, columns: list[str], label: str, delimiter: str, quoting: int) -> Iterator[tuple[int, Row]]:
-    # utf-8-sig drops a byte-order mark; newline="" lets the csv module handle CRLF and
-    # newlines inside quoted fields. The row number is the line a record starts on.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+    # Decoded whole through harness.files (a bad byte is reported with its line, a folder or a
+    # permission as one line); newline="" lets the csv module handle CRLF and newlines inside
+    # quoted fields. The row number is the line a record starts on.
+    text = read_text(path, error=DataError)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty (no header row)") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}, line 1: cannot read the header ({exc})") from None
+    header = [h.strip() for h in header]
+    _select(path, header, columns + [label])
+    index = {name: header.index(name) for name in columns + [label]}
+    start = reader.line_num + 1
+    while True:
         try:
-            header = next(reader)
+            fields = next(reader)
         except StopIteration:
-            raise DataError(f"{path}: the file is empty (no header row)") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: {_reason(exc)}") from None
+            break
         except csv.Error as exc:
-            raise DataError(f"{path}, line 1: cannot read the header ({exc})") from None
-        header = [h.strip() for h in header]
-        _select(path, header, columns + [label])
-        index = {name: header.index(name) for name in columns + [label]}
-        start = reader.line_num + 1
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except UnicodeDecodeError as exc:  # decoded a block at a time: no exact line
-                raise DataError(f"{path}: {_reason(exc)}") from None
-            except csv.Error as exc:
-                raise DataError(f"{path}, line {start}: cannot parse the row ({exc})") from None
-            line_no, start = start, reader.line_num + 1
-            if not fields:  # a blank line
-                continue
-            if len(fields) < len(header) or any(f.strip() for f in fields[len(header):]):
-                hint = " (a text holding the delimiter must be quoted)" if len(fields) > len(header) else ""
-                raise DataError(
-                    f"{path}, line {line_no}: {len(fields)} field(s), the header has {len(header)}{hint}"
-                )
-            yield line_no, {name: fields[i] for name, i in index.items()}
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r}); save the file as UTF-8"
-    return str(exc)
+            raise DataError(f"{path}, line {start}: cannot parse the row ({exc})") from None
+        line_no, start = start, reader.line_num + 1
+        if not fields:  # a blank line
+            continue
+        if len(fields) < len(header) or any(f.strip() for f in fields[len(header):]):
+            hint = " (a text holding the delimiter must be quoted)" if len(fields) > len(header) else ""
+            raise DataError(
+                f"{path}, line {line_no}: {len(fields)} field(s), the header has {len(header)}{hint}"
+            )
+        yield line_no, {name: fields[i] for name, i in index.items()}
 
 
 def read_csv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
@@ -93,14 +86,14 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) of each non-blank line of a JSON-lines file; a bad line is a one-line
     DataError naming the file and line. Also used by `harness predict --input`."""
     # Read bytes and decode line by line, so that a bad byte is reported on its own line.
-    with open(path, "rb") as handle:
+    with open_binary(path, error=DataError) as handle:
         for line_no, raw in enumerate(handle, start=1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+            if line_no == 1:
+                raw = raw.removeprefix(UTF8_BOM)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: {_reason(exc)}") from None
+                raise DataError(f"{path}, line {line_no}: {decode_reason(raw, exc).partition(': ')[2]}") from None
             if not line.strip():
                 continue
             try:
@@ -138,7 +131,7 @@ def read_cls_review(path: Path, columns: list[str], label: str) -> Iterator[tupl
     """Webis-CLS-10 `.review` XML: <items><item><rating/><text/>...</item></items>.
     Label: 1 (positive) when rating > 3, else 0 (negative). Every item must parse."""
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(read_bytes(path, error=DataError))
     except ET.ParseError as exc:
         raise DataError(f"{path}: not valid XML ({exc})") from None
     for number, item in enumerate(root.iter("item"), start=1):

@@ -137,6 +137,7 @@ class CellFacts:
     model_content_hash: str | None
     data_fingerprint: str | None
     data_files: dict[str, str]
+    data_dropped_empty: dict[str, int]  # split -> rows dropped by the task's `drop_empty: true`
     started: float
     fallbacks: list[str] = field(default_factory=list)
     took_over: dict[str, Any] | None = None  # the dead run's claim this cell took over
@@ -151,6 +152,7 @@ class CellFacts:
             "model_content_hash": self.model_content_hash,
             "data_fingerprint": self.data_fingerprint,
             "data_files": self.data_files,
+            "data_dropped_empty": self.data_dropped_empty,
             "started_at": iso(self.started),
             "finished_at": iso(time.time()),
             "claim_taken_over_from": self.took_over,

@@ -9,9 +9,9 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import files
 from .errors import SpecError
 
 SPLITS = ("train", "validation", "test")
@@ -129,6 +129,9 @@ class TaskSpec(Strict):
     expected_rows: dict[Literal["train", "validation", "test"], int] = Field(
         default_factory=dict, description="rows of the full upstream splits (after drops, before a carve-out)"
     )
+    drop_empty: bool = Field(
+        False, description="drop rows whose text is empty or only whitespace (counted in the record); default: an error"
+    )
     metric: Literal["accuracy"] = "accuracy"
     training: RecipeOverrides = Field(default_factory=dict, description="recipe overrides (default budget)")
     version: int = 1
@@ -181,6 +184,7 @@ class ModelSpec(Strict):
     source: str = Field(description="Hub id, local folder, or package:<module>/<folder>")
     revision: str | None = None
     init: Literal["pretrained", "scratch"] = "pretrained"
+    allow_pickle: bool = Field(False, description="also load pytorch_model.bin (a pickle, which can run code); default: safetensors only")
     description: str = ""
     language: str = ""
     training: RecipeOverrides = Field(default_factory=dict)
@@ -222,10 +226,6 @@ def format_validation_error(exc: ValidationError, context: dict[str, Any] | None
 
 
 def read_yaml(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise SpecError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    """A spec file through the one reader (harness.files): safe, strict about duplicate keys,
+    and every unreadable file a one-line SpecError."""
+    return files.read_yaml(path, error=SpecError)

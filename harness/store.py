@@ -1,19 +1,28 @@
 """Result records on disk: one JSON file per task x model x seed, typed and versioned.
 
-`RESULTS/<task>/<model>/seed-<k>.json`, written atomically (temp file, then rename). Readers
-reject a schema version they do not understand instead of guessing.
+`RESULTS/<task>/<model>/seed-<k>.json`, written atomically (temp file, then rename) through
+`harness.files`. `read_record` is the one validating reader: it rejects a schema version it does
+not understand, non-finite numbers and undecodable bytes instead of guessing, and `set_aside`
+keeps an unreadable record beside the cell for a person to look at.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import HarnessError
+from .files import UTF8_BOM, atomic_write_bytes, atomic_write_text, os_reason, read_bytes
+
+__all__ = [  # atomic_write_* live in harness.files; re-exported for the modules that import them from here
+    "ResultRecord", "SCHEMA_VERSION", "atomic_write_bytes", "atomic_write_text", "cell_dir", "iter_record_paths",
+    "NonFiniteNumber", "load_records", "loads_finite", "read_record", "record_path", "set_aside", "write_record",
+]
 
 SCHEMA_VERSION = 1
 
@@ -86,42 +95,59 @@ def record_path(results: str | Path, task: str, model: str, seed: int) -> Path:
     return cell_dir(results, task, model) / f"seed-{seed}.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_record(path: Path, record: dict[str, Any]) -> None:
     ResultRecord.model_validate(record)  # never write what a reader would reject
     atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+class NonFiniteNumber(ValueError):
+    """A NaN or infinite number in a JSON file that holds metrics: no metric can be one."""
+
+    def __init__(self, token: str):
+        super().__init__(token)
+        self.token = token
+
+    def line_in(self, text: str) -> int | None:
+        return text[: text.find(self.token)].count("\n") + 1 if self.token in text else None
+
+
+def _reject_constant(token: str) -> float:
+    raise NonFiniteNumber(token)
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):  # 1e999
+        raise NonFiniteNumber(token)
+    return value
+
+
+def loads_finite(text: str) -> Any:
+    """json.loads that raises NonFiniteNumber on NaN, Infinity and overflowing floats (Python's
+    json module accepts them silently)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def read_record(path: str | Path) -> dict[str, Any]:
+    """The one validating reader of a result record: a record that is not UTF-8, not JSON,
+    holds a non-finite number (NaN, Infinity), has another schema version or does not match
+    `ResultRecord` is a one-line HarnessError naming the file, never a guess."""
     path = Path(path)
+    fix = "rerun the cell (harness run ... --force) or move the file out of the results folder"
+    data = read_bytes(path, "result record")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        text = data.removeprefix(UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HarnessError(f"{path}, line {line}: not UTF-8 text, so not a result record (a damaged file?); {fix}") from None
+    try:
+        record = loads_finite(text)
     except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: not a JSON result record ({exc.msg})") from None
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not a JSON result record (not UTF-8 text)") from None
-    except OSError as exc:
-        raise HarnessError(f"{path}: cannot read the result record ({exc.strerror})") from None
+        raise HarnessError(f"{path}, line {exc.lineno}: not a JSON result record ({exc.msg}); {fix}") from None
+    except NonFiniteNumber as exc:
+        line = exc.line_in(text)
+        at = f", line {line}" if line else ""
+        raise HarnessError(f"{path}{at}: holds a non-finite number ({exc.token}), which no metric can be; {fix}") from None
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
         raise HarnessError(
@@ -135,6 +161,24 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
+def set_aside(path: str | Path) -> Path:
+    """Rename a record that cannot be read to `<name>.unreadable-<UTC time>` in the same folder
+    (never deleted: someone may want to look at it) and return the new path. The new name no
+    longer matches `seed-*.json`, so the cell counts as missing and reruns."""
+    path = Path(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.unreadable-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        raise HarnessError(f"cannot set aside the unreadable record {path}: {os_reason(exc)}") from None
+    return target
+
+
 def iter_record_paths(results: str | Path) -> Iterator[Path]:
     root = Path(results)
     if not root.is_dir():
@@ -144,21 +188,6 @@ def iter_record_paths(results: str | Path) -> Iterator[Path]:
 
 def load_records(results: str | Path) -> list[dict[str, Any]]:
     return [read_record(p) for p in iter_record_paths(results)]
-
-
-def set_aside(path: str | Path) -> Path:
-    """Rename a record that cannot be read to `<name>.unreadable-<UTC time>` beside it: the cell is
-    retrained, and the bad file is kept for whoever wants to look at it."""
-    import time
-
-    path = Path(path)
-    target = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
-    n = 1
-    while target.exists():
-        target = target.with_name(f"{target.name}-{n}")
-        n += 1
-    os.replace(path, target)
-    return target
 
 
 def supersede(path: str | Path) -> Path | None:

@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from .errors import SpecError
+from .files import data_path
 from .specs import NAME_PATTERN, RecipeOverrides, Strict, format_validation_error, read_yaml
 
-BUILTIN_SUITES_FILE = Path(__file__).resolve().parent.parent / "suites.yaml"
+BUILTIN_SUITES_FILE = data_path("suites.yaml")
 
 
 class Suite(Strict):

@@ -20,11 +20,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import DataError, HarnessError, SpecError
+from .files import data_path, os_reason
 from .readers import GENERIC_READERS, LOCATION_UNITS, READERS
 from .specs import TaskSpec, format_validation_error, read_yaml, suggest
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-BUILTIN_TASKS_DIR = PACKAGE_DIR.parent / "tasks"
+BUILTIN_TASKS_DIR = data_path("tasks")
 FAMILY_KEYS = {"family", "description", "defaults", "tasks"}
 
 
@@ -94,8 +94,11 @@ def parse_family_file(path: Path) -> list[TaskSpec]:
 
 def _spec_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise SpecError(f"tasks folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        raise SpecError(f"tasks folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError as exc:
+        raise SpecError(f"tasks folder {folder}: {os_reason(exc)}") from None
 
 
 def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:
@@ -134,6 +137,7 @@ class TaskData:
     files: dict[str, str] = field(default_factory=dict)  # split -> where it was read from
     fingerprint: str = ""
     warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
+    dropped_empty: dict[str, int] = field(default_factory=dict)  # split -> rows dropped by `drop_empty: true`
 
     def label_counts(self, split: str) -> dict[str, int]:
         counts = {name: 0 for name in self.spec.labels}
@@ -143,8 +147,17 @@ class TaskData:
 
 
 def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
+    """The data dir (argument, else HARNESS_DATA_DIR). One that does not exist is an error, never
+    a silent fallback to bundled files or the network."""
     value = data_dir or os.environ.get("HARNESS_DATA_DIR")
-    return Path(value).expanduser().resolve() if value else None
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        source = "--data-dir" if data_dir else "HARNESS_DATA_DIR"
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see README, Air-gapped runs)")
+    return path
 
 
 def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[Path, str]]:
@@ -214,15 +227,22 @@ def _label_id(value: Any, name_to_id: dict[str, int]) -> int | None:
     return None
 
 
+def _is_empty(text: Any) -> bool:
+    return text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip()
+
+
 def _normalise(
     spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]], unit: str = "row"
-) -> dict[str, list]:
+) -> tuple[dict[str, list], int]:
     """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`.
-    A label that is neither dropped nor known is an error naming the file and the line / item."""
+    A label that is neither dropped nor known is an error naming the file and the line / item.
+    A text that is empty or only whitespace is an error too, unless the spec says `drop_empty`:
+    then the row is dropped and counted (the second value returned)."""
     name_to_id = {name: i for i, name in enumerate(spec.labels)}
     drop = {str(v).strip() for v in spec.drop_labels}
     out: dict[str, list] = {c: [] for c in spec.text}
     out["label"] = []
+    dropped = 0
     for number, row in zip(numbers, rows):
         value = row[spec.label]
         key = int(value) if isinstance(value, float) and value.is_integer() else value  # -1.0 drops like -1
@@ -230,6 +250,15 @@ def _normalise(
             continue
         if value is None or (isinstance(value, float) and math.isnan(value)):
             raise DataError(f"{where}, {unit} {number}: no label in column '{spec.label}'")
+        empty = next((c for c in spec.text if _is_empty(row[c])), None)
+        if empty is not None:
+            if spec.drop_empty:
+                dropped += 1
+                continue
+            raise DataError(
+                f"{where}, {unit} {number}: the text in column '{empty}' is empty; fix or remove the row, "
+                f"or set 'drop_empty: true' in the spec of '{spec.name}' ({spec.spec_file}) to drop such rows"
+            )
         label_id = _label_id(value, name_to_id)
         if label_id is None:
             raise DataError(
@@ -240,9 +269,9 @@ def _normalise(
             raise DataError(f"{where}, {unit} {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
         for column in spec.text:
             text = row[column]
-            out[column].append("" if text is None else str(text))
+            out[column].append(str(text))
         out["label"].append(label_id)
-    return out
+    return out, dropped
 
 
 def _fingerprint(splits: dict[str, dict[str, list]], spec: TaskSpec) -> str:
@@ -282,6 +311,7 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     columns: dict[str, dict[str, list]] = {}
     files: dict[str, str] = {}
     warnings: dict[str, str] = {}
+    dropped: dict[str, int] = {}
     for split, source in spec.splits.items():
         if local_root is not None:
             candidates = _local_candidates(spec, split, local_root)
@@ -310,7 +340,9 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
             unit = LOCATION_UNITS.get(spec.reader, "line")
         else:
             raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
-        columns[split] = _normalise(spec, where, numbers, rows, unit)
+        columns[split], n_empty = _normalise(spec, where, numbers, rows, unit)
+        if spec.drop_empty:
+            dropped[split] = n_empty
         files[split] = where
         expected = spec.expected_rows.get(split)
         if expected is not None and len(columns[split]["label"]) != expected:
@@ -336,7 +368,10 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         if len(splits[name]) == 0:
             raise DataError(f"task '{spec.name}': split '{name}' is empty")
     ordered = {name: splits[name] for name in ("train", "validation", "test")}
-    return TaskData(spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings)
+    return TaskData(
+        spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings,
+        dropped_empty=dropped,
+    )
 
 
 def describe_task(data: TaskData) -> dict[str, Any]:
@@ -350,4 +385,5 @@ def describe_task(data: TaskData) -> dict[str, Any]:
         },
         "fingerprint": data.fingerprint,
         **({"warnings": data.warnings} if data.warnings else {}),
+        **({"dropped_empty_rows": data.dropped_empty} if data.spec.drop_empty else {}),
     }

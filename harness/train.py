@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory, synchronize
+from .files import atomic_write_text
 from .metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
 from .models import ModelIdentity, build_model, count_parameters, load_tokenizer
 from .specs import ModelSpec, Recipe
@@ -629,7 +630,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         target = run.output_dir / f"model-seed-{run.seed}"
         model.save_pretrained(target, safe_serialization=True)
         tokenizer.save_pretrained(target)
-        (target / "harness.json").write_text(json.dumps({
+        atomic_write_text(target / "harness.json", json.dumps({
             "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
             "max_length": recipe.max_length, "model": run.model.name, "seed": run.seed,
         }, indent=1, ensure_ascii=False))

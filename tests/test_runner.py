@@ -63,6 +63,7 @@ def test_record_has_every_key_and_metrics_match_sklearn(toy_env, capsys):
     assert throughput["train_real_tokens"] <= throughput["train_padded_tokens"]
     assert 0 < throughput["mfu"] < 1
     assert record["config"]["recipe"]["batch_size"] == 8  # from the task's training budget
+    assert record["config"]["model"]["weights"] == "safetensors"  # which weight format was loaded
     assert "macro" in record["metrics"]["macro_f1_definition"]
 
 

@@ -412,7 +412,7 @@ def test_miam_loria_upstream_csv():
         ('Il a dit "attends" puis il est parti', 19),
         ("Voulez-vous que je répète ?", 22),
         ("oui", 30),
-        ("", 19),  # an empty utterance stays an empty string
+        ("Euh...", 19),
         ("Quelle est la prochaine étape ?", 1),
         ("non", 18),
         ("Merci, au revoir.", 21),
@@ -429,7 +429,7 @@ def test_miam_loria_upstream_csv():
         ("Salut", 5),
         ('Vous devez peindre la pièce en "bleu nuit", comme prévu.', 7),
         ("oui", 30),
-        ("", 0),  # a quoted empty utterance
+        ("Hmm", 0),  # a quoted utterance
         ("Je ne comprends pas.", 19),
         ("Au revoir", 21),
     ]
@@ -681,7 +681,7 @@ def test_missing_file_lists_the_paths_tried(tmp_path, registry):
 
 
 def test_missing_data_dir_is_pointed_out(tmp_path, registry):
-    with pytest.raises(DataError, match=r"\(the data dir .*nowhere does not exist\)$"):
+    with pytest.raises(DataError, match=r"--data-dir .*nowhere does not exist; give the folder that holds the task files"):
         load_task(registry["miam-loria"], tmp_path / "nowhere")
 
 
@@ -738,7 +738,7 @@ def test_not_utf8_and_not_json(tmp_path, registry):
     data_dir = copy_fixture(tmp_path, "MIAM/vm2")
     path = data_dir / "MIAM/vm2/train.csv"
     path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
-    with pytest.raises(DataError, match=r"train\.csv: not UTF-8 text"):
+    with pytest.raises(DataError, match=r"train\.csv, line \d+: not UTF-8 text"):
         load_task(registry["miam-vm2"], data_dir)
     data_dir = copy_fixture(tmp_path, "snli_1.0")
     path = data_dir / "snli_1.0/snli_1.0_train.jsonl"
