@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import DataError, HarnessError, SpecError
-from .readers import GENERIC_READERS, LOCATION_UNITS, READERS
+from .readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, READERS
 from .specs import TaskSpec, format_validation_error, read_yaml, suggest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,8 +86,11 @@ def parse_family_file(path: Path) -> list[TaskSpec]:
             spec = TaskSpec(**merged)
         except ValidationError as exc:
             raise SpecError(f"{where}: {format_validation_error(exc)}") from None
-        if spec.reader not in READERS:
-            raise SpecError(f"{where}: field 'reader': unknown reader '{spec.reader}'{suggest(spec.reader, READERS)}; known: {sorted(READERS)}")
+        for field_name, reader in [("reader", spec.reader)] + [
+            (f"splits.{split}.reader", source.reader) for split, source in spec.splits.items() if source.reader
+        ]:
+            if reader not in READERS:
+                raise SpecError(f"{where}: field '{field_name}': unknown reader '{reader}'{suggest(reader, READERS)}; known: {sorted(READERS)}")
         specs.append(spec)
     return specs
 
@@ -134,6 +137,7 @@ class TaskData:
     files: dict[str, str] = field(default_factory=dict)  # split -> where it was read from
     fingerprint: str = ""
     warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
+    dropped_empty: dict[str, int] = field(default_factory=dict)  # split -> rows dropped by the spec's drop_empty
 
     def label_counts(self, split: str) -> dict[str, int]:
         counts = {name: 0 for name in self.spec.labels}
@@ -151,12 +155,12 @@ def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[
     source = spec.splits[split]
     out: list[tuple[Path, str]] = []
     if source.local:
-        out.append((data_dir / source.local, spec.reader))
+        out.append((data_dir / source.local, spec.reader_for(split)))
     stem = source.hub_split or split
     for ext, reader in GENERIC_READERS.items():
         out.append((data_dir / spec.name / f"{stem}.{ext}", reader))
     if source.bundled:
-        out.append((Path(spec.spec_dir) / source.bundled, spec.reader))
+        out.append((Path(spec.spec_dir) / source.bundled, spec.reader_for(split)))
     return out
 
 
@@ -214,15 +218,21 @@ def _label_id(value: Any, name_to_id: dict[str, int]) -> int | None:
     return None
 
 
+def _is_empty(text: Any) -> bool:
+    return text is None or not str(text).strip()
+
+
 def _normalise(
     spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]], unit: str = "row"
-) -> dict[str, list]:
-    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`.
+) -> tuple[dict[str, list], int]:
+    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`, and
+    with `drop_empty` the rows with an empty text (returned: how many).
     A label that is neither dropped nor known is an error naming the file and the line / item."""
     name_to_id = {name: i for i, name in enumerate(spec.labels)}
     drop = {str(v).strip() for v in spec.drop_labels}
     out: dict[str, list] = {c: [] for c in spec.text}
     out["label"] = []
+    empty = 0
     for number, row in zip(numbers, rows):
         value = row[spec.label]
         key = int(value) if isinstance(value, float) and value.is_integer() else value  # -1.0 drops like -1
@@ -238,11 +248,14 @@ def _normalise(
             )
         if not 0 <= label_id < len(spec.labels):
             raise DataError(f"{where}, {unit} {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
+        if spec.drop_empty and any(_is_empty(row[column]) for column in spec.text):
+            empty += 1
+            continue
         for column in spec.text:
             text = row[column]
             out[column].append("" if text is None else str(text))
         out["label"].append(label_id)
-    return out
+    return out, empty
 
 
 def _fingerprint(splits: dict[str, dict[str, list]], spec: TaskSpec) -> str:
@@ -282,15 +295,16 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     columns: dict[str, dict[str, list]] = {}
     files: dict[str, str] = {}
     warnings: dict[str, str] = {}
+    dropped_empty: dict[str, int] = {}
     for split, source in spec.splits.items():
         if local_root is not None:
             candidates = _local_candidates(spec, split, local_root)
         elif source.bundled:
-            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader)]
+            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader_for(split))]
         else:
             candidates = None
         if candidates is not None:
-            found = next(((p, r) for p, r in candidates if p.is_file()), None)
+            found = next(((p, r) for p, r in candidates if p.is_file() or (r in FOLDER_READERS and p.is_dir())), None)
             if found is None:
                 tried = ", ".join(str(p) for p, _ in candidates)
                 hint = f" (the data dir {local_root} does not exist)" if local_root and not local_root.is_dir() else ""
@@ -305,16 +319,19 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         elif source.url:
             with _remote(spec, source.url):
                 path = _from_url(spec, split)
-            numbers, rows = _read_rows(path, spec.reader, spec)
+            numbers, rows = _read_rows(path, spec.reader_for(split), spec)
             where = source.url + (f"#{source.member}" if source.member else "")
-            unit = LOCATION_UNITS.get(spec.reader, "line")
+            unit = LOCATION_UNITS.get(spec.reader_for(split), "line")
         else:
             raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
-        columns[split] = _normalise(spec, where, numbers, rows, unit)
+        columns[split], empty = _normalise(spec, where, numbers, rows, unit)
         files[split] = where
+        if spec.drop_empty:
+            dropped_empty[split] = empty
+        read = len(columns[split]["label"]) + empty  # expected_rows counts rows before drop_empty
         expected = spec.expected_rows.get(split)
-        if expected is not None and len(columns[split]["label"]) != expected:
-            warnings[split] = f"{len(columns[split]['label'])} rows, the full upstream split has {expected}"
+        if expected is not None and read != expected:
+            warnings[split] = f"{read} rows, the full upstream split has {expected}"
         if not columns[split]["label"]:
             raise DataError(f"task '{spec.name}': split '{split}' is empty after reading {where}")
 
@@ -336,7 +353,10 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         if len(splits[name]) == 0:
             raise DataError(f"task '{spec.name}': split '{name}' is empty")
     ordered = {name: splits[name] for name in ("train", "validation", "test")}
-    return TaskData(spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings)
+    return TaskData(
+        spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings,
+        dropped_empty=dropped_empty,
+    )
 
 
 def describe_task(data: TaskData) -> dict[str, Any]:
@@ -349,5 +369,6 @@ def describe_task(data: TaskData) -> dict[str, Any]:
             for name, ds in data.splits.items()
         },
         "fingerprint": data.fingerprint,
+        **({"dropped_empty": data.dropped_empty} if data.spec.drop_empty else {}),
         **({"warnings": data.warnings} if data.warnings else {}),
     }
