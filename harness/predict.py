@@ -2,7 +2,7 @@
 
 MODEL_DIR (RESULTS/<task>/<model>/model-seed-<k>/) holds a save_pretrained classifier and its
 tokenizer, the label names in config.json `id2label`, and `harness.json`:
-{"task", "labels", "text_columns", "max_length", "model", "seed"}. Without harness.json the
+{"task", "labels", "text_columns", "max_length", "truncation_side", "model", "seed"}. Without harness.json the
 label names come from config.json and one or two texts are accepted.
 
 Output: `label<TAB>confidence` (softmax probability), or the K best labels with --top-k K, or
@@ -98,6 +98,7 @@ class Predictor:
             positions = getattr(model.config, "max_position_embeddings", None)
             max_length = limit if limit and limit < 100_000 else (positions or 512)
         self.max_length = int(max_length)
+        tokenizer.truncation_side = self.meta.get("truncation_side", tokenizer.truncation_side)  # cut as in training
         self.pipe = pipeline(
             "text-classification", model=model, tokenizer=tokenizer,
             device=0 if torch.cuda.is_available() else -1,

@@ -39,7 +39,7 @@ class Recipe(Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     max_length: int = Field(256, ge=8, description="tokens per example (pair: both texts); longer ones are truncated and counted in the record")
     truncation_side: Literal["right", "left"] = Field(
-        "right", description="which end of a too-long text is cut: right keeps the beginning (BERT's default), left keeps the end"
+        "right", description="which end of a too-long text is cut: right keeps the beginning (the tokenizers' default), left keeps the end"
     )
     length_grouping: bool = Field(True, description="group training batches by length")
     sort_inference_by_length: bool = True

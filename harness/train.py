@@ -611,7 +611,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         tokenizer.save_pretrained(target)
         (target / "harness.json").write_text(json.dumps({
             "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-            "max_length": recipe.max_length, "model": run.model.name, "seed": run.seed,
+            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
+            "model": run.model.name, "seed": run.seed,
         }, indent=1, ensure_ascii=False))
         record["saved_model"] = str(target)
     return record

@@ -335,13 +335,14 @@ def test_run_records_truncated_and_dropped_rows(tmp_path, tiny_model_dir, capsys
     code = cli.main(harness_args(env, "run", "--tasks", "pawsx-fr,imdb", "--models", "tiny", "--seeds", "1",
                                  "--data-dir", str(FIXTURES), "--results", str(results), "--no-plots",
                                  "--no-leaderboard", "--set", "max_epochs=1", "--set", "max_length=32",
-                                 "--set", "eval_steps=2", "--set", "batch_size=4"))
+                                 "--set", "eval_steps=2", "--set", "batch_size=4", "--set", "truncation_side=left",
+                                 "--save-model"))
     assert code == 0, capsys.readouterr().err
     pawsx = read_record(record_path(results, "pawsx-fr", "tiny", 0))
     imdb = read_record(record_path(results, "imdb", "tiny", 0))
     assert pawsx["data"]["dropped_empty"] == {"train": 1, "validation": 0, "test": 0}
     assert pawsx["data"]["rows"] == {"train": 8, "validation": 4, "test": 5}
-    assert imdb["data"]["max_length"] == 32 and imdb["data"]["truncation_side"] == "right"
+    assert imdb["data"]["max_length"] == 32 and imdb["data"]["truncation_side"] == "left"
     assert "dropped_empty" not in imdb["data"]
     # the long review (six paragraphs) is in train or validation; every test review is short but one
     from transformers import AutoTokenizer
@@ -351,4 +352,10 @@ def test_run_records_truncated_and_dropped_rows(tmp_path, tiny_model_dir, capsys
     expected = {split: sum(len(tokenizer(t)["input_ids"]) > 32 for t in ds["text"]) for split, ds in data.splits.items()}
     assert imdb["data"]["truncated"] == expected
     assert expected["train"] + expected["validation"] >= 1
-    assert imdb["config"]["recipe"]["truncation_side"] == "right"
+    assert imdb["config"]["recipe"]["truncation_side"] == "left"
+    # a kept model predicts with the same cut as in training
+    from harness.predict import Predictor
+
+    saved = Path(imdb["saved_model"])
+    assert json.loads((saved / "harness.json").read_text())["truncation_side"] == "left"
+    assert Predictor(saved).pipe.tokenizer.truncation_side == "left"
