@@ -2,7 +2,7 @@
 
 MODEL_DIR (RESULTS/<task>/<model>/model-seed-<k>/) holds a save_pretrained classifier and its
 tokenizer, the label names in config.json `id2label`, and `harness.json`:
-{"task", "labels", "text_columns", "max_length", "model", "seed"}. A folder without harness.json,
+{"task", "labels", "text_columns", "max_length", "truncation_side", "model", "seed"}. A folder without harness.json,
 or whose classification head is not in its weights (transformers would initialise it at random
 and print random labels), is refused: it is not a fine-tuned classifier. Weights are loaded from
 safetensors only, unless `--allow-pickle` opts in to pytorch_model.bin.
@@ -105,6 +105,7 @@ class Predictor:
             positions = getattr(model.config, "max_position_embeddings", None)
             max_length = limit if limit and limit < 100_000 else (positions or 512)
         self.max_length = int(max_length)
+        tokenizer.truncation_side = self.meta.get("truncation_side", tokenizer.truncation_side)  # cut as in training
         self.pipe = pipeline(
             "text-classification", model=model, tokenizer=tokenizer,
             device=0 if torch.cuda.is_available() else -1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import functools
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -161,6 +162,72 @@ def read_parquet(path: Path, columns: list[str], label: str) -> Iterator[tuple[i
         yield i + 1, {name: data[name][i] for name in data}
 
 
+# --------------------------------------------------------------------------- XNLI, Allociné, IMDb
+XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+
+
+def _pair_only(path: Path, columns: list[str], reader: str) -> None:
+    if len(columns) != 2:
+        raise DataError(f"{path}: the {reader} reader needs a text pair in the spec")
+
+
+def read_xnli_tsv(path: Path, columns: list[str], label: str, language: str) -> Iterator[tuple[int, Row]]:
+    """XNLI 1.0 `xnli.{dev,test}.tsv`: all 15 languages in one file; the rows of `language`, with
+    sentence1 / sentence2 / gold_label. No quoting (csv.QUOTE_NONE), as the upstream Hub loader read it."""
+    _pair_only(path, columns, f"xnli_{language}")
+    for line_no, row in _delimited_all(path, ["language", "sentence1", "sentence2", "gold_label"], "\t"):
+        if row["language"] == language:
+            yield line_no, {columns[0]: row["sentence1"], columns[1]: row["sentence2"], label: row["gold_label"]}
+
+
+def read_xnli_mt_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """XNLI-MT 1.0 `multinli.train.<lang>.tsv` (machine-translated MultiNLI): premise / hypo / label.
+    Unbalanced quote characters occur in the texts, so no quoting at all (csv.QUOTE_NONE), as the
+    upstream Hub loader read it; its label 'contradictory' is XNLI's 'contradiction'."""
+    _pair_only(path, columns, "xnli_mt_tsv")
+    for line_no, row in _delimited_all(path, ["premise", "hypo", "label"], "\t"):
+        gold = "contradiction" if row["label"] == "contradictory" else row["label"]
+        yield line_no, {columns[0]: row["premise"], columns[1]: row["hypo"], label: gold}
+
+
+def _delimited_all(path: Path, fields: list[str], delimiter: str) -> Iterator[tuple[int, Row]]:
+    """Rows of an unquoted delimited file as {field: value} for the named upstream fields."""
+    first = fields[0]
+    return _delimited(path, fields[1:], first, delimiter, csv.QUOTE_NONE)
+
+
+def read_allocine_jsonl(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """The Allociné release (`data/{train,val,test}.jsonl`): `review` and `polarity` (0 negative,
+    1 positive) per line, among other fields."""
+    for line_no, obj in json_lines(path):
+        _select_fields(path, line_no, obj, ["review", "polarity"])
+        yield line_no, {columns[0]: obj["review"], label: obj["polarity"]}
+
+
+ACL_IMDB_CLASSES = ("neg", "pos")
+
+
+def read_acl_imdb(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
+    """A split folder of the aclImdb release (`aclImdb/train`, `aclImdb/test`): one review per file
+    in `neg/` and `pos/`, named `<id>_<stars>.txt`. Label: 0 for neg/, 1 for pos/ (the Hub's ids). Rows: neg then pos, files
+    in name order; the row number counts files from 1. The text is kept exactly as in the file,
+    HTML line breaks (`<br />`) included, as the Hub dataset has it."""
+    if not path.is_dir():
+        raise DataError(f"{path}: the acl_imdb reader reads a folder holding neg/ and pos/, not a file")
+    missing = [c for c in ACL_IMDB_CLASSES if not (path / c).is_dir()]
+    if missing:
+        raise DataError(f"{path}: missing folder(s) {missing}; an aclImdb split folder holds neg/ and pos/")
+    number = 0
+    for label_id, polarity in enumerate(ACL_IMDB_CLASSES):
+        for file in sorted(p for p in (path / polarity).iterdir() if p.suffix == ".txt"):
+            number += 1
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{file}: {_reason(exc)}") from None
+            yield number, {columns[0]: text, label: label_id}
+
+
 READERS: dict[str, Reader] = {
     "csv": read_csv,
     "tsv": read_tsv,
@@ -169,10 +236,18 @@ READERS: dict[str, Reader] = {
     "snli_jsonl": read_snli_jsonl,
     "cls_review": read_cls_review,
     "parquet": read_parquet,
+    "xnli_mt_tsv": read_xnli_mt_tsv,
+    "allocine_jsonl": read_allocine_jsonl,
+    "acl_imdb": read_acl_imdb,
+    # one XNLI reader a language: the language is part of the name a spec gives
+    **{f"xnli_{lang}": functools.partial(read_xnli_tsv, language=lang) for lang in XNLI_LANGUAGES},
 }
 
 # What the row number of each reader counts, for error messages ("<file>, line 12: ...").
-LOCATION_UNITS: dict[str, str] = {"cls_review": "item", "parquet": "row"}  # the others: "line"
+LOCATION_UNITS: dict[str, str] = {"cls_review": "item", "parquet": "row", "acl_imdb": "file"}  # the others: "line"
+
+# Readers that read a folder instead of a file (the spec's `local` / archive `member` is a folder).
+FOLDER_READERS = {"acl_imdb"}
 
 # The generic local layout `<task>/<split>.<ext>` reads these formats.
 GENERIC_READERS = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}

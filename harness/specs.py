@@ -37,7 +37,10 @@ class Recipe(Strict):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    max_length: int = Field(256, ge=8)
+    max_length: int = Field(256, ge=8, description="tokens per example (pair: both texts); longer ones are truncated and counted in the record")
+    truncation_side: Literal["right", "left"] = Field(
+        "right", description="which end of a too-long text is cut: right keeps the beginning (the tokenizers' default), left keeps the end"
+    )
     length_grouping: bool = Field(True, description="group training batches by length")
     sort_inference_by_length: bool = True
     optim: str = "adamw_torch_fused"
@@ -99,6 +102,7 @@ class SplitSource(Strict):
     member: str | None = None
     local: str | None = None
     bundled: str | None = None
+    reader: str | None = Field(None, description="this split's file format when it differs from the task's `reader`")
 
     @model_validator(mode="after")
     def _member_needs_url(self) -> "SplitSource":
@@ -126,8 +130,12 @@ class TaskSpec(Strict):
     splits: dict[Literal["train", "validation", "test"], SplitSource]
     validation_from_train: CarveOut | None = None
     drop_labels: list[str | int] = Field(default_factory=list, description="label values dropped (no gold label)")
+    drop_empty: bool = Field(
+        False, description="drop rows whose text (either text of a pair) is empty or blank; counted per split in the record"
+    )
     expected_rows: dict[Literal["train", "validation", "test"], int] = Field(
-        default_factory=dict, description="rows of the full upstream splits (after drops, before a carve-out)"
+        default_factory=dict,
+        description="rows of the full upstream splits (after drop_labels, before drop_empty and a carve-out)",
     )
     drop_empty: bool = Field(
         False, description="drop rows whose text is empty or only whitespace (counted in the record); default: an error"
@@ -161,6 +169,10 @@ class TaskSpec(Strict):
         if missing:
             raise ValueError(f"splits: missing {missing} (or set validation_from_train)")
         return self
+
+    def reader_for(self, split: str) -> str:
+        """The reader of one split's upstream file: its own `reader`, else the task's."""
+        return self.splits[split].reader or self.reader
 
     @property
     def is_pair(self) -> bool:

@@ -67,6 +67,16 @@ class Training(_Open):
     history: list[dict[str, Any]]
 
 
+class DataSummary(_Open):
+    """What the cell did to its data: the token budget and how many examples it cut, per split."""
+
+    max_length: int
+    truncation_side: Literal["right", "left"]
+    truncated: dict[str, int]
+    rows: dict[str, int]
+    dropped_empty: dict[str, int] | None = None
+
+
 class ResultRecord(_Open):
     """The typed view of a result file. Extra keys are kept (forward-compatible additions)."""
 
@@ -82,6 +92,7 @@ class ResultRecord(_Open):
     references: dict[str, list[int]] | None = None
     throughput: Throughput | None = None
     training: Training | None = None
+    data: DataSummary | None = None
     config: dict[str, Any]
     config_hash: str
     provenance: dict[str, Any]

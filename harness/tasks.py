@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from .errors import DataError, HarnessError, SpecError
 from .files import data_path, os_reason
-from .readers import GENERIC_READERS, LOCATION_UNITS, READERS
+from .readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, READERS
 from .specs import TaskSpec, format_validation_error, read_yaml, suggest
 
 BUILTIN_TASKS_DIR = data_path("tasks")
@@ -86,8 +86,11 @@ def parse_family_file(path: Path) -> list[TaskSpec]:
             spec = TaskSpec(**merged)
         except ValidationError as exc:
             raise SpecError(f"{where}: {format_validation_error(exc)}") from None
-        if spec.reader not in READERS:
-            raise SpecError(f"{where}: field 'reader': unknown reader '{spec.reader}'{suggest(spec.reader, READERS)}; known: {sorted(READERS)}")
+        for field_name, reader in [("reader", spec.reader)] + [
+            (f"splits.{split}.reader", source.reader) for split, source in spec.splits.items() if source.reader
+        ]:
+            if reader not in READERS:
+                raise SpecError(f"{where}: field '{field_name}': unknown reader '{reader}'{suggest(reader, READERS)}; known: {sorted(READERS)}")
         specs.append(spec)
     return specs
 
@@ -164,12 +167,12 @@ def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[
     source = spec.splits[split]
     out: list[tuple[Path, str]] = []
     if source.local:
-        out.append((data_dir / source.local, spec.reader))
+        out.append((data_dir / source.local, spec.reader_for(split)))
     stem = source.hub_split or split
     for ext, reader in GENERIC_READERS.items():
         out.append((data_dir / spec.name / f"{stem}.{ext}", reader))
     if source.bundled:
-        out.append((Path(spec.spec_dir) / source.bundled, spec.reader))
+        out.append((Path(spec.spec_dir) / source.bundled, spec.reader_for(split)))
     return out
 
 
@@ -316,11 +319,11 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         if local_root is not None:
             candidates = _local_candidates(spec, split, local_root)
         elif source.bundled:
-            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader)]
+            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader_for(split))]
         else:
             candidates = None
         if candidates is not None:
-            found = next(((p, r) for p, r in candidates if p.is_file()), None)
+            found = next(((p, r) for p, r in candidates if p.is_file() or (r in FOLDER_READERS and p.is_dir())), None)
             if found is None:
                 tried = ", ".join(str(p) for p, _ in candidates)
                 hint = f" (the data dir {local_root} does not exist)" if local_root and not local_root.is_dir() else ""
@@ -335,18 +338,19 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         elif source.url:
             with _remote(spec, source.url):
                 path = _from_url(spec, split)
-            numbers, rows = _read_rows(path, spec.reader, spec)
+            numbers, rows = _read_rows(path, spec.reader_for(split), spec)
             where = source.url + (f"#{source.member}" if source.member else "")
-            unit = LOCATION_UNITS.get(spec.reader, "line")
+            unit = LOCATION_UNITS.get(spec.reader_for(split), "line")
         else:
             raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
         columns[split], n_empty = _normalise(spec, where, numbers, rows, unit)
         if spec.drop_empty:
             dropped[split] = n_empty
         files[split] = where
+        read = len(columns[split]["label"]) + n_empty  # expected_rows counts rows before drop_empty
         expected = spec.expected_rows.get(split)
-        if expected is not None and len(columns[split]["label"]) != expected:
-            warnings[split] = f"{len(columns[split]['label'])} rows, the full upstream split has {expected}"
+        if expected is not None and read != expected:
+            warnings[split] = f"{read} rows, the full upstream split has {expected}"
         if not columns[split]["label"]:
             raise DataError(f"task '{spec.name}': split '{split}' is empty after reading {where}")
 
@@ -384,6 +388,6 @@ def describe_task(data: TaskData) -> dict[str, Any]:
             for name, ds in data.splits.items()
         },
         "fingerprint": data.fingerprint,
+        **({"dropped_empty": data.dropped_empty} if data.spec.drop_empty else {}),
         **({"warnings": data.warnings} if data.warnings else {}),
-        **({"dropped_empty_rows": data.dropped_empty} if data.spec.drop_empty else {}),
     }

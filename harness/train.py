@@ -129,15 +129,25 @@ def test_fingerprint(dataset, spec) -> str:
     return digest.hexdigest()[:16]
 
 
-def tokenize_split(dataset, tokenizer, text_columns: list[str], max_length: int, key: str):
-    """Tokenize once per data fingerprint, tokenizer and max_length; cached on disk by datasets."""
+def tokenize_split(dataset, tokenizer, text_columns: list[str], max_length: int, key: str, truncation_side: str = "right"):
+    """Tokenize once per data fingerprint, tokenizer, max_length and truncation side; cached on disk by datasets."""
+    return encode_split(dataset, tokenizer, text_columns, max_length, key, truncation_side)[0]
+
+
+def encode_split(dataset, tokenizer, text_columns: list[str], max_length: int, key: str, truncation_side: str = "right"):
+    """`tokenize_split` and how many examples were longer than max_length (so cut at `truncation_side`)."""
+    tokenizer.truncation_side = truncation_side
+
     def encode(batch):
         texts = [batch[c] for c in text_columns]
         encoded = tokenizer(*texts, truncation="longest_first" if len(texts) == 2 else True, max_length=max_length)
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        full = tokenizer(*texts, truncation=False, return_attention_mask=False, return_token_type_ids=False)
+        encoded["truncated"] = [len(ids) > max_length for ids in full["input_ids"]]
         return encoded
 
-    digest = hashlib.sha256(f"{key}|{dataset._fingerprint}|{max_length}|{text_columns}".encode()).hexdigest()[:20]
+    identity = f"{key}|{dataset._fingerprint}|{max_length}|{truncation_side}|{text_columns}|counts-truncated"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
     cache = _cache_root() / f"{digest}.arrow"
     cache.parent.mkdir(parents=True, exist_ok=True)
     out = dataset.map(
@@ -149,7 +159,8 @@ def tokenize_split(dataset, tokenizer, text_columns: list[str], max_length: int,
         load_from_cache_file=True,
         desc=None,
     )
-    return out.rename_column("label", "labels")
+    truncated = int(sum(out["truncated"]))
+    return out.remove_columns(["truncated"]).rename_column("label", "labels"), truncated
 
 
 # --------------------------------------------------------------------------- inference
@@ -467,7 +478,11 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
         "test": subset(run.data.splits["test"], recipe.max_eval_samples),
     }
-    encoded = {name: tokenize_split(ds, tokenizer, list(spec.text), recipe.max_length, tok_key) for name, ds in splits.items()}
+    encoded, truncated = {}, {}
+    for name, ds in splits.items():
+        encoded[name], truncated[name] = encode_split(
+            ds, tokenizer, list(spec.text), recipe.max_length, tok_key, recipe.truncation_side
+        )
     scored_test = test_fingerprint(splits["test"], spec)
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if run.device.type == "cuda" else None)
 
@@ -613,6 +628,13 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "predictions": {"test": test_preds, "validation": val_preds},
         "references": {"test": test_refs, "validation": val_refs},
         "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
+        "data": {
+            "max_length": recipe.max_length,
+            "truncation_side": recipe.truncation_side,
+            "truncated": truncated,  # per split: examples longer than max_length, cut
+            "rows": {name: len(ds) for name, ds in encoded.items()},
+            **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {}),
+        },
         "throughput": throughput,
         "training": {
             "epochs": float(trainer.state.epoch or 0.0),
@@ -632,7 +654,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         tokenizer.save_pretrained(target)
         atomic_write_text(target / "harness.json", json.dumps({
             "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-            "max_length": recipe.max_length, "model": run.model.name, "seed": run.seed,
+            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
+            "model": run.model.name, "seed": run.seed,
         }, indent=1, ensure_ascii=False))
         record["saved_model"] = str(target)
     return record

@@ -212,7 +212,7 @@ def test_empty_text_rows_are_an_error_or_dropped_and_counted(tmp_path, capsys):
     data, tasks = empty_text_task(tmp_path / "opt-in", True)
     assert main(["--tasks-dir", str(tasks), "tasks", "show", "reviews", "--data-dir", str(data)]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["dropped_empty_rows"] == {"train": 1, "validation": 0, "test": 1}
+    assert shown["dropped_empty"] == {"train": 1, "validation": 0, "test": 1}
     assert {name: split["rows"] for name, split in shown["splits"].items()} == {"train": 8, "validation": 8, "test": 8}
 
 

@@ -29,6 +29,9 @@ REAL_TASKS = {
     "snli.yaml": ["snli"],
     "miam.yaml": ["miam-loria", "miam-dihana", "miam-ilisten", "miam-maptask", "miam-vm2"],
     "flue_cls.yaml": ["flue-cls-books", "flue-cls-dvd", "flue-cls-music"],
+    "xnli.yaml": ["xnli-fr"],
+    "pawsx.yaml": ["pawsx-fr"],
+    "reviews.yaml": ["allocine", "imdb"],
 }
 DEMO_TASKS = ["demo-sentiment-fr", "demo-nli-en", "demo-dialogue-fr"]
 
@@ -167,7 +170,8 @@ def test_registry_lists_every_family_and_task(registry):
     for name, spec in registry.items():
         by_file.setdefault(Path(spec.spec_file).name, []).append(name)
     assert by_file == {**REAL_TASKS, "demo.yaml": DEMO_TASKS}
-    assert len(registry) == 13  # 10 real tasks (1 GLUE, 1 SNLI, 5 MIAM, 3 FLUE CLS) + 3 demo tasks
+    # 14 real tasks (1 GLUE, 1 SNLI, 5 MIAM, 3 FLUE CLS, XNLI, PAWS-X, Allociné, IMDb) + 3 demo tasks
+    assert len(registry) == 17
     assert all(Path(spec.spec_file).parent == REPO / "tasks" for spec in registry.values())
 
 
@@ -208,10 +212,10 @@ def test_get_task_suggests_the_closest_name(registry):
 def test_user_tasks_dir_adds_a_task(tmp_path):
     write_spec(tmp_path / "mine", [TOY_SPEC])
     registry = load_registry([tmp_path / "mine"])
-    assert len(registry) == 14
+    assert len(registry) == 18
     assert registry["toy"].spec_file == str(tmp_path / "mine" / "toy.yaml")
     # The built-in folder passed again is not read twice (no false duplicate).
-    assert len(load_registry([REPO / "tasks"])) == 13
+    assert len(load_registry([REPO / "tasks"])) == 17
 
 
 def test_tasks_dir_from_environment(tmp_path, monkeypatch):
@@ -765,7 +769,11 @@ def test_bad_review_xml(tmp_path, registry):
 
 
 def test_readers_registry_is_explicit():
-    assert sorted(READERS) == ["cls_review", "csv", "glue_tsv", "jsonl", "parquet", "snli_jsonl", "tsv"]
+    xnli = [f"xnli_{lang}" for lang in ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")]
+    assert sorted(READERS) == sorted([
+        "cls_review", "csv", "glue_tsv", "jsonl", "parquet", "snli_jsonl", "tsv",
+        "xnli_mt_tsv", "allocine_jsonl", "acl_imdb", *xnli,
+    ])
 
 
 # --------------------------------------------------------------------------- command line
