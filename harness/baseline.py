@@ -15,8 +15,8 @@ under `left_out`.
 References are stored once per cell when every seed of the cell has the same ones (the normal
 case), and per seed otherwise. Readers reject any other `kind` or `baseline_schema_version`.
 
-This module also holds the in-memory view both sides of a comparison are turned into
-(`Side` -> `Cell` -> `SeedRun`), whether they come from a results folder or a baseline file.
+This module also turns either source into one side of a comparison (`Side`, whose cells are
+`harness.results.Cell`s of `SeedRun`s).
 """
 from __future__ import annotations
 
@@ -31,38 +31,16 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import HarnessError
+from .results import Cell, SeedRun, cells_from_records
 from .store import atomic_write_text, load_records
+
+__all__ = ["Cell", "SeedRun", "Side", "baseline_document", "export_baseline", "parse_baseline", "read_baseline"]
 
 BASELINE_SCHEMA_VERSION = 1
 BASELINE_KIND = "harness-baseline"
 
 
 # --------------------------------------------------------------------------- in-memory view
-@dataclass(frozen=True)
-class SeedRun:
-    """One completed seed of one cell: what a paired comparison needs."""
-
-    seed: int
-    predictions: list[int]
-    references: list[int]
-    labels: list[str]
-    data_fingerprint: str | None
-    config_hash: str
-    provenance: dict[str, Any]
-    metrics: dict[str, Any]
-
-
-@dataclass
-class Cell:
-    task: str
-    model: str
-    seeds: dict[int, SeedRun] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return f"{self.task} / {self.model}"
-
-
 @dataclass
 class Side:
     """One side of a comparison: its cells keyed by (task, model), and the failed records it skipped."""
@@ -85,47 +63,6 @@ class Side:
         if self.failed:
             text += f", {len(self.failed)} failed record(s) skipped"
         return text + ")"
-
-
-def record_fingerprint(record: dict[str, Any]) -> str | None:
-    task_config = (record.get("config") or {}).get("task") or {}
-    return task_config.get("data_fingerprint") or (record.get("provenance") or {}).get("data_fingerprint")
-
-
-def _seed_from_record(record: dict[str, Any]) -> SeedRun:
-    where = f"{record['task']} / {record['model']} / seed {record['seed']}"
-    predictions = (record.get("predictions") or {}).get("test")
-    references = (record.get("references") or {}).get("test")
-    if predictions is None or references is None:
-        raise HarnessError(f"{where}: completed record without test predictions and references")
-    metrics = (record.get("metrics") or {}).get("test") or {}
-    return SeedRun(
-        seed=int(record["seed"]),
-        predictions=[int(p) for p in predictions],
-        references=[int(r) for r in references],
-        labels=list(record.get("labels") or []),
-        data_fingerprint=record_fingerprint(record),
-        config_hash=str(record.get("config_hash", "")),
-        provenance=dict(record.get("provenance") or {}),
-        metrics=dict(metrics),
-    )
-
-
-def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[str, str], Cell], list[tuple[str, str, int]]]:
-    """Group completed records into cells; return the cells and the (task, model, seed) of failed ones."""
-    cells: dict[tuple[str, str], Cell] = {}
-    failed: list[tuple[str, str, int]] = []
-    for record in records:
-        key = (str(record["task"]), str(record["model"]))
-        seed = int(record["seed"])
-        if record.get("status") != "completed":
-            failed.append((*key, seed))
-            continue
-        cell = cells.setdefault(key, Cell(*key))
-        if seed in cell.seeds:
-            raise HarnessError(f"{cell.name}: two records for seed {seed}")
-        cell.seeds[seed] = _seed_from_record(record)
-    return dict(sorted(cells.items())), sorted(failed)
 
 
 def side_from_results(results: str | Path) -> Side:

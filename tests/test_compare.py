@@ -287,7 +287,9 @@ def test_json_format_parses_and_output_file_matches(tmp_path, capsys):
     assert {"task", "model", "metric", "baseline", "candidate", "delta", "low", "high", "p_value", "pairs",
             "seeds", "status"} <= set(row)
     assert row["task"] == "miam" and row["pairs"] == 3 and row["delta"] < -5
-    assert "Paired bootstrap" in data["method"]
+    assert data["settings"]["method_name"] == row["method"] == "seed-and-example variance components, Satterthwaite t"
+    assert "seed term" in data["method"] and "test-example term" in data["method"]
+    assert row["detectable_drop"] >= 0.5 and row["training_variance_counted"] is True
 
 
 def test_markdown_output_file(tmp_path, capsys):
@@ -299,7 +301,7 @@ def test_markdown_output_file(tmp_path, capsys):
         assert heading in out
     header = next(line for line in out.splitlines() if line.startswith("| task"))
     assert [h.strip() for h in header.strip("|").split("|")] == [
-        "task", "model", "metric", "baseline", "candidate", "delta", "95% CI", "p", "seeds paired"]
+        "task", "model", "metric", "baseline", "candidate", "delta", "95% CI", "p", "detectable drop", "seeds paired"]
 
 
 def test_assert_no_regression_raises_with_the_report(tmp_path):
