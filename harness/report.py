@@ -4,9 +4,11 @@ Sections:
 - the leaderboard (harness.leaderboard.leaderboard_markdown);
 - per task: the best model (highest mean test accuracy over its completed seeds), the confusion
   matrix image of its lowest seed, and the most confused label pairs pooled over its seeds;
-- pretraining gain: each model minus its from-scratch twin, per task, with a 95% Welch t-interval
-  for the difference of the seed means;
-- monolingual vs multilingual models on French tasks: scores, parameter counts, embedding share;
+- pretraining gain: each model minus its from-scratch twin, per task, with the 95% interval and p of
+  `stats.seed_example_test` (seed and test-example variance, seeds paired by number), the same test
+  as the leaderboard's daggers and `harness compare`;
+- monolingual vs multilingual models on French tasks (only for grids with a French task and a French
+  or multilingual model): scores, language, parameter counts, embedding share;
 - links to every cell's images (per-seed plots are drawn on the fly when missing or stale).
 
 A failed cell shows `failed` and a missing one `–`; neither is ever shown as 0.
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .errors import HarnessError
+from .results import group_records, n_labels, seed_run, test_set_problem
 from .store import atomic_write_text, cell_dir, load_records, record_path
 
 DASH = "–"
@@ -27,8 +30,8 @@ TOP_CONFUSIONS = 10
 FRENCH_MODELS = ("camembert-base", "xlm-roberta-base", "distilbert-multilingual")
 FRENCH_NAME_PREFIXES = ("miam-loria", "flue-cls")
 CI_METHOD = (
-    "Welch t-interval for the difference of the seed means (unequal variances, Welch-Satterthwaite "
-    "degrees of freedom); seeds are not paired across models"
+    "the seed-and-example variance-components t-test (README, Statistics) on the same test examples, over the "
+    "seeds both models have (paired by seed number): it counts seed variance and test-example variance"
 )
 
 
@@ -79,12 +82,9 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def _by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        cells[(record["task"], record["model"])].append(record)
-    for group in cells.values():
-        group.sort(key=lambda r: r["seed"])
-    return cells
+    """Every record (completed and failed) of each task x model, by seed: results.group_records."""
+    return {key: sorted(g.completed + g.failed, key=lambda r: int(r["seed"]))
+            for key, g in group_records(records).items()}
 
 
 # --------------------------------------------------------------------------- plots on demand
@@ -157,7 +157,24 @@ def _model_info(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for key in ("init", "source", "language"):
             if entry[key] is None and spec.get(key) is not None:
                 entry[key] = spec[key]
+        language = (record.get("provenance") or {}).get("model_language")
+        if entry["language"] is None and language:
+            entry["language"] = language
+    shipped = _shipped_languages() if any(e["language"] is None for e in info.values()) else {}
+    for model, entry in info.items():
+        entry["language"] = entry["language"] or shipped.get(model)
     return info
+
+
+def _shipped_languages() -> dict[str, str]:
+    """Model languages from the shipped models.yaml: for records written before the record carried
+    `provenance.model_language` (the config leaves `language` out: it does not change a score)."""
+    try:
+        from .models import load_models
+
+        return {name: spec.language for name, spec in load_models().models.items() if spec.language}
+    except (HarnessError, OSError):
+        return {}
 
 
 def scratch_twins(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -181,24 +198,27 @@ def scratch_twins(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
-    """mean(a) - mean(b) with a Welch t-interval; no interval with fewer than 2 values on a side."""
-    diff = _mean(a) - _mean(b)
-    out: dict[str, Any] = {"diff": diff, "low": None, "high": None, "df": None}
-    if len(a) < 2 or len(b) < 2:
-        return out
-    from scipy import stats
+def gain_test(mine: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | str:
+    """Model minus twin: stats.seed_example_test over the common completed seeds, or why it cannot run."""
+    from .leaderboard import ALPHA, BOOTSTRAP_SEED, RESAMPLES
+    from .stats import seed_example_test
 
-    va = sum((x - _mean(a)) ** 2 for x in a) / (len(a) - 1) / len(a)
-    vb = sum((x - _mean(b)) ** 2 for x in b) / (len(b) - 1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0.0:
-        out.update(low=diff, high=diff, df=float(len(a) + len(b) - 2))
-        return out
-    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
-    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
-    out.update(low=diff - half, high=diff + half, df=df)
-    return out
+    a = {int(r["seed"]): r for r in _completed(mine)}
+    b = {int(r["seed"]): r for r in _completed(theirs)}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return "no common seed"
+    try:
+        cand, base = [seed_run(a[s]) for s in common], [seed_run(b[s]) for s in common]
+    except HarnessError:
+        return "no test predictions"
+    problem = test_set_problem("", cand, base)
+    if problem:
+        return problem.lstrip(": ")
+    result = seed_example_test(base[0].references, [r.predictions for r in cand], [r.predictions for r in base],
+                               metric, n_labels(cand + base), resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA)
+    return {"diff": result["delta"], "low": result["low"], "high": result["high"], "p_value": result["p_value"],
+            "pairs": result["pairs"], "training_variance_counted": result["training_variance_counted"]}
 
 
 def pretraining_gain_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -214,12 +234,10 @@ def pretraining_gain_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, A
             row: dict[str, Any] = {"model": model, "scratch": twin, "task": task,
                                    "seeds": (len(_completed(mine)), len(_completed(theirs)))}
             for metric in ("accuracy", "macro_f1"):
-                a = [v for v in (_test(r, metric) for r in _completed(mine)) if v is not None]
-                b = [v for v in (_test(r, metric) for r in _completed(theirs)) if v is not None]
-                if a and b:
-                    row[metric] = welch_interval(a, b)
-                elif (mine and not a) or (theirs and not b):
+                if (mine and not _completed(mine)) or (theirs and not _completed(theirs)):
                     row[metric] = FAILED
+                elif mine and theirs:
+                    row[metric] = gain_test(mine, theirs, metric)
                 else:
                     row[metric] = None
             rows.append(row)
@@ -231,8 +249,13 @@ def _gain_cell(value: Any) -> tuple[str, str]:
         return DASH, DASH
     if value == FAILED:
         return FAILED, DASH
-    ci = DASH if value["low"] is None else f"[{_points(value['low'], True)}, {_points(value['high'], True)}]"
-    return _points(value["diff"], signed=True), ci
+    if isinstance(value, str):
+        return DASH, value
+    from .stats import format_p
+
+    ci = f"[{_points(value['low'], True)}, {_points(value['high'], True)}]"
+    seeds = f"{value['pairs']} pair(s)" + ("" if value["training_variance_counted"] else ", seed variance not counted")
+    return _points(value["diff"], signed=True), f"{ci}, p {format_p(value['p_value'])} ({seeds})"
 
 
 # --------------------------------------------------------------------------- French tasks
@@ -259,9 +282,11 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
 
     parts = []
     for metric in ("accuracy", "macro_f1"):
-        summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None])
+        summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=(0.0, 1.0))
         if summary["mean"] is None:
             parts.append(DASH)
+        elif summary["clipped"]:
+            parts.append(f"{_points(summary['mean'])} [{_points(summary['low'])}, {_points(summary['high'])}]")
         elif summary["half_width"] is None:
             parts.append(_points(summary["mean"]))
         else:
@@ -271,13 +296,16 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
 
 
 def french_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], list[list[str]]]:
-    """(French tasks, headers, rows) of the monolingual vs multilingual table."""
+    """(French tasks, headers, rows) of the monolingual vs multilingual table: the models with a
+    French or multilingual language (CamemBERT, XLM-R, multilingual DistilBERT first); empty when the
+    grid has no French task or no such model."""
     tasks = sorted({r["task"] for r in records if task_language(records, r["task"]) == "fr"})
-    if not tasks:
-        return [], [], []
-    present = sorted({r["model"] for r in records if r["task"] in tasks})
-    models = [m for m in FRENCH_MODELS if m in present] or present
     info = _model_info(records)
+    present = sorted({r["model"] for r in records if r["task"] in tasks})
+    eligible = [m for m in present if info.get(m, {}).get("language") in ("fr", "multilingual")]
+    if not tasks or not eligible:
+        return [], [], []
+    models = [m for m in FRENCH_MODELS if m in eligible] + [m for m in eligible if m not in FRENCH_MODELS]
     cells = _by_cell(records)
     headers = ["model", "language", "parameters", "embedding share"] + [f"{t} (acc / F1)" for t in tasks]
     rows = []
@@ -285,7 +313,7 @@ def french_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]
         throughput = next((r.get("throughput") for r in _completed(records) if r["model"] == model and r.get("throughput")), {}) or {}
         params, non_embedding = throughput.get("parameters"), throughput.get("non_embedding_parameters")
         share = f"{100 * (1 - non_embedding / params):.0f}%" if params and non_embedding is not None else DASH
-        rows.append([model, info.get(model, {}).get("language") or DASH, _human_count(params), share]
+        rows.append([model, info[model]["language"], _human_count(params), share]
                     + [_score_cell(cells.get((t, model), [])) for t in tasks])
     return tasks, headers, rows
 
@@ -380,8 +408,8 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
     out += ["", "## Pretraining gain", ""]
     gains = pretraining_gain_rows(records)
     if gains:
-        out.append(f"Pretrained minus from-scratch twin, in points. 95% CI: {CI_METHOD}. "
-                   "No interval with fewer than 2 completed seeds on a side.")
+        out.append(f"Pretrained minus from-scratch twin, in points. 95% CI and p: {CI_METHOD}. With one seed pair, "
+                   "training (seed) variance is not accounted for.")
         out.append("")
         rows = []
         for row in gains:
@@ -390,20 +418,18 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
             rows.append([row["model"], row["scratch"], row["task"], f"{row['seeds'][0]} / {row['seeds'][1]}",
                          acc, acc_ci, f1, f1_ci])
         out.append(_md_table(
-            ["model", "scratch twin", "task", "seeds", "Δ accuracy", "95% CI", "Δ macro-F1", "95% CI"], rows
+            ["model", "scratch twin", "task", "seeds", "Δ accuracy", "95% CI, p", "Δ macro-F1", "95% CI, p"], rows
         ))
     else:
         out.append("No model has a from-scratch twin (`<name>-scratch`, or init `scratch` with the same source) in these results.")
 
-    out += ["", "## Monolingual vs multilingual on French tasks", ""]
     fr_tasks, headers, rows = french_rows(records)
-    if rows:
+    if rows:  # only for grids with a French task and a French or multilingual model
+        out += ["", "## Monolingual vs multilingual on French tasks", ""]
         out.append("Test accuracy / macro-F1 in points, mean ± 95% t half-width over seeds. Embedding share = "
                    "share of the parameters in the embeddings (1 - non-embedding / total).")
         out.append("")
         out.append(_md_table(headers, rows))
-    else:
-        out.append("No French task (task spec language `fr`) in these results.")
 
     out += ["", "## Cell plots", ""]
     cells = _by_cell(records)

@@ -95,7 +95,7 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def provenance(data: TaskData, model: ModelSpec, precision: str, requested: str) -> dict[str, Any]:
-    from .device import device_name
+    from .device import choose_precision, device_name
 
     identity = model_identity(model)
     return {
@@ -104,7 +104,9 @@ def provenance(data: TaskData, model: ModelSpec, precision: str, requested: str)
         "device": device_name(),
         "precision": precision,
         "precision_requested": requested,
+        "precision_reason": choose_precision(requested)[1],
         "model_source": model.source,
+        "model_language": model.language or None,  # for the report; not in the config (no effect on scores)
         "model_revision": model.revision,
         "model_content_hash": identity.get("content_hash"),
         "data_fingerprint": data.fingerprint,
