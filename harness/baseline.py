@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -262,6 +262,37 @@ def read_baseline(path: str | Path) -> Side:
     if not path.is_file():
         raise HarnessError(f"baseline file {path} does not exist")
     return parse_baseline(_load_json(path), str(path))
+
+
+# --------------------------------------------------------------------------- comparison sides
+def load_side(source: Any, name: str = "side") -> Side:
+    """A comparison side from a results folder, a baseline file, a list of result records, a
+    mapping {(task, model): Cell}, or a Side (returned as is)."""
+    if isinstance(source, Side):
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            return side_from_results(path)
+        if not path.exists():
+            raise HarnessError(f"{name} {path} does not exist (give a results folder or a baseline file)")
+        document = _load_json(path)
+        if is_baseline_document(document):
+            return parse_baseline(document, str(path))
+        if isinstance(document, dict) and "schema_version" in document and "task" in document:
+            raise HarnessError(f"{name} {path} is a single result record; give its results folder or a baseline file")
+        raise HarnessError(f"{name} {path} is neither a results folder nor a harness baseline file")
+    if isinstance(source, Mapping):
+        cells = {}
+        for key, cell in source.items():
+            if not isinstance(cell, Cell):
+                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
+            cells[(cell.task, cell.model)] = cell
+        return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
+    if isinstance(source, Iterable):
+        cells, failed = cells_from_records(list(source))
+        return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
+    raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
 
 
 # --------------------------------------------------------------------------- CLI

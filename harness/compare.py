@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Sequence
 
-from .baseline import Side, _load_json, is_baseline_document, parse_baseline, side_from_results
+from .baseline import load_side
 from .errors import HarnessError
-from .results import Cell, SeedRun, cells_from_records, n_labels, test_set_problem
+from .results import Cell, SeedRun, n_labels, test_set_problem
 from .stats import METRICS, POWER, SIGNIFICANCE_METHOD, format_p
 
 DEFAULT_METRICS = ("accuracy", "macro_f1")
@@ -32,37 +32,6 @@ METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 STATUSES = ("regressed", "improved", "unchanged")
 _DETAILS_AFTER = 12  # unchanged rows beyond which the markdown folds the table into <details>
 _EPS = 1e-9  # points: a drop of exactly max_drop (2 of 400 examples = 0.5) is not "larger" than it
-
-
-# --------------------------------------------------------------------------- loading
-def load_side(source: Any, name: str = "side") -> Side:
-    """A comparison side from a results folder, a baseline file, a list of result records, a
-    mapping {(task, model): Cell}, or a Side (returned as is)."""
-    if isinstance(source, Side):
-        return source
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            return side_from_results(path)
-        if not path.exists():
-            raise HarnessError(f"{name} {path} does not exist (give a results folder or a baseline file)")
-        document = _load_json(path)
-        if is_baseline_document(document):
-            return parse_baseline(document, str(path))
-        if isinstance(document, dict) and "schema_version" in document and "task" in document:
-            raise HarnessError(f"{name} {path} is a single result record; give its results folder or a baseline file")
-        raise HarnessError(f"{name} {path} is neither a results folder nor a harness baseline file")
-    if isinstance(source, Mapping):
-        cells = {}
-        for key, cell in source.items():
-            if not isinstance(cell, Cell):
-                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
-            cells[(cell.task, cell.model)] = cell
-        return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
-    if isinstance(source, Iterable):
-        cells, failed = cells_from_records(list(source))
-        return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
-    raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
 
 
 # --------------------------------------------------------------------------- result types

@@ -16,7 +16,6 @@ A failed cell shows `failed` and a missing one `–`; neither is ever shown as 0
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 

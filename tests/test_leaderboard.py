@@ -222,6 +222,38 @@ def test_no_tie_marking_without_common_seed_or_same_test_set():
     assert b.tie is False and "references" in b.comparison["skipped"]
 
 
+def test_leaderboard_and_compare_share_the_same_test_set_rule():
+    """One rule (harness.results.test_set_problem): the test-split fingerprint decides, so other training
+    data on the same test split is compared by both views, and another test split is refused by both."""
+    from harness.compare import compare
+
+    a = [completed("t", "a", s, 0.85, n=200, pred_seed=s) for s in range(3)]
+    b = [completed("t", "b", s, 0.80, n=200, pred_seed=10 + s, fingerprint="fp-augmented") for s in range(3)]
+    for record in a + b:
+        record["provenance"]["test_fingerprint"] = "test-x"
+    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    assert "skipped" not in cell.comparison and cell.comparison["p_value"] < 0.05
+    assert compare([dict(r, model="a") for r in b], a).comparisons  # compared, not refused
+
+    for record in b:
+        record["provenance"]["test_fingerprint"] = "test-y"
+        record["config"]["task"]["data_fingerprint"] = "fp-test"  # same whole-data fingerprint
+    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    reason = "different test sets: test-split fingerprint test-y (candidate) vs test-x (baseline)"
+    assert reason in cell.comparison["skipped"] and cell.tie is False
+    with pytest.raises(HarnessError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        compare([dict(r, model="a") for r in b], a)
+
+
+def test_one_seed_footnote_says_training_variance_is_not_counted():
+    records = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 0, 0.84, n=200, pred_seed=9)]
+    board = build_leaderboard(records)
+    assert board.cells[("accuracy", "t", "b")].comparison["training_variance_counted"] is False
+    assert "training (seed) variance is not accounted for" in board.to_markdown()
+    three = [completed("t", m, s, 0.85, n=200, pred_seed=10 * i + s) for i, m in enumerate("ab") for s in range(3)]
+    assert "training (seed) variance is not accounted for" not in build_leaderboard(three).to_markdown()
+
+
 # --------------------------------------------------------------------------- throughput and footnote
 def test_throughput_is_the_mean_over_completed_seeds():
     records = [
