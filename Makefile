@@ -11,7 +11,7 @@ EXTRAS ?= test,offline-model,tensorboard
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) results/demo
+
+calibrate: install
+	$(BIN)/python benchmarks/calibration.py

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .baseline import load_side
+from .baseline import Side, load_side
 from .errors import HarnessError
 from .results import Cell, SeedRun, n_labels, test_set_problem
 from .stats import METRICS, POWER, SIGNIFICANCE_METHOD, format_p
@@ -306,6 +306,31 @@ def compare(
             failed = f" ({len(side.failed)} failed record(s))" if side.failed else ""
             raise HarnessError(f"the {name} {side.source} has no completed result records{failed}")
 
+    plans, notes = _pair_cells(cand_side, base_side)
+
+    comparisons = []
+    for cand, base, common in plans:
+        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
+        for metric in metrics:
+            stats = seed_example_test(
+                runs[-1].references, [cand.seeds[s].predictions for s in common],
+                [base.seeds[s].predictions for s in common], metric, n_labels(runs),
+                resamples=resamples, seed=seed, alpha=alpha,
+            )
+            comparisons.append(_comparison(cand, common, stats, alpha, max_drop))
+    if any(c.pairs == 1 for c in comparisons):
+        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
+        notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
+                     f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
+    return ComparisonResult(
+        comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
+        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
+    )
+
+
+def _pair_cells(cand_side: Side, base_side: Side) -> tuple[list[tuple[Cell, Cell, list[int]]], list[str]]:
+    """Match the two sides' cells and seeds: (cell pairs with their common seeds, notes). Raises
+    HarnessError listing every cell that cannot be compared."""
     problems: list[tuple[str, str]] = []
     plans: list[tuple[Cell, Cell, list[int]]] = []
     notes: list[str] = []
@@ -351,7 +376,6 @@ def compare(
         shown = ", ".join(same_config[:5]) + (f" and {len(same_config) - 5} more" if len(same_config) > 5 else "")
         notes.append(f"same config hash on both sides for every paired seed of {len(same_config)} cell(s): {shown} "
                      f"(those compare a configuration with itself)")
-
     for name, side in (("candidate", cand_side), ("baseline", base_side)):
         if side.failed:
             shown = ", ".join(f"{t} / {m} / seed {s}" for t, m, s in side.failed[:5])
@@ -359,25 +383,7 @@ def compare(
             notes.append(f"the {name} has {len(side.failed)} failed record(s), not compared: {shown}{more}")
     all_pairs = [(c.seeds[s], b.seeds[s]) for c, b, common in plans for s in common]
     notes.extend(_environment_notes(all_pairs))
-
-    comparisons = []
-    for cand, base, common in plans:
-        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-        for metric in metrics:
-            stats = seed_example_test(
-                runs[-1].references, [cand.seeds[s].predictions for s in common],
-                [base.seeds[s].predictions for s in common], metric, n_labels(runs),
-                resamples=resamples, seed=seed, alpha=alpha,
-            )
-            comparisons.append(_comparison(cand, common, stats, alpha, max_drop))
-    if any(c.pairs == 1 for c in comparisons):
-        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
-        notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
-                     f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
-    return ComparisonResult(
-        comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
-        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
-    )
+    return plans, notes
 
 
 def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float) -> Comparison:
