@@ -15,7 +15,9 @@ go wrong on noise, and how large a drop they catch.
    the best is denied its dagger.
 3. Power: the candidate half's predictions are damaged (each seed loses exactly `drop` points of
    accuracy: that many correct test predictions switched to a wrong label) and compared again.
-4. For contrast, two other tests on the same splits: the example-only paired bootstrap the harness
+4. For contrast with the demo task's unstable short fine-tunes, a synthetic row (`Synthetic`: a stable
+   model on 1,000 test examples, fresh seeds drawn for every split; labelled as such, not a fine-tune).
+5. For contrast, two other tests on the same splits: the example-only paired bootstrap the harness
    used before (seeds held fixed), and a naive two-level bootstrap (seed pairs, then test examples,
    resampled with replacement, percentile p).
 
@@ -61,6 +63,29 @@ def seed_runs(runs: Path, task: str, model: str) -> list[SeedRun]:
     cells, _ = cells_from_records(r for r in load_records(runs) if r["task"] == task and r["model"] == model)
     cell = cells.get((task, model))
     return [cell.seeds[s] for s in sorted(cell.seeds)] if cell else []
+
+
+class Synthetic:
+    """Not a fine-tune: a stable model on a 1,000-example binary test set, for contrast with the demo
+    task's unstable short fine-tunes; every split draws fresh seeds (independent null comparisons).
+    Example x is answered right by seed s with probability sigmoid(a_x + b_s): a_x ~ N(2, 1.5) makes
+    some examples hard for every seed (errors agree across seeds, as real fine-tunes' do), and
+    b_s ~ N(0, 0.1) is a seed's luck (about 1 point of accuracy)."""
+
+    def __init__(self, n: int = 1000, seed: int = 2026):
+        self.rng = np.random.default_rng(seed)
+        self.refs = self.rng.integers(0, 2, n)
+        self.ease = self.rng.normal(2.0, 1.5, n)
+
+    def draw(self, count: int) -> list[SeedRun]:
+        out = []
+        for seed in range(count):
+            right = self.rng.random(len(self.refs)) < 1 / (1 + np.exp(-(self.ease + self.rng.normal(0, 0.1))))
+            preds = np.where(right, self.refs, 1 - self.refs)
+            accuracy = float(right.mean())
+            out.append(SeedRun(seed, preds.tolist(), self.refs.tolist(), ["no", "yes"], "synthetic", f"syn-{seed}",
+                               {}, {"accuracy": accuracy, "macro_f1": accuracy}))
+        return out
 
 
 def renumbered(task: str, model: str, runs: list[SeedRun]) -> dict:
@@ -117,14 +142,14 @@ def two_level_p(cand: list[SeedRun], base: list[SeedRun], rng: np.random.Generat
     return min(1.0, 2 * min(float(np.mean(deltas <= 0)), float(np.mean(deltas >= 0))))
 
 
-def calibrate(task: str, model: str, runs: list[SeedRun], k: int, splits: int, seed: int) -> dict:
+def calibrate(task: str, model: str, runs: list[SeedRun] | Synthetic, k: int, splits: int, seed: int) -> dict:
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     null = {"regressed": 0, "significant": 0, "dagger_withheld": 0, "example_only": 0, "two_level": 0}
     detectable: list[float] = []
     power = {d: 0 for d in DROPS}
     for _ in range(splits):
-        chosen = rng.sample(runs, 2 * k)
+        chosen = runs.draw(2 * k) if isinstance(runs, Synthetic) else rng.sample(runs, 2 * k)
         cand, base = chosen[:k], chosen[k:]
         result = compare(renumbered(task, model, cand), renumbered(task, model, base), metrics=["accuracy"])
         (row,) = result.comparisons
@@ -141,7 +166,7 @@ def calibrate(task: str, model: str, runs: list[SeedRun], k: int, splits: int, s
                             metrics=["accuracy"])
             power[drop] += worse.regressed
     return {
-        "task": task, "k": k, "splits": splits, "n_test": len(runs[0].references),
+        "task": task, "k": k, "splits": splits, "n_test": len(chosen[0].references),
         "false_alarm_compare": null["regressed"] / splits,
         "significant_either_way": null["significant"] / splits,
         "dagger_withheld": null["dagger_withheld"] / splits,
@@ -158,10 +183,11 @@ def main() -> None:
     parser.add_argument("--tasks", default="demo-nli-en")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--splits", type=int, default=200)
+    parser.add_argument("--splits", type=int, default=100)
     parser.add_argument("--ks", default="3,5")
     parser.add_argument("--runs", default=str(ROOT / "benchmarks" / ".calibration-runs"))
     parser.add_argument("--no-train", action="store_true", help="use the cached records only")
+    parser.add_argument("--no-synthetic", action="store_true", help="leave out the synthetic stable-model row")
     args = parser.parse_args()
     tasks, runs_dir = args.tasks.split(","), Path(args.runs)
     started = time.perf_counter()
@@ -169,12 +195,14 @@ def main() -> None:
         train(tasks, args.model, args.seeds, runs_dir)
     trained = time.perf_counter() - started
     rows = []
-    for task in tasks:
-        runs = seed_runs(runs_dir, task, args.model)
-        accuracies = [100 * r.metrics["accuracy"] for r in runs]
-        print(f"{task}: {len(runs)} seeds, test accuracy {', '.join(f'{a:.1f}' for a in accuracies)}")
+    for task in tasks + ([] if args.no_synthetic else ["synthetic-1000"]):
+        synthetic = task == "synthetic-1000"
+        runs = Synthetic() if synthetic else seed_runs(runs_dir, task, args.model)
+        accuracies = [] if synthetic else [100 * r.metrics["accuracy"] for r in runs]
+        print(f"{task}: " + ("fresh synthetic seeds every split" if synthetic else
+                             f"{len(runs)} seeds, test accuracy {', '.join(f'{a:.1f}' for a in accuracies)}"))
         for k in map(int, args.ks.split(",")):
-            if 2 * k > len(runs):
+            if not synthetic and 2 * k > len(runs):
                 print(f"  k={k}: needs {2 * k} seeds, have {len(runs)}; skipped")
                 continue
             row = calibrate(task, args.model, runs, k, args.splits, seed=k)

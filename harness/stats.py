@@ -8,6 +8,7 @@ follows scikit-learn's default: the mean over classes present in the references 
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -43,10 +44,14 @@ def mean_ci(
     return {"n": n, "mean": mean, "std": std, "half_width": half, "low": low, "high": high, "clipped": clipped}
 
 
+@functools.lru_cache(maxsize=4)
 def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n) multinomial counts: how often each example is drawn in each resample."""
+    """(resamples, n) multinomial counts: how often each example is drawn in each resample.
+    Cached (read-only): a leaderboard or a comparison draws the same resamples for every cell of a task."""
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def metric_on_resamples(
