@@ -11,7 +11,7 @@ EXTRAS ?= test,offline-model,tensorboard,ray
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) results/demo
+
+calibrate: install
+	$(BIN)/python benchmarks/calibration.py

@@ -184,7 +184,11 @@ def run_harness(args) -> dict[str, Any]:
             overrides[key] = value
     recipe = resolve_recipe((overrides, "benchmark"))
     precision = resolve_precision(args.precision)
-    run = train.CellRun(data=data, model=spec, recipe=recipe, seed=SEED, precision=precision, output_dir=root)
+    from harness.device import choose_device
+    from harness.models import resolve_identity
+
+    run = train.CellRun(data=data, model=spec, identity=resolve_identity(spec), device=choose_device(), recipe=recipe,
+                        seed=SEED, precision=precision, output_dir=root)
     start = time.perf_counter()
     record = train.fine_tune_cell(run)
     cell_wall = time.perf_counter() - start

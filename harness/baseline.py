@@ -15,8 +15,8 @@ under `left_out`.
 References are stored once per cell when every seed of the cell has the same ones (the normal
 case), and per seed otherwise. Readers reject any other `kind` or `baseline_schema_version`.
 
-This module also holds the in-memory view both sides of a comparison are turned into
-(`Side` -> `Cell` -> `SeedRun`), whether they come from a results folder or a baseline file.
+This module also turns either source into one side of a comparison (`Side`, whose cells are
+`harness.results.Cell`s of `SeedRun`s).
 """
 from __future__ import annotations
 
@@ -26,44 +26,22 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import HarnessError
 from .files import check_output_file, read_text
+from .results import Cell, SeedRun, cells_from_records
 from .store import NonFiniteNumber, atomic_write_text, load_records, loads_finite
+
+__all__ = ["Cell", "SeedRun", "Side", "baseline_document", "export_baseline", "parse_baseline", "read_baseline"]
 
 BASELINE_SCHEMA_VERSION = 1
 BASELINE_KIND = "harness-baseline"
 
 
 # --------------------------------------------------------------------------- in-memory view
-@dataclass(frozen=True)
-class SeedRun:
-    """One completed seed of one cell: what a paired comparison needs."""
-
-    seed: int
-    predictions: list[int]
-    references: list[int]
-    labels: list[str]
-    data_fingerprint: str | None
-    config_hash: str
-    provenance: dict[str, Any]
-    metrics: dict[str, Any]
-
-
-@dataclass
-class Cell:
-    task: str
-    model: str
-    seeds: dict[int, SeedRun] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return f"{self.task} / {self.model}"
-
-
 @dataclass
 class Side:
     """One side of a comparison: its cells keyed by (task, model), and the failed records it skipped."""
@@ -86,47 +64,6 @@ class Side:
         if self.failed:
             text += f", {len(self.failed)} failed record(s) skipped"
         return text + ")"
-
-
-def record_fingerprint(record: dict[str, Any]) -> str | None:
-    task_config = (record.get("config") or {}).get("task") or {}
-    return task_config.get("data_fingerprint") or (record.get("provenance") or {}).get("data_fingerprint")
-
-
-def _seed_from_record(record: dict[str, Any]) -> SeedRun:
-    where = f"{record['task']} / {record['model']} / seed {record['seed']}"
-    predictions = (record.get("predictions") or {}).get("test")
-    references = (record.get("references") or {}).get("test")
-    if predictions is None or references is None:
-        raise HarnessError(f"{where}: completed record without test predictions and references")
-    metrics = (record.get("metrics") or {}).get("test") or {}
-    return SeedRun(
-        seed=int(record["seed"]),
-        predictions=[int(p) for p in predictions],
-        references=[int(r) for r in references],
-        labels=list(record.get("labels") or []),
-        data_fingerprint=record_fingerprint(record),
-        config_hash=str(record.get("config_hash", "")),
-        provenance=dict(record.get("provenance") or {}),
-        metrics=dict(metrics),
-    )
-
-
-def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[str, str], Cell], list[tuple[str, str, int]]]:
-    """Group completed records into cells; return the cells and the (task, model, seed) of failed ones."""
-    cells: dict[tuple[str, str], Cell] = {}
-    failed: list[tuple[str, str, int]] = []
-    for record in records:
-        key = (str(record["task"]), str(record["model"]))
-        seed = int(record["seed"])
-        if record.get("status") != "completed":
-            failed.append((*key, seed))
-            continue
-        cell = cells.setdefault(key, Cell(*key))
-        if seed in cell.seeds:
-            raise HarnessError(f"{cell.name}: two records for seed {seed}")
-        cell.seeds[seed] = _seed_from_record(record)
-    return dict(sorted(cells.items())), sorted(failed)
 
 
 def side_from_results(results: str | Path) -> Side:
@@ -331,6 +268,37 @@ def read_baseline(path: str | Path) -> Side:
     if not path.is_file():
         raise HarnessError(f"baseline file {path} does not exist")
     return parse_baseline(_load_json(path), str(path))
+
+
+# --------------------------------------------------------------------------- comparison sides
+def load_side(source: Any, name: str = "side") -> Side:
+    """A comparison side from a results folder, a baseline file, a list of result records, a
+    mapping {(task, model): Cell}, or a Side (returned as is)."""
+    if isinstance(source, Side):
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            return side_from_results(path)
+        if not path.exists():
+            raise HarnessError(f"{name} {path} does not exist (give a results folder or a baseline file)")
+        document = _load_json(path)
+        if is_baseline_document(document):
+            return parse_baseline(document, str(path))
+        if isinstance(document, dict) and "schema_version" in document and "task" in document:
+            raise HarnessError(f"{name} {path} is a single result record; give its results folder or a baseline file")
+        raise HarnessError(f"{name} {path} is neither a results folder nor a harness baseline file")
+    if isinstance(source, Mapping):
+        cells = {}
+        for key, cell in source.items():
+            if not isinstance(cell, Cell):
+                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
+            cells[(cell.task, cell.model)] = cell
+        return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
+    if isinstance(source, Iterable):
+        cells, failed = cells_from_records(list(source))
+        return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
+    raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
 
 
 # --------------------------------------------------------------------------- CLI

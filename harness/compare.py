@@ -2,13 +2,15 @@
 
 `harness compare CANDIDATE --baseline BASELINE` and `harness.assert_no_regression(...)`. Each side
 is a results folder or a baseline file (`harness baseline export`). Cells are matched by task and
-model, seeds are paired by seed number, and every task x model x metric gets a paired bootstrap
-over the same test examples, pooled over the paired seeds (`stats.paired_bootstrap`).
+model, seeds are paired by seed number, and every task x model x metric gets
+`stats.seed_example_test`: candidate minus baseline on the same test examples, with a variance that
+counts both which seeds were trained and which test examples were drawn.
 
 Verdict per comparison (deltas in points, i.e. metric x 100):
 - regressed: p < alpha, delta < 0 and the drop is larger than `max_drop` points;
 - improved: p < alpha and delta > 0 (no minimum size: any significant gain is reported);
 - unchanged: everything else, including significant drops within the `max_drop` tolerance.
+Each comparison also states the smallest drop it could have detected (80% power).
 
 Exit codes of the CLI: 0 nothing regressed, 1 something regressed, 2 the inputs cannot be compared
 (different test sets, cells missing on either side, no common seeds), raised as HarnessError.
@@ -18,57 +20,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Sequence
 
-from .baseline import (
-    Cell,
-    SeedRun,
-    Side,
-    _load_json,
-    cells_from_records,
-    is_baseline_document,
-    parse_baseline,
-    side_from_results,
-)
+from .baseline import Side, load_side
 from .errors import HarnessError
-from .stats import METRICS
+from .results import Cell, SeedRun, n_labels, test_set_problem
+from .stats import METRICS, POWER, SIGNIFICANCE_METHOD, format_p
 
 DEFAULT_METRICS = ("accuracy", "macro_f1")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 STATUSES = ("regressed", "improved", "unchanged")
 _DETAILS_AFTER = 12  # unchanged rows beyond which the markdown folds the table into <details>
 _EPS = 1e-9  # points: a drop of exactly max_drop (2 of 400 examples = 0.5) is not "larger" than it
-
-
-# --------------------------------------------------------------------------- loading
-def load_side(source: Any, name: str = "side") -> Side:
-    """A comparison side from a results folder, a baseline file, a list of result records, a
-    mapping {(task, model): Cell}, or a Side (returned as is)."""
-    if isinstance(source, Side):
-        return source
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            return side_from_results(path)
-        if not path.exists():
-            raise HarnessError(f"{name} {path} does not exist (give a results folder or a baseline file)")
-        document = _load_json(path)
-        if is_baseline_document(document):
-            return parse_baseline(document, str(path))
-        if isinstance(document, dict) and "schema_version" in document and "task" in document:
-            raise HarnessError(f"{name} {path} is a single result record; give its results folder or a baseline file")
-        raise HarnessError(f"{name} {path} is neither a results folder nor a harness baseline file")
-    if isinstance(source, Mapping):
-        cells = {}
-        for key, cell in source.items():
-            if not isinstance(cell, Cell):
-                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
-            cells[(cell.task, cell.model)] = cell
-        return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
-    if isinstance(source, Iterable):
-        cells, failed = cells_from_records(list(source))
-        return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
-    raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
 
 
 # --------------------------------------------------------------------------- result types
@@ -90,6 +53,11 @@ class Comparison:
     n_examples: int
     status: str  # regressed | improved | unchanged
     significant: bool
+    detectable_drop: float  # points: max(max_drop, the drop this test detects with 80% power)
+    se: float  # points: standard error of the delta
+    df: float  # degrees of freedom of the t reference distribution
+    training_variance_counted: bool  # False with one seed pair: only test-example variance
+    method: str = SIGNIFICANCE_METHOD
 
     @property
     def within_tolerance(self) -> bool:
@@ -151,7 +119,7 @@ class ComparisonResult:
         if self.regressed:
             worst = self.regressions
             named = ", ".join(
-                f"{c.task} / {c.model} {METRIC_NAMES.get(c.metric, c.metric)} {c.delta:+.2f} ({_p_phrase(c.p_value, self.resamples)})"
+                f"{c.task} / {c.model} {METRIC_NAMES.get(c.metric, c.metric)} {c.delta:+.2f} ({_p_phrase(c.p_value)})"
                 for c in worst[:3]
             )
             more = f" and {len(worst) - 3} more" if len(worst) > 3 else ""
@@ -165,17 +133,22 @@ class ComparisonResult:
         n = sorted({c.n_examples for c in self.comparisons})
         n_text = ", ".join(str(x) for x in n) if n else "0"
         return (
-            f"Paired bootstrap over the same test examples ({n_text} per task), pooled over the paired seeds: "
-            f"each of {self.resamples} resamples (seed {self.seed}) draws one set of test examples shared by every "
-            f"seed pair, and the delta is the mean over pairs of candidate minus baseline. Seeds are paired by seed "
-            f"number; unpaired seeds are ignored. Values and deltas are in points (metric x 100); the "
-            f"{self.ci_label} is the percentile interval of the bootstrap deltas; p is two-sided (twice the smaller "
-            f"tail mass of the bootstrap deltas at zero). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} "
-            f"and delta > 0, with no minimum size. Unchanged: anything else, including significant drops within the "
-            f"{_num(self.max_drop)}-point tolerance. Each comparison is tested on its own at alpha {_num(self.alpha)} "
-            f"(no correction for the {len(self.comparisons)} comparison(s)); the drop threshold guards against "
-            f"flagging tiny but significant differences. Macro-F1: the unweighted mean of per-class F1 over the "
-            f"classes present in the references or predictions (scikit-learn's default)."
+            f"{SIGNIFICANCE_METHOD} over seeds and test examples ({n_text} test examples per task): the delta is the "
+            f"mean over paired seeds (paired by seed number; unpaired seeds are ignored) of candidate minus baseline "
+            f"on the same test examples. Its variance counts both sources of noise, seeds x test examples as a "
+            f"crossed random-effects design: the test-example term from {self.resamples} bootstrap resamples of the "
+            f"test examples (seed {self.seed}) shared by every seed pair, the seed term from the spread of the "
+            f"per-pair deltas (less the example noise it already holds, floored at 0); p and the {self.ci_label} "
+            f"come from a t distribution with Satterthwaite's degrees of freedom (about seeds - 1 when seed variance "
+            f"dominates). With one seed pair, training variance is not accounted for. Values and deltas are in points "
+            f"(metric x 100). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} and delta > 0, with no minimum "
+            f"size. Unchanged: anything else, including significant drops within the {_num(self.max_drop)}-point "
+            f"tolerance. Detectable drop: the larger of the tolerance and the drop this test would flag with "
+            f"{POWER:.0%} probability given the variance seen here ((t(1-alpha/2) + t({POWER:g})) x standard error); "
+            f"a smaller true drop can pass unnoticed. Each comparison is tested on its own at alpha "
+            f"{_num(self.alpha)} (no correction for the {len(self.comparisons)} comparison(s)). Macro-F1: the "
+            f"unweighted mean of per-class F1 over the classes present in the references or predictions "
+            f"(scikit-learn's default)."
         )
 
     # -- renderings
@@ -192,6 +165,7 @@ class ComparisonResult:
             "settings": {
                 "metrics": list(self.metrics), "alpha": self.alpha, "max_drop_points": self.max_drop,
                 "confidence": self.confidence, "resamples": self.resamples, "bootstrap_seed": self.seed,
+                "method_name": SIGNIFICANCE_METHOD, "power": POWER,
             },
             "units": "points (metric x 100) for baseline, candidate, delta, low and high",
             "counts": {s: len(self.by_status(s)) for s in STATUSES},
@@ -242,13 +216,14 @@ class ComparisonResult:
                     "candidate": f"{c.candidate:.2f}",
                     "delta": f"{c.delta:+.2f}" + ("\\*" if c.within_tolerance else ""),
                     self.ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]",
-                    "p": _p(c.p_value, self.resamples),
-                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})",
+                    "p": format_p(c.p_value),
+                    "detectable drop": f"{c.detectable_drop:.2f}",
+                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡"),
                 }
                 for c in items
             ]
         )
-        align = ("left", "left", "left", "right", "right", "right", "right", "right", "left")
+        align = ("left", "left", "left", "right", "right", "right", "right", "right", "right", "left")
         return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
 
     def render(self, fmt: str = "md") -> str:
@@ -263,17 +238,9 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _p(p_value: float, resamples: int) -> str:
-    if p_value <= 0:
-        return f"<{1 / resamples:.2g}"
-    if p_value < 0.001:
-        return f"{p_value:.1e}"
-    return f"{p_value:.3f}"
-
-
-def _p_phrase(p_value: float, resamples: int) -> str:
-    text = _p(p_value, resamples)
-    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
+def _p_phrase(p_value: float) -> str:
+    text = format_p(p_value)
+    return text.replace("< ", "p < ") if text.startswith("<") else f"p = {text}"
 
 
 def _plain(markdown: str) -> str:
@@ -281,53 +248,6 @@ def _plain(markdown: str) -> str:
 
 
 # --------------------------------------------------------------------------- checks
-def _test_identity(runs: list[SeedRun]) -> tuple[str, Any]:
-    """What identifies the test set of these runs: the test-split fingerprint when every run has
-    one (records written before it existed lack it), else the whole-data fingerprint."""
-    if all(r.provenance.get("test_fingerprint") for r in runs):
-        return "test-split fingerprint", lambda r: r.provenance["test_fingerprint"]
-    return "data fingerprint", lambda r: r.data_fingerprint
-
-
-def _test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -> str | None:
-    """Why these paired runs were not scored on one and the same test set, or None."""
-    what, identity = _test_identity(cand + base)
-    fingerprints = {side: sorted({identity(r) for r in runs if identity(r)})
-                    for side, runs in (("candidate", cand), ("baseline", base))}
-    for side, values in fingerprints.items():
-        if len(values) > 1:
-            return f"{cell_name}: the {side}'s seeds have different {what}s ({', '.join(values)})"
-    if fingerprints["candidate"] and fingerprints["baseline"] and fingerprints["candidate"] != fingerprints["baseline"]:
-        return (f"{cell_name}: different test sets: {what} {fingerprints['candidate'][0]} (candidate) "
-                f"vs {fingerprints['baseline'][0]} (baseline)")
-    reference = base[0].references
-    for side, runs in (("candidate", cand), ("baseline", base)):
-        for run in runs:
-            if run.references != reference:
-                if len(run.references) != len(reference):
-                    detail = f"{len(run.references)} test examples vs {len(reference)}"
-                else:
-                    differ = sum(a != b for a, b in zip(run.references, reference))
-                    detail = f"{differ} of {len(reference)} references differ"
-                return f"{cell_name}: different test sets: the {side}'s seed {run.seed} references do not match ({detail})"
-    labels = base[0].labels
-    for side, runs in (("candidate", cand), ("baseline", base)):
-        for run in runs:
-            if run.labels != labels:
-                return f"{cell_name}: different label lists: {side} seed {run.seed} has {run.labels} vs {labels}"
-    for side, runs in (("candidate", cand), ("baseline", base)):
-        for run in runs:
-            if len(run.predictions) != len(run.references):
-                return (f"{cell_name}: {side} seed {run.seed} has {len(run.predictions)} predictions for "
-                        f"{len(run.references)} test examples")
-            top = max(run.predictions + run.references, default=0)
-            if labels and top >= len(labels):
-                return f"{cell_name}: {side} seed {run.seed} has label id {top}, outside its {len(labels)} labels"
-    if not reference:
-        return f"{cell_name}: empty test set"
-    return None
-
-
 def _unusable(problems: list[tuple[str, str]]) -> HarnessError:
     kinds = {"missing": "cell(s) missing on one side", "seeds": "cell(s) with no common seeds",
              "test set": "cell(s) not scored on the same test set"}
@@ -366,7 +286,7 @@ def compare(
     {(task, model): Cell}, or a Side. Raises HarnessError when the sides cannot be compared
     (cells missing on either side, no common seeds, different test sets), listing every problem.
     """
-    from .stats import paired_bootstrap
+    from .stats import seed_example_test
 
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
@@ -386,6 +306,31 @@ def compare(
             failed = f" ({len(side.failed)} failed record(s))" if side.failed else ""
             raise HarnessError(f"the {name} {side.source} has no completed result records{failed}")
 
+    plans, notes = _pair_cells(cand_side, base_side)
+
+    comparisons = []
+    for cand, base, common in plans:
+        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
+        for metric in metrics:
+            stats = seed_example_test(
+                runs[-1].references, [cand.seeds[s].predictions for s in common],
+                [base.seeds[s].predictions for s in common], metric, n_labels(runs),
+                resamples=resamples, seed=seed, alpha=alpha,
+            )
+            comparisons.append(_comparison(cand, common, stats, alpha, max_drop))
+    if any(c.pairs == 1 for c in comparisons):
+        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
+        notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
+                     f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
+    return ComparisonResult(
+        comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
+        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
+    )
+
+
+def _pair_cells(cand_side: Side, base_side: Side) -> tuple[list[tuple[Cell, Cell, list[int]]], list[str]]:
+    """Match the two sides' cells and seeds: (cell pairs with their common seeds, notes). Raises
+    HarnessError listing every cell that cannot be compared."""
     problems: list[tuple[str, str]] = []
     plans: list[tuple[Cell, Cell, list[int]]] = []
     notes: list[str] = []
@@ -408,7 +353,7 @@ def compare(
             problems.append(("seeds", f"{cell_name}: no common seeds (candidate {sorted(cand.seeds)}, "
                                       f"baseline {sorted(base.seeds)})"))
             continue
-        problem = _test_set_problem(cell_name, [cand.seeds[s] for s in common], [base.seeds[s] for s in common])
+        problem = test_set_problem(cell_name, [cand.seeds[s] for s in common], [base.seeds[s] for s in common])
         if problem:
             problems.append(("test set", problem))
             continue
@@ -431,7 +376,6 @@ def compare(
         shown = ", ".join(same_config[:5]) + (f" and {len(same_config) - 5} more" if len(same_config) > 5 else "")
         notes.append(f"same config hash on both sides for every paired seed of {len(same_config)} cell(s): {shown} "
                      f"(those compare a configuration with itself)")
-
     for name, side in (("candidate", cand_side), ("baseline", base_side)):
         if side.failed:
             shown = ", ".join(f"{t} / {m} / seed {s}" for t, m, s in side.failed[:5])
@@ -439,39 +383,25 @@ def compare(
             notes.append(f"the {name} has {len(side.failed)} failed record(s), not compared: {shown}{more}")
     all_pairs = [(c.seeds[s], b.seeds[s]) for c, b, common in plans for s in common]
     notes.extend(_environment_notes(all_pairs))
+    return plans, notes
 
-    comparisons = []
-    for cand, base, common in plans:
-        references = base.seeds[common[0]].references
-        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-        n_labels = len(runs[0].labels) or 1 + max(max(r.predictions + r.references) for r in runs)
-        for metric in metrics:
-            stats = paired_bootstrap(
-                references,
-                [cand.seeds[s].predictions for s in common],
-                [base.seeds[s].predictions for s in common],
-                metric, n_labels, resamples=resamples, seed=seed, confidence=1 - alpha,
-            )
-            delta = 100 * stats["delta"]
-            significant = stats["p_value"] < alpha
-            if significant and delta < 0 and -delta > max_drop + _EPS:
-                status = "regressed"
-            elif significant and delta > 0:
-                status = "improved"
-            else:
-                status = "unchanged"
-            comparisons.append(
-                Comparison(
-                    task=cand.task, model=cand.model, metric=metric,
-                    baseline=100 * stats["baseline"], candidate=100 * stats["candidate"], delta=delta,
-                    low=100 * stats["low"], high=100 * stats["high"], p_value=stats["p_value"],
-                    pairs=len(common), seeds=list(common), n_examples=len(references),
-                    status=status, significant=significant,
-                )
-            )
-    return ComparisonResult(
-        comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
-        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
+
+def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float) -> Comparison:
+    delta = 100 * stats["delta"]
+    significant = stats["p_value"] < alpha
+    if significant and delta < 0 and -delta > max_drop + _EPS:
+        status = "regressed"
+    elif significant and delta > 0:
+        status = "improved"
+    else:
+        status = "unchanged"
+    return Comparison(
+        task=cell.task, model=cell.model, metric=stats["metric"],
+        baseline=100 * stats["baseline"], candidate=100 * stats["candidate"], delta=delta,
+        low=100 * stats["low"], high=100 * stats["high"], p_value=stats["p_value"],
+        pairs=stats["pairs"], seeds=list(common), n_examples=stats["n_examples"], status=status,
+        significant=significant, detectable_drop=max(max_drop, 100 * stats["mde"]), se=100 * stats["se"],
+        df=stats["df"], training_variance_counted=stats["training_variance_counted"], method=stats["method"],
     )
 
 

@@ -107,12 +107,12 @@ def _worker_device():
 
 
 def _probe(requested: str):
-    from .device import resolve_precision
+    from .device import choose_precision
 
     device = _worker_device()
     if device.type == "cpu" and requested == "fp16":
-        return device, None
-    return device, resolve_precision(requested)
+        return device, None, None
+    return (device, *choose_precision(requested, device.index or 0))
 
 
 def ray_probe(request: RunRequest):
@@ -126,10 +126,10 @@ def ray_probe(request: RunRequest):
             f"each cell asks for {gpus:g} GPU(s) and {cpus} CPU(s) but the Ray cluster has "
             f"{total.get('GPU', 0):g} GPU(s) and {total.get('CPU', 0):g} CPU(s); lower --gpus-per-cell / --cpus-per-cell"
         )
-    device, precision = ray.get(ray.remote(_probe).options(num_gpus=gpus, num_cpus=cpus).remote(request.precision))
+    device, precision, reason = ray.get(ray.remote(_probe).options(num_gpus=gpus, num_cpus=cpus).remote(request.precision))
     if precision is None:
         raise HarnessError("--precision fp16 needs a CUDA GPU; the Ray workers have none (use --gpus-per-cell 1 or bf16/fp32)")
-    return device, precision
+    return device, precision, f"{reason} (on a Ray worker)"
 
 
 def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int, total: int) -> CellOutcome:

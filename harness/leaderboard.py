@@ -1,10 +1,11 @@
 """Leaderboards from a results folder: per metric, models x tasks with 95% t-CIs over seeds.
 
-Each cell is `mean ± half-width (n)` over the completed seeds of a task x model, in percent.
-A cell whose seeds all failed reads `failed`, a task x model without any record reads `–`;
-neither is ever scored 0 or averaged. The best mean of each column is bold; in a task column,
-models that a paired bootstrap over the same test examples cannot tell apart from the best
-(alpha 0.05) are bold too and marked with a dagger. The same numbers are written as CSV (one
+Each cell is `mean ± half-width (n)` over the completed seeds of a task x model, in percent
+(`mean [low, high] (n)` where the interval is clipped to [0, 100]). A cell whose seeds all failed
+reads `failed`, a task x model without any record reads `–`; neither is ever scored 0 or
+averaged. The best mean of each column is bold; in a task column, models that
+`stats.seed_example_test` (seed and test-example variance, paired seeds) cannot tell apart from
+the best (alpha 0.05) are bold too and marked with a dagger. The same numbers are written as CSV (one
 row per task x model x metric, plus the averages) and JSON (cells, averages, throughput,
 footnote).
 
@@ -23,8 +24,9 @@ from typing import Any, Iterable
 import pandas as pd
 
 from .errors import HarnessError
-from .stats import mean_ci, paired_bootstrap
 from .files import check_output_file
+from .results import RecordGroup, group_records, n_labels, seed_run, test_set_problem
+from .stats import SIGNIFICANCE_METHOD, mean_ci, seed_example_test
 from .store import atomic_write_text, load_records
 
 METRICS = ("accuracy", "macro_f1")
@@ -87,7 +89,9 @@ class Cell:
         if self.status == "failed":
             return FAILED
         core = _fmt_pct(self.stats["mean"])
-        if self.stats["half_width"] is not None:
+        if self.stats["clipped"]:
+            core += f" [{_fmt_pct(self.stats['low'])}, {_fmt_pct(self.stats['high'])}]"
+        elif self.stats["half_width"] is not None:
             core += f" ± {_fmt_pct(self.stats['half_width'])}"
         n, failed = len(self.seeds), len(self.failed_seeds)
         count = f"({n} of {n + failed} seeds; {failed} failed)" if failed else f"({n})"
@@ -299,25 +303,22 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
         raise HarnessError("no result records to rank")
     tasks = sorted({r["task"] for r in records})
     models = sorted({r["model"] for r in records})
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    for record in sorted(records, key=lambda r: (r["task"], r["model"], r["seed"])):
-        group = groups.setdefault((record["task"], record["model"]), {"completed": [], "failed": []})
-        group["completed" if _scored(record) else "failed"].append(record)
+    groups = group_records(records)
 
     cells: dict[tuple[str, str, str], Cell] = {}
     for metric in METRICS:
         for task in tasks:
             for model in models:
-                group = groups.get((task, model), {"completed": [], "failed": []})
-                values = [float(r["metrics"]["test"][metric]) for r in group["completed"]]
+                group = groups.get((task, model), RecordGroup(task, model))
+                values = [float(r["metrics"]["test"][metric]) for r in group.completed]
                 cells[(metric, task, model)] = Cell(
                     task=task,
                     model=model,
                     metric=metric,
-                    seeds=[int(r["seed"]) for r in group["completed"]],
-                    failed_seeds=[int(r["seed"]) for r in group["failed"]],
+                    seeds=[int(r["seed"]) for r in group.completed],
+                    failed_seeds=[int(r["seed"]) for r in group.failed],
                     values=values,
-                    stats=mean_ci(values, CONFIDENCE),
+                    stats=mean_ci(values, CONFIDENCE, bounds=(0.0, 1.0)),
                 )
             _mark_column(metric, task, models, cells, groups)
 
@@ -341,8 +342,8 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
             "seed": int(r["seed"]),
             "error": _one_line(r.get("error") or "completed without test metrics"),
         }
-        for key in sorted(groups)
-        for r in groups[key]["failed"]
+        for group in groups.values()
+        for r in group.failed
     ]
     throughput = _throughput(groups)
     return Leaderboard(
@@ -358,19 +359,12 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
     )
 
 
-def _scored(record: dict[str, Any]) -> bool:
-    """A record that counts: completed, with test metrics."""
-    metrics = record.get("metrics") or {}
-    test = metrics.get("test") or {}
-    return record.get("status") == "completed" and all(test.get(m) is not None for m in METRICS)
-
-
 def _mark_column(
     metric: str,
     task: str,
     models: list[str],
     cells: dict[tuple[str, str, str], Cell],
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]],
+    groups: dict[tuple[str, str], RecordGroup],
 ) -> None:
     """Bold the best mean(s) of a task column; mark the models not significantly different from it."""
     scored = [m for m in models if cells[(metric, task, m)].mean is not None]
@@ -389,7 +383,7 @@ def _mark_column(
             continue
         cell = cells[(metric, task, model)]
         cell.comparison = _paired_test(
-            metric, groups[(task, model)]["completed"], groups[(task, reference)]["completed"], reference
+            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference
         )
         cell.tie = cell.comparison.get("p_value") is not None and cell.comparison["p_value"] >= ALPHA
 
@@ -397,37 +391,24 @@ def _mark_column(
 def _paired_test(
     metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str
 ) -> dict[str, Any]:
-    """Paired bootstrap of a model against the column's best, over the seeds both have."""
+    """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
     by_seed_c = {int(r["seed"]): r for r in candidate}
     by_seed_b = {int(r["seed"]): r for r in best}
     common = sorted(set(by_seed_c) & set(by_seed_b))
-    out: dict[str, Any] = {"baseline": best_model, "seeds": common}
+    out: dict[str, Any] = {"baseline": best_model, "seeds": common, "method": SIGNIFICANCE_METHOD}
     if not common:
         return {**out, "skipped": "no seed in common with the best model"}
-    pairs = [(by_seed_c[s], by_seed_b[s]) for s in common]
-    used = [r for pair in pairs for r in pair]
-    fingerprints = {json.dumps((r.get("config") or {}).get("task", {}).get("data_fingerprint")) for r in used}
-    if len(fingerprints) != 1:
-        return {**out, "skipped": "different test data (data fingerprint)"}
-    references = [(r.get("references") or {}).get("test") for r in used]
-    if references[0] is None or any(ref != references[0] for ref in references):
-        return {**out, "skipped": "different test references"}
-    refs = list(references[0])
-    predictions = [(r.get("predictions") or {}).get("test") for r in used]
-    if any(p is None or len(p) != len(refs) for p in predictions):
-        return {**out, "skipped": "test predictions missing or of another length"}
-    n_labels = max(
-        max(len(r.get("labels") or []) for r in used),
-        1 + max(max(refs, default=0), max(max(p, default=0) for p in predictions)),
-    )
-    result = paired_bootstrap(
-        refs,
-        [c["predictions"]["test"] for c, _ in pairs],
-        [b["predictions"]["test"] for _, b in pairs],
-        metric,
-        n_labels,
-        resamples=RESAMPLES,
-        seed=BOOTSTRAP_SEED,
+    try:
+        cand = [seed_run(by_seed_c[s]) for s in common]
+        base = [seed_run(by_seed_b[s]) for s in common]
+    except HarnessError:
+        return {**out, "skipped": "test predictions missing"}
+    problem = test_set_problem("", cand, base)
+    if problem:
+        return {**out, "skipped": problem.lstrip(": ")}
+    result = seed_example_test(
+        base[0].references, [r.predictions for r in cand], [r.predictions for r in base], metric, n_labels(cand + base),
+        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA,
     )
     return {
         **out,
@@ -436,15 +417,17 @@ def _paired_test(
         "low": _pct(result["low"]),
         "high": _pct(result["high"]),
         "pairs": result["pairs"],
+        "df": result["df"],
+        "training_variance_counted": result["training_variance_counted"],
         "resamples": RESAMPLES,
         "bootstrap_seed": BOOTSTRAP_SEED,
     }
 
 
-def _throughput(groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, Any]]:
     rows = []
     for task, model in sorted(groups, key=lambda key: (key[1], key[0])):
-        completed = groups[(task, model)]["completed"]
+        completed = groups[(task, model)].completed
         if not completed:
             continue
         row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed)}
@@ -463,17 +446,17 @@ def _throughput(groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]]) 
 
 
 def _footnote(
-    records: list[dict[str, Any]], groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]], tasks: list[str]
+    records: list[dict[str, Any]], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
 ) -> dict[str, Any]:
-    completed = [r for g in groups.values() for r in g["completed"]]
+    completed = [r for g in groups.values() for r in g.completed]
     test_sizes = {
-        task: _unique(r["metrics"]["test"].get("n") for g_key, g in groups.items() if g_key[0] == task for r in g["completed"])
+        task: _unique(r["metrics"]["test"].get("n") for g in groups.values() if g.task == task for r in g.completed)
         for task in tasks
     }
     subsets = _unique(((r.get("config") or {}).get("recipe") or {}).get("max_eval_samples") for r in records)
     definitions = _unique((r.get("metrics") or {}).get("macro_f1_definition") for r in completed)
     seeds = sorted({int(r["seed"]) for r in records})
-    seed_sets = {tuple(sorted(int(r["seed"]) for r in g["completed"] + g["failed"])) for g in groups.values()}
+    seed_sets = {tuple(sorted(int(r["seed"]) for r in g.completed + g.failed)) for g in groups.values()}
     versions = {key: _unique((r.get("provenance") or {}).get(key) for r in records) for key in VERSION_KEYS}
     memory_kinds = _unique((r.get("throughput") or {}).get("memory_kind") for r in completed)
 
@@ -482,12 +465,15 @@ def _footnote(
     )
     ci_method = (
         f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
-        "(t(0.975, n−1) × sample standard deviation / √n); (n) is the number of seeds; a single seed has no interval"
+        "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
+        "(n) is the number of seeds; a single seed has no interval"
     )
     tie_method = (
-        f"two-sided paired bootstrap over the same test examples ({RESAMPLES} resamples, seed {BOOTSTRAP_SEED}), "
-        f"pooling the seeds both models have (paired by seed number), p ≥ {ALPHA}"
+        f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
+        f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
+        f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
     )
+    single_seed = any(len(g.completed) == 1 for g in groups.values())
     version_text = ", ".join(
         f"{key} {' / '.join(vals)}" + (" (mixed)" if len(vals) > 1 else "") if vals else f"{key} n/a"
         for key, vals in versions.items()
@@ -505,8 +491,10 @@ def _footnote(
         f"`{AVERAGE}`: mean over tasks of the per-task means, only for models with a result on every task "
         f"(otherwise `{MISSING}`). Rows are ranked by it.",
         f"**Bold**: best mean of the column. {TIE_MARK} (bold too): not significantly different from the column's "
-        f"best model — {tie_method}. No {TIE_MARK} where the two models' test sets differ (data fingerprint or "
-        "references) or they share no seed.",
+        f"best model — {tie_method}. No {TIE_MARK} where the two models' test sets differ (test-split or data "
+        "fingerprint, references) or they share no seed."
+        + (" Where a model has one seed, training (seed) variance is not accounted for: only the test examples' is."
+           if single_seed else ""),
         "Macro-F1: " + (" / ".join(definitions) if definitions else "n/a") + ".",
         f"Seeds: {seeds_text}.",
         f"Versions: {version_text}.",
@@ -524,6 +512,7 @@ def _footnote(
         "ci_method": ci_method,
         "confidence": CONFIDENCE,
         "tie_method": tie_method,
+        "significance_method": SIGNIFICANCE_METHOD,
         "alpha": ALPHA,
         "resamples": RESAMPLES,
         "bootstrap_seed": BOOTSTRAP_SEED,

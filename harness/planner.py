@@ -179,13 +179,14 @@ def check_recipe(recipe: Recipe, where: str) -> None:
                            f"one of transformers' OptimizerNames, e.g. adamw_torch_fused")
 
 
-def _resolve_precision(requested: str, device) -> str:
-    from .device import resolve_precision
+def _resolve_precision(requested: str, device) -> tuple[str, str]:
+    """(precision, why) for the device the cells train on."""
+    from .device import choose_precision
 
     if device.type == "cpu" and requested == "fp16":
         raise HarnessError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU (auto picks for you)")
     try:
-        return resolve_precision(requested)
+        return choose_precision(requested, device.index or 0)
     except ValueError as exc:
         raise HarnessError(f"--precision: {exc}") from None
 
@@ -302,13 +303,13 @@ def make_plan(request: RunRequest) -> Plan:
     if request.executor == "ray":
         from .executors import ray_probe
 
-        device, precision = ray_probe(request)
+        device, precision, reason = ray_probe(request)
     else:
         from .device import choose_device
 
         device = choose_device(request.device)
-        precision = _resolve_precision(request.precision, device)
-    context = RunContext.resolve(precision, request.precision, device, request.executor)
+        precision, reason = _resolve_precision(request.precision, device)
+    context = RunContext.resolve(precision, request.precision, reason, device, request.executor)
     identities: dict[str, ModelIdentity | str] = {}
     for model in models:
         try:
@@ -338,7 +339,7 @@ def _cell(task, model, seed, recipe, identity, data: TaskData, precision, result
     digest = config_hash(config)
     facts = CellFacts(
         task=task.name, model=model.name, seed=seed, labels=list(task.labels), config=config, config_hash=digest,
-        model_source=model.source, model_revision=identity.revision if identity else model.revision,
+        model_source=model.source, model_language=model.language or None, model_revision=identity.revision if identity else model.revision,
         model_content_hash=identity.content_hash if identity else None, data_fingerprint=data.fingerprint,
         data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(),
     )

@@ -67,6 +67,7 @@ class RunContext:
     git_commit: str | None
     precision: str  # resolved: fp32, bf16 or fp16
     precision_requested: str
+    precision_reason: str
     device: DeviceChoice
     executor: str = "local"
     host: str = field(default_factory=socket.gethostname)
@@ -74,10 +75,10 @@ class RunContext:
     cpu_keep_heap: bool = False
 
     @classmethod
-    def resolve(cls, precision: str, requested: str, device: DeviceChoice, executor: str) -> "RunContext":
+    def resolve(cls, precision: str, requested: str, reason: str, device: DeviceChoice, executor: str) -> "RunContext":
         from .train import keep_cpu_heap_default
 
-        return cls(library_versions(), _git_commit(), precision, requested, device, executor,
+        return cls(library_versions(), _git_commit(), precision, requested, reason, device, executor,
                    cpu_keep_heap=keep_cpu_heap_default() if device.type == "cpu" else False)
 
     def on_worker(self, device: DeviceChoice, node_id: str | None) -> "RunContext":
@@ -133,6 +134,7 @@ class CellFacts:
     config: dict[str, Any]
     config_hash: str
     model_source: str
+    model_language: str | None
     model_revision: str | None
     model_content_hash: str | None
     data_fingerprint: str | None
@@ -147,7 +149,9 @@ class CellFacts:
             **ctx.provenance(),
             "precision": precision,
             "precision_requested": ctx.precision_requested,
+            "precision_reason": ctx.precision_reason if precision == ctx.precision else "NaN loss: retried in fp32",
             "model_source": self.model_source,
+            "model_language": self.model_language,  # for the report; not in the config (no effect on scores)
             "model_revision": self.model_revision,
             "model_content_hash": self.model_content_hash,
             "data_fingerprint": self.data_fingerprint,

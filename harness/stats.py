@@ -1,4 +1,5 @@
-"""Statistics: t-based CIs across seeds, bootstrap CIs over test examples, paired bootstrap tests.
+"""Statistics: t-based CIs across seeds, bootstrap CIs over test examples, and the one significance
+test every view uses (`seed_example_test`), which counts both training-seed and test-example variance.
 
 Bootstrap metrics are vectorised: a resample is a vector of multinomial counts over the test
 examples, so accuracy and macro-F1 of every resample come from a few matrix products. Macro-F1
@@ -7,6 +8,7 @@ follows scikit-learn's default: the mean over classes present in the references 
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -16,24 +18,40 @@ from scipy import stats as scipy_stats
 METRICS = ("accuracy", "macro_f1")
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Mean, sample standard deviation and the half-width of a Student-t CI over seeds."""
+def mean_ci(
+    values: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Mean, sample standard deviation and a Student-t CI over seeds.
+
+    `bounds`: the range the quantity cannot leave (0..1 for a metric): the interval is clipped to
+    it and `clipped` says so; `half_width` stays the t half-width (a clipped interval is not
+    symmetric, so views show `[low, high]` instead of `± half_width`)."""
     arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     n = int(arr.size)
+    empty = {"n": n, "mean": None, "std": None, "half_width": None, "low": None, "high": None, "clipped": False}
     if n == 0:
-        return {"n": 0, "mean": None, "std": None, "half_width": None, "low": None, "high": None}
+        return empty
     mean = float(arr.mean())
     if n == 1:
-        return {"n": 1, "mean": mean, "std": None, "half_width": None, "low": None, "high": None}
+        return {**empty, "mean": mean}
     std = float(arr.std(ddof=1))
     half = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
-    return {"n": n, "mean": mean, "std": std, "half_width": half, "low": mean - half, "high": mean + half}
+    low, high = mean - half, mean + half
+    clipped = False
+    if bounds is not None:
+        clipped = low < bounds[0] or high > bounds[1]
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"n": n, "mean": mean, "std": std, "half_width": half, "low": low, "high": high, "clipped": clipped}
 
 
+@functools.lru_cache(maxsize=4)
 def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n) multinomial counts: how often each example is drawn in each resample."""
+    """(resamples, n) multinomial counts: how often each example is drawn in each resample.
+    Cached (read-only): a leaderboard or a comparison draws the same resamples for every cell of a task."""
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def metric_on_resamples(
@@ -81,7 +99,11 @@ def bootstrap_record_ci(
     return out
 
 
-def paired_bootstrap(
+SIGNIFICANCE_METHOD = "seed-and-example variance components, Satterthwaite t"
+POWER = 0.8  # the power at which `mde` (the minimum detectable effect) is stated
+
+
+def seed_example_test(
     references: Sequence[int],
     candidate: Sequence[Sequence[int]],
     baseline: Sequence[Sequence[int]],
@@ -89,38 +111,91 @@ def paired_bootstrap(
     n_labels: int,
     resamples: int = 2000,
     seed: int = 0,
-    confidence: float = 0.95,
+    alpha: float = 0.05,
+    power: float = POWER,
 ) -> dict[str, Any]:
-    """Paired bootstrap of candidate minus baseline over the same test examples, pooled over
-    paired seeds (candidate[i] is paired with baseline[i]): each resample draws one set of
-    example indices, shared by every seed pair, and the delta is the mean over pairs.
-    p-value: two-sided, 2 x the smaller tail mass of the bootstrap deltas at zero."""
-    if len(candidate) != len(baseline) or not candidate:
-        raise ValueError("paired_bootstrap needs the same, non-zero number of candidate and baseline seeds")
-    weights = resample_weights(len(references), resamples, seed)
-    deltas = np.zeros(resamples, dtype=np.float64)
-    point = 0.0
-    cand_points, base_points = [], []
-    for cand, base in zip(candidate, baseline):
-        deltas += metric_on_resamples(references, cand, weights, metric, n_labels) - metric_on_resamples(
+    """Candidate minus baseline on one test set, over paired seeds (candidate[i] with baseline[i]),
+    counting both sources of variance: which seeds were trained, and which test examples were drawn.
+
+    Seeds x test examples is a crossed design (every seed scores every example), so the variance of
+    the mean delta is sigma_seed^2 / k + sigma_example^2 / n + sigma_interaction^2 / (k n) (two-way
+    random effects). Its terms are estimated without assuming a linear metric (macro-F1 is not):
+    - `v_examples`: the variance of the mean delta over bootstrap resamples of the test examples
+      (one resample shared by every seed pair), i.e. sigma_example^2 / n + sigma_interaction^2 / (k n);
+    - the spread of the k per-pair deltas, s^2 / k, holds sigma_seed^2 / k plus the interaction term
+      again, which is taken out with the per-pair bootstrap variances (their mean minus `v_examples`
+      is (k - 1) times it); what is left, floored at 0, is `v_seeds`.
+    The test is a t-test of the mean delta with variance v_examples + v_seeds and Satterthwaite's
+    degrees of freedom (k - 1 where the seed term dominates, n - 1 where the test examples do). With
+    one seed pair there is no seed term: training variance is not accounted for
+    (`training_variance_counted` False).
+
+    Returns fractions (not points): delta, its CI at 1 - alpha, the two-sided p-value, the standard
+    error, the components and `mde`: the smallest true drop this test detects with probability
+    `power` at `alpha`, given the variance seen here ((t_{1-alpha/2} + t_{power}) x standard error).
+    """
+    k = len(candidate)
+    if k != len(baseline) or k == 0:
+        raise ValueError("seed_example_test needs the same, non-zero number of candidate and baseline seeds")
+    n = len(references)
+    weights = resample_weights(n, resamples, seed)
+    boot = np.empty((k, resamples))
+    cand_points, base_points = np.empty(k), np.empty(k)
+    for i, (cand, base) in enumerate(zip(candidate, baseline)):
+        boot[i] = metric_on_resamples(references, cand, weights, metric, n_labels) - metric_on_resamples(
             references, base, weights, metric, n_labels
         )
-        cand_points.append(point_metric(references, cand, metric, n_labels))
-        base_points.append(point_metric(references, base, metric, n_labels))
-    deltas /= len(candidate)
-    point = float(np.mean(cand_points) - np.mean(base_points))
-    alpha = (1 - confidence) / 2
-    below = float(np.mean(deltas <= 0))
-    above = float(np.mean(deltas >= 0))
-    p_value = min(1.0, 2 * min(below, above))
+        cand_points[i] = point_metric(references, cand, metric, n_labels)
+        base_points[i] = point_metric(references, base, metric, n_labels)
+    deltas = cand_points - base_points
+    delta = float(deltas.mean())
+    v_examples = float(boot.mean(axis=0).var(ddof=1))
+    v_seeds, spread, interaction = 0.0, 0.0, 0.0
+    if k > 1:
+        spread = float(deltas.var(ddof=1)) / k
+        interaction = max(0.0, float(boot.var(axis=1, ddof=1).mean()) - v_examples) / (k - 1)
+        v_seeds = max(0.0, spread - interaction)
+    variance = v_examples + v_seeds
+    if v_seeds > 0:  # Satterthwaite: the combination of mean squares spread + v_examples - interaction
+        df = variance**2 / (spread**2 / (k - 1) + v_examples**2 / max(n - 1, 1)
+                            + interaction**2 / max((k - 1) * (n - 1), 1))
+    else:
+        df = float(max(n - 1, 1))
+    se = math.sqrt(variance)
+    t_crit = float(scipy_stats.t.ppf(1 - alpha / 2, df))
+    if se > 0:
+        p_value = float(2 * scipy_stats.t.sf(abs(delta) / se, df))
+    else:  # identical predictions on every example: nothing varies
+        p_value = 1.0 if delta == 0 else 0.0
     return {
+        "method": SIGNIFICANCE_METHOD,
         "metric": metric,
-        "candidate": float(np.mean(cand_points)),
-        "baseline": float(np.mean(base_points)),
-        "delta": point,
-        "low": float(np.quantile(deltas, alpha)),
-        "high": float(np.quantile(deltas, 1 - alpha)),
-        "p_value": p_value,
-        "pairs": len(candidate),
+        "candidate": float(cand_points.mean()),
+        "baseline": float(base_points.mean()),
+        "delta": delta,
+        "low": delta - t_crit * se,
+        "high": delta + t_crit * se,
+        "p_value": min(1.0, p_value),
+        "se": se,
+        "df": float(df),
+        "v_seeds": v_seeds,
+        "v_examples": v_examples,
+        "mde": (t_crit + float(scipy_stats.t.ppf(power, df))) * se,
+        "power": power,
+        "pairs": k,
+        "n_examples": n,
+        "training_variance_counted": k > 1,
         "resamples": resamples,
     }
+
+
+def format_p(p_value: float | None, resamples: int | None = None) -> str:
+    """A p-value as text. A bootstrap p of 0 only says p < 1 / resamples, and is printed so; an
+    analytic p below 1e-4 prints as `< 0.0001`."""
+    if p_value is None:
+        return "n/a"
+    if p_value <= 0 and resamples:
+        return f"< {1 / resamples:.2g}"
+    if p_value < 1e-4:
+        return "< 0.0001"
+    return f"{p_value:.3f}" if p_value >= 0.001 else f"{p_value:.4f}"

@@ -158,6 +158,35 @@ def test_false_alarm_rate_under_the_null_stays_near_alpha():
         assert regressed[metric] / trials <= 0.075, regressed
 
 
+def test_each_comparison_states_the_drop_it_could_detect(tmp_path):
+    """2 seeds on 100 test examples detect far less than 5 seeds on 400; the stated drop is
+    max(max_drop, (t(0.975, df) + t(0.8, df)) x standard error) and never below the tolerance."""
+    from scipy import stats as scipy_stats
+
+    small_refs = REFS[:99]
+    small = compare(records("miam", "bert", [0.80, 0.86], seeds=(0, 1), refs=small_refs, salt=1),
+                    records("miam", "bert", [0.84, 0.82], seeds=(0, 1), refs=small_refs), metrics=["accuracy"])
+    large = compare(records("miam", "bert", [0.80, 0.86, 0.84, 0.82, 0.83], seeds=range(5), salt=1),
+                    records("miam", "bert", [0.84, 0.82, 0.83, 0.85, 0.81], seeds=range(5)), metrics=["accuracy"])
+    (s,), (l,) = small.comparisons, large.comparisons
+    assert s.detectable_drop > 2 * l.detectable_drop and s.status == l.status == "unchanged"
+    for c in (s, l):
+        t = scipy_stats.t
+        assert c.detectable_drop == pytest.approx(max(0.5, (t.ppf(0.975, c.df) + t.ppf(0.8, c.df)) * c.se))
+    assert "detectable drop" in small.to_markdown() and f"{s.detectable_drop:.2f}" in small.to_markdown()
+    assert compare(records("miam", "bert", 0.85), records("miam", "bert", 0.85),
+                   metrics=["accuracy"]).comparisons[0].detectable_drop == 0.5  # nothing varies: the tolerance
+
+
+def test_one_seed_pair_says_training_variance_is_not_counted(tmp_path):
+    result = compare(records("miam", "bert", 0.80, seeds=(0,), salt=1), records("miam", "bert", 0.85, seeds=(0,)))
+    assert all(not c.training_variance_counted and c.pairs == 1 for c in result.comparisons)
+    markdown = result.to_markdown()
+    assert "training (seed) variance is not accounted for" in markdown and "1 (0) ‡" in markdown
+    three = compare(records("miam", "bert", 0.80, salt=1), records("miam", "bert", 0.85))
+    assert "training (seed) variance is not accounted for" not in three.to_markdown()
+
+
 # --------------------------------------------------------------------------- unusable inputs
 def test_different_test_sets_exit_2(tmp_path, capsys):
     base = results(tmp_path, "base", records("miam", "bert", 0.85), records("miam", "xlmr", 0.85))
@@ -287,7 +316,9 @@ def test_json_format_parses_and_output_file_matches(tmp_path, capsys):
     assert {"task", "model", "metric", "baseline", "candidate", "delta", "low", "high", "p_value", "pairs",
             "seeds", "status"} <= set(row)
     assert row["task"] == "miam" and row["pairs"] == 3 and row["delta"] < -5
-    assert "Paired bootstrap" in data["method"]
+    assert data["settings"]["method_name"] == row["method"] == "seed-and-example variance components, Satterthwaite t"
+    assert "seed term" in data["method"] and "test-example term" in data["method"]
+    assert row["detectable_drop"] >= 0.5 and row["training_variance_counted"] is True
 
 
 def test_markdown_output_file(tmp_path, capsys):
@@ -299,7 +330,7 @@ def test_markdown_output_file(tmp_path, capsys):
         assert heading in out
     header = next(line for line in out.splitlines() if line.startswith("| task"))
     assert [h.strip() for h in header.strip("|").split("|")] == [
-        "task", "model", "metric", "baseline", "candidate", "delta", "95% CI", "p", "seeds paired"]
+        "task", "model", "metric", "baseline", "candidate", "delta", "95% CI", "p", "detectable drop", "seeds paired"]
 
 
 def test_assert_no_regression_raises_with_the_report(tmp_path):

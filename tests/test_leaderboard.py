@@ -122,14 +122,31 @@ def test_failed_cell_is_not_zero_and_not_averaged():
 
 
 def test_partial_failure_shows_completed_mean_and_counts():
-    records = [completed("t", "m", 0, 0.80), completed("t", "m", 1, 0.90), failed("t", "m", 2)]
+    records = [completed("t", "m", 0, 0.80), completed("t", "m", 1, 0.82), failed("t", "m", 2)]
     board = build_leaderboard(records)
-    half = 100 * t_half_width([0.80, 0.90])
-    assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**85.00 ± {half:.2f} (2 of 3 seeds; 1 failed)**"
+    half = 100 * t_half_width([0.80, 0.82])
+    assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**81.00 ± {half:.2f} (2 of 3 seeds; 1 failed)**"
     row = csv_row(board.cells_frame(), "t", "m")
     assert row["status"] == "partial" and row["n_seeds"] == 2 and row["n_failed"] == 1
-    assert row["mean"] == pytest.approx(85.0)
-    assert board.averages[("accuracy", "m")] == pytest.approx(0.85)
+    assert row["mean"] == pytest.approx(81.0)
+    assert board.averages[("accuracy", "m")] == pytest.approx(0.81)
+
+
+def test_seed_interval_of_a_percentage_is_clipped_to_0_100():
+    """Two seeds at 80% and 90%: the t half-width (t(0.975, 1) = 12.7) is 63.5 points, so the raw
+    interval would reach 148.5%. It is clipped to 100 and shown as [low, high]; CSV and JSON agree."""
+    records = [completed("t", "m", 0, 0.80), completed("t", "m", 1, 0.90), completed("t", "low", 0, 0.02),
+               completed("t", "low", 1, 0.10)]
+    board = build_leaderboard(records)
+    half = 100 * t_half_width([0.80, 0.90])
+    assert half > 15
+    assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**85.00 [{85 - half:.2f}, 100.00] (2)**"
+    assert cell_of(board.metric_table("accuracy"), "low", "t") == f"6.00 [0.00, {6 + 100 * t_half_width([0.02, 0.10]):.2f}] (2)"
+    frame = board.cells_frame()
+    task_rows = frame[frame["kind"] == "task"]
+    assert task_rows["high"].max() == pytest.approx(100.0) and task_rows["low"].min() == pytest.approx(0.0)
+    cells = json.loads(board.to_json())["cells"]
+    assert all(0 <= c["low"] <= c["high"] <= 100 for c in cells if c["low"] is not None)
 
 
 def test_missing_cell_is_an_en_dash_and_blocks_the_average():
@@ -205,6 +222,38 @@ def test_no_tie_marking_without_common_seed_or_same_test_set():
     assert b.tie is False and "references" in b.comparison["skipped"]
 
 
+def test_leaderboard_and_compare_share_the_same_test_set_rule():
+    """One rule (harness.results.test_set_problem): the test-split fingerprint decides, so other training
+    data on the same test split is compared by both views, and another test split is refused by both."""
+    from harness.compare import compare
+
+    a = [completed("t", "a", s, 0.85, n=200, pred_seed=s) for s in range(3)]
+    b = [completed("t", "b", s, 0.80, n=200, pred_seed=10 + s, fingerprint="fp-augmented") for s in range(3)]
+    for record in a + b:
+        record["provenance"]["test_fingerprint"] = "test-x"
+    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    assert "skipped" not in cell.comparison and cell.comparison["p_value"] < 0.05
+    assert compare([dict(r, model="a") for r in b], a).comparisons  # compared, not refused
+
+    for record in b:
+        record["provenance"]["test_fingerprint"] = "test-y"
+        record["config"]["task"]["data_fingerprint"] = "fp-test"  # same whole-data fingerprint
+    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    reason = "different test sets: test-split fingerprint test-y (candidate) vs test-x (baseline)"
+    assert reason in cell.comparison["skipped"] and cell.tie is False
+    with pytest.raises(HarnessError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        compare([dict(r, model="a") for r in b], a)
+
+
+def test_one_seed_footnote_says_training_variance_is_not_counted():
+    records = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 0, 0.84, n=200, pred_seed=9)]
+    board = build_leaderboard(records)
+    assert board.cells[("accuracy", "t", "b")].comparison["training_variance_counted"] is False
+    assert "training (seed) variance is not accounted for" in board.to_markdown()
+    three = [completed("t", m, s, 0.85, n=200, pred_seed=10 * i + s) for i, m in enumerate("ab") for s in range(3)]
+    assert "training (seed) variance is not accounted for" not in build_leaderboard(three).to_markdown()
+
+
 # --------------------------------------------------------------------------- throughput and footnote
 def test_throughput_is_the_mean_over_completed_seeds():
     records = [
@@ -234,7 +283,8 @@ def test_footnote_names_split_definition_seeds_versions_and_method():
     assert "Seeds: 0, 1, 2 (not every cell has every seed" in notes
     assert "harness 0.1.0, torch 2.13.0, transformers 5.23.0, datasets 5.2.0" in notes
     assert "95% Student-t confidence interval over seeds" in notes
-    assert "1000 resamples" in notes
+    assert "1000 bootstrap resamples" in notes and "seed variance and test-example variance" in notes
+    assert "seed-and-example variance components" in notes
 
 
 def test_markdown_of_the_example():

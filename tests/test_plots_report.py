@@ -13,7 +13,7 @@ from harness.errors import HarnessError
 from harness.plots import (
     confusion_matrix_size_px, curves_size_px, plot_confusion_matrix, plot_curves, write_cell_plots,
 )
-from harness.report import most_confused_pairs, pretraining_gain_rows, render_report, scratch_twins, welch_interval
+from harness.report import french_rows, most_confused_pairs, pretraining_gain_rows, render_report, scratch_twins
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -102,29 +102,31 @@ def test_most_confused_pairs_top_10():
     assert counts == sorted(counts, reverse=True)
 
 
-def test_pretraining_gain_value_sign_and_ci():
-    scipy_stats = pytest.importorskip("scipy.stats")
+def test_pretraining_gain_uses_the_shared_seed_and_example_test():
+    from harness.stats import seed_example_test
+
     records = (
         [_record(model="m", seed=s, accuracy=a) for s, a in enumerate([0.80, 0.82, 0.84])]
         + [_record(model="m-scratch", seed=s, accuracy=a) for s, a in enumerate([0.60, 0.60, 0.62])]
         + [_record(model="w", seed=s, accuracy=a) for s, a in enumerate([0.50, 0.52])]
         + [_record(model="w-scratch", seed=s, accuracy=a) for s, a in enumerate([0.70, 0.74])]
+        + [_record(model="o", seed=0, accuracy=0.7), _record(model="o-scratch", seed=1, accuracy=0.5)]
     )
     rows = {row["model"]: row for row in pretraining_gain_rows(records)}
-    assert set(rows) == {"m", "w"}
+    assert set(rows) == {"m", "w", "o"}
     gain = rows["m"]["accuracy"]
     assert gain["diff"] == pytest.approx(0.82 - 0.6066667, abs=1e-6)
-    expected = scipy_stats.ttest_ind([0.80, 0.82, 0.84], [0.60, 0.60, 0.62], equal_var=False).confidence_interval(0.95)
-    assert (gain["low"], gain["high"]) == pytest.approx((expected.low, expected.high))
-    assert gain["low"] > 0
+    by_model = {m: [r for r in records if r["model"] == m] for m in ("m", "m-scratch")}
+    expected = seed_example_test(by_model["m"][0]["references"]["test"],
+                                 [r["predictions"]["test"] for r in by_model["m"]],
+                                 [r["predictions"]["test"] for r in by_model["m-scratch"]], "accuracy", 2,
+                                 resamples=1000, seed=0)
+    assert (gain["low"], gain["high"], gain["p_value"]) == pytest.approx((expected["low"], expected["high"], expected["p_value"]))
+    assert 0 < gain["low"] < gain["diff"] < gain["high"] and gain["pairs"] == 3
     assert rows["w"]["accuracy"]["diff"] == pytest.approx(-0.21)
     assert rows["w"]["accuracy"]["low"] < rows["w"]["accuracy"]["diff"] < rows["w"]["accuracy"]["high"]
     assert rows["m"]["macro_f1"]["diff"] > 0
-
-
-def test_welch_interval_needs_two_seeds_a_side():
-    one = welch_interval([0.8], [0.6, 0.62])
-    assert one["diff"] == pytest.approx(0.19) and one["low"] is None and one["high"] is None
+    assert rows["o"]["accuracy"] == "no common seed"
 
 
 def test_scratch_twin_from_config_init_and_source():
@@ -181,12 +183,13 @@ def test_report_end_to_end(report_results, capsys):
     # pretraining gain: m beats its scratch twin by 20 points, sign shown
     gain = _section(report, "Pretraining gain")
     assert "| m | m-scratch | toy | 2 / 2 | +20.00 | [" in gain
-    assert "Welch" in gain
+    assert "seed-and-example variance-components t-test" in gain and "(2 pair(s))" in gain
 
-    # French table: camembert vs xlm-r only (minilm is not one of the compared models), failures as failed
+    # French table: camembert vs xlm-r only (minilm is English: not compared), failures as failed. The
+    # language: the record's provenance, else (records from before it was kept) the shipped models.yaml
     french = _section(report, "Monolingual vs multilingual")
-    assert "| camembert-base | – | 110.0M | 23% | 90.00 /" in french
-    assert "| xlm-roberta-base | – | 278.0M | 69% | 85.00 /" in french
+    assert "| camembert-base | fr | 110.0M | 23% | 90.00 /" in french
+    assert "| xlm-roberta-base | multilingual | 278.0M | 69% | 85.00 /" in french
     camembert_row = next(line for line in french.splitlines() if line.startswith("| camembert-base"))
     assert camembert_row.rstrip(" |").endswith("failed")  # avis2-fr: its only seed failed
     assert "minilm" not in french
@@ -201,6 +204,32 @@ def test_report_end_to_end(report_results, capsys):
     board = _section(report, "Leaderboard")
     assert "| m " in board and "failed" in board
     assert "\n# " not in board  # its headings are nested under the report's
+
+
+def test_french_section_only_for_french_tasks_with_french_or_multilingual_models():
+    def lang(record, task_language, model_language):
+        record["config"]["task"]["spec"]["language"] = task_language
+        record["provenance"]["model_language"] = model_language
+        return record
+
+    english = [lang(_record(task="sst-like", model="bert-en", seed=0), "en", "en"),
+               lang(_record(task="sst-like", model="xlmr", seed=0), "en", "multilingual")]
+    assert french_rows(english) == ([], [], [])
+    french_english_models = [lang(_record(task="avis", model="bert-en", seed=0), "fr", "en")]
+    assert french_rows(french_english_models) == ([], [], [])
+    mixed = french_english_models + [lang(_record(task="avis", model="flaubert", seed=0, accuracy=0.9), "fr", "fr")]
+    tasks, headers, rows = french_rows(mixed)
+    assert tasks == ["avis"] and [r[:2] for r in rows] == [["flaubert", "fr"]] and headers[1] == "language"
+
+
+def test_report_has_no_french_section_for_an_english_grid(tmp_path):
+    records = [_record(task="sst-like", model="bert-en", seed=s) for s in (0, 1)]
+    for record in records:
+        record["config"]["task"]["spec"]["language"] = "en"
+        record["provenance"]["model_language"] = "en"
+    results = write_results(tmp_path / "results", records)
+    report = render_report(results, records)
+    assert "Monolingual vs multilingual" not in report and "## Pretraining gain" in report
 
 
 def test_report_redraws_stale_plots(report_results):
