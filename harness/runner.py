@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import HarnessError
+from .card import write_model_card
 from .models import ModelRegistry, model_identity
 from .specs import ModelSpec, Recipe, TaskSpec, resolve_recipe
 from .store import SCHEMA_VERSION, read_record, record_path, write_record
@@ -35,6 +36,12 @@ class RunOptions:
     save_model: bool = False
     tensorboard: bool = False
     plots: bool = True  # confusion matrix and training curves per cell
+    report_to: list[str] = field(default_factory=list)  # experiment trackers (harness.trackers)
+
+    def __post_init__(self) -> None:  # a tracker that is not installed: one line, before any training
+        from .trackers import check_trackers
+
+        self.report_to = check_trackers(self.report_to)
 
 
 @dataclass
@@ -180,7 +187,7 @@ def run_grid(
                     run = CellRun(
                         data=data, model=model, recipe=recipe, seed=seed, precision=cell_precision,
                         output_dir=path.parent, save_model=options.save_model, tensorboard=options.tensorboard,
-                        fallbacks=fallbacks,
+                        report_to=options.report_to, fallbacks=fallbacks,
                     )
                     path.parent.mkdir(parents=True, exist_ok=True)
                     try:
@@ -212,7 +219,7 @@ def run_grid(
                     "status": "completed",
                     "error": None,
                     **body,
-                    "config": {**config, "options": {"save_model": options.save_model, "tensorboard": options.tensorboard}},
+                    "config": {**config, "options": {"save_model": options.save_model, "tensorboard": options.tensorboard, "report_to": options.report_to}},
                     "config_hash": digest,
                     "fallbacks": fallbacks,
                     "provenance": {
@@ -225,6 +232,8 @@ def run_grid(
                 }
                 _attach_statistics(record)
                 write_record(path, record)
+                if record.get("saved_model"):  # the model card needs the record's test CIs
+                    write_model_card(record, Path(record["saved_model"]))
                 if options.plots:
                     _write_plots(record, path.parent, log)
                 test = record["metrics"]["test"]

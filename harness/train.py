@@ -29,6 +29,7 @@ from .metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metric
 from .models import build_model, count_parameters, load_tokenizer, model_identity
 from .specs import ModelSpec, Recipe
 from .tasks import TaskData
+from .trackers import run_name, tracker_config, trainer_report_to
 
 
 class NaNLossError(RuntimeError):
@@ -47,6 +48,7 @@ class CellRun:
     output_dir: Path  # the cell's folder (model and logs go here)
     save_model: bool = False
     tensorboard: bool = False
+    report_to: list[str] = field(default_factory=list)  # checked trackers (harness.trackers)
     fallbacks: list[str] = field(default_factory=list)
 
 
@@ -386,7 +388,8 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         optim=recipe.optim,
         train_sampling_strategy="group_by_length" if recipe.length_grouping else "random",
         torch_compile=recipe.torch_compile,
-        report_to="none",
+        report_to=trainer_report_to(run.report_to),
+        run_name=run_name(run.data.spec.name, run.model.name, run.seed),
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -476,7 +479,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         model = build_model(run.model, list(spec.labels), run.seed)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
         callbacks = [meter, best]
-        if run.tensorboard:
+        if run.report_to:
+            model.config.harness = tracker_config(spec.name, run.model.model_dump(), run.seed, run.precision, recipe.model_dump())
+        if run.tensorboard or "tensorboard" in run.report_to:
             callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
         trainer = CountingTrainer(
             model=model,
