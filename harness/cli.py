@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -96,8 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(command("suites", "list the suites of suites.yaml (named sets of tasks x models)"))
     _format_option(command("recipe", "list the training hyperparameters that --set and `training:` blocks change"))
 
+    from .specs import Recipe  # pydantic only: light enough for the help text
+
     run = command("run", "fine-tune every task x model x seed and write result records",
-                  epilog="Recipe keys for --set: 'harness recipe'. Exit code 1 when a cell failed (its record says why).")
+                  epilog="recipe keys for --set (defaults and meaning: 'harness recipe'):\n  "
+                  + "\n  ".join(textwrap.wrap(", ".join(Recipe.model_fields), 76))
+                  + "\n\nExit code 1 when a cell failed (its record says why), 2 for unusable input.")
     run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
     run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
     run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
