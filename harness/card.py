@@ -20,6 +20,7 @@ from .store import atomic_write_text
 CARD_NAME = "README.md"
 METRIC_NAMES = {"accuracy": "Test accuracy", "macro_f1": "Test macro-F1"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 TEMPLATE = """---
 {{ card_data }}
@@ -79,7 +80,7 @@ def _pct(value: float | None) -> float | None:
 
 def model_card(record: dict[str, Any], repo_id: str | None = None):
     """A huggingface_hub ModelCard for a completed record whose cell saved its model."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData
 
     if record.get("status") != "completed":
         raise HarnessError(f"{record.get('task')} / {record.get('model')} / seed {record.get('seed')}: no card for a failed cell")
@@ -92,21 +93,7 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
     provenance = record.get("provenance") or {}
     base = _hub_id(model.get("source")) if model.get("init", "pretrained") == "pretrained" else None
     name = repo_id.split("/")[-1] if repo_id else f"{record['model']}-{record['task']}-seed-{record['seed']}"
-    ci_args = {"confidence": bootstrap.get("confidence", 0.95), "method": bootstrap.get("method"),
-               "resamples": bootstrap.get("resamples"), "unit": "percent"}
-    results = [
-        EvalResult(
-            task_type="text-classification", task_name="Text classification",
-            dataset_type=hub.get("path") or record["task"], dataset_name=record["task"],
-            dataset_config=hub.get("name"), dataset_split="test", dataset_revision=hub.get("revision"),
-            metric_type=metric if metric == "accuracy" else "f1", metric_name=METRIC_NAMES[metric],
-            metric_value=_pct(test[metric]),
-            metric_config="macro" if metric == "macro_f1" else None,
-            metric_args={**ci_args, "ci_low": _pct((bootstrap.get(metric) or {}).get("low")),
-                         "ci_high": _pct((bootstrap.get(metric) or {}).get("high"))},
-        )
-        for metric in ("accuracy", "macro_f1")
-    ]
+    results = _eval_results(record, hub, test, bootstrap)
     language = task_spec.get("language")
     data = ModelCardData(
         model_name=name, base_model=base, language=[language] if language else None, library_name="transformers",
@@ -149,6 +136,27 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
         usage_path=repo_id or f"RESULTS/{record['task']}/{record['model']}/model-seed-{record['seed']}", example=example,
         cli_example='"first text" "second text"' if len(text_columns) == 2 else '"a text"',
     )
+
+
+def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, Any], bootstrap: dict[str, Any]):
+    """The model-index entries: test accuracy and macro-F1 in percent, their CIs as `args`."""
+    from huggingface_hub import EvalResult
+
+    ci_args = {"confidence": bootstrap.get("confidence", 0.95), "method": bootstrap.get("method"),
+               "resamples": bootstrap.get("resamples"), "unit": "percent"}
+    return [
+        EvalResult(
+            task_type="text-classification", task_name="Text classification",
+            dataset_type=hub.get("path") or record["task"], dataset_name=record["task"],
+            dataset_config=hub.get("name"), dataset_split="test", dataset_revision=hub.get("revision"),
+            metric_type=metric if metric == "accuracy" else "f1", metric_name=METRIC_NAMES[metric],
+            metric_value=_pct(test[metric]),
+            metric_config="macro" if metric == "macro_f1" else None,
+            metric_args={**ci_args, "ci_low": _pct((bootstrap.get(metric) or {}).get("low")),
+                         "ci_high": _pct((bootstrap.get(metric) or {}).get("high"))},
+        )
+        for metric in ("accuracy", "macro_f1")
+    ]
 
 
 def _fmt(value: float | None) -> str:
@@ -205,5 +213,3 @@ def _saved_record(folder: Path) -> dict[str, Any] | None:
         return None
     return record if record.get("saved_model") and Path(record["saved_model"]).name == folder.name else None
 
-
-HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

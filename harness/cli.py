@@ -75,6 +75,32 @@ def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = (
     parser.add_argument("--format", choices=choices, default=choices[0], help=f"output format (default {choices[0]})")
 
 
+def _run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
+    run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
+    run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
+    run.add_argument("--seeds", type=int, metavar="N", help="number of seeds: 0..N-1 (default 3, or the suite's)")
+    run.add_argument("--seed-list", type=_int_list, metavar="0,1,2", help="explicit seeds instead of --seeds")
+    run.add_argument("--data-dir", metavar="DIR", help="read local files only, never the network (also HARNESS_DATA_DIR)")
+    run.add_argument("--results", metavar="DIR", help="results folder (default results/<suite> or results/)")
+    run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                     help="auto: bf16 where the GPU or CPU supports it, else fp32 (default auto)")
+    run.add_argument("--max-train-samples", type=int, metavar="N", help="train on a fixed random subset of N rows")
+    run.add_argument("--max-eval-samples", type=int, metavar="N", help="score a fixed random subset of N validation / test rows")
+    run.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe hyperparameter, e.g. --set learning_rate=2e-5 (repeatable; keys: 'harness recipe')")
+    run.add_argument("--force", action="store_true", help="rerun cells whose record already exists with the same configuration")
+    run.add_argument("--save-model", action="store_true",
+                     help="keep the best model, its tokenizer and a model card in RESULTS/<task>/<model>/model-seed-<k>/")
+    run.add_argument("--report-to", dest="report_to", action="append", default=[], metavar="TRACKER",
+                     choices=["tensorboard", "wandb", "mlflow", "trackio", "none"],
+                     help="log training to an experiment tracker: tensorboard, wandb, mlflow, trackio or none "
+                          "(repeatable; default none); one run per cell, named <task>/<model>/seed-<k>")
+    run.add_argument("--tensorboard", action="store_true", help="shortcut for --report-to tensorboard (logs under the cell folder)")
+    run.add_argument("--no-leaderboard", action="store_true", help="do not write RESULTS/LEADERBOARD.{md,csv,json,html} at the end")
+    run.add_argument("--no-plots", action="store_true", help="do not draw each cell's confusion matrix and curves")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=FORMATTER)
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
@@ -103,29 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                   epilog="recipe keys for --set (defaults and meaning: 'harness recipe'):\n  "
                   + "\n  ".join(textwrap.wrap(", ".join(Recipe.model_fields), 76))
                   + "\n\nExit code 1 when a cell failed (its record says why), 2 for unusable input.")
-    run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
-    run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
-    run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
-    run.add_argument("--seeds", type=int, metavar="N", help="number of seeds: 0..N-1 (default 3, or the suite's)")
-    run.add_argument("--seed-list", type=_int_list, metavar="0,1,2", help="explicit seeds instead of --seeds")
-    run.add_argument("--data-dir", metavar="DIR", help="read local files only, never the network (also HARNESS_DATA_DIR)")
-    run.add_argument("--results", metavar="DIR", help="results folder (default results/<suite> or results/)")
-    run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                     help="auto: bf16 where the GPU or CPU supports it, else fp32 (default auto)")
-    run.add_argument("--max-train-samples", type=int, metavar="N", help="train on a fixed random subset of N rows")
-    run.add_argument("--max-eval-samples", type=int, metavar="N", help="score a fixed random subset of N validation / test rows")
-    run.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe hyperparameter, e.g. --set learning_rate=2e-5 (repeatable; keys: 'harness recipe')")
-    run.add_argument("--force", action="store_true", help="rerun cells whose record already exists with the same configuration")
-    run.add_argument("--save-model", action="store_true",
-                     help="keep the best model, its tokenizer and a model card in RESULTS/<task>/<model>/model-seed-<k>/")
-    run.add_argument("--report-to", dest="report_to", action="append", default=[], metavar="TRACKER",
-                     choices=["tensorboard", "wandb", "mlflow", "trackio", "none"],
-                     help="log training to an experiment tracker: tensorboard, wandb, mlflow, trackio or none "
-                          "(repeatable; default none); one run per cell, named <task>/<model>/seed-<k>")
-    run.add_argument("--tensorboard", action="store_true", help="shortcut for --report-to tensorboard (logs under the cell folder)")
-    run.add_argument("--no-leaderboard", action="store_true", help="do not write RESULTS/LEADERBOARD.{md,csv,json,html} at the end")
-    run.add_argument("--no-plots", action="store_true", help="do not draw each cell's confusion matrix and curves")
+    _run_options(run)
 
     board = command("leaderboard", "leaderboard tables from a results folder")
     board.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")

@@ -353,7 +353,7 @@ def _make_callbacks():
 
 
 # --------------------------------------------------------------------------- one cell
-def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int):
+def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int, trackers: dict[str, Any] | None = None):
     from transformers import TrainingArguments
 
     import torch
@@ -388,11 +388,11 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         optim=recipe.optim,
         train_sampling_strategy="group_by_length" if recipe.length_grouping else "random",
         torch_compile=recipe.torch_compile,
-        report_to=trainer_report_to(run.report_to),
-        run_name=run_name(run.data.spec.name, run.model.name, run.seed),
+        report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+    kwargs.update(trackers or {})  # report_to and run_name (harness.trackers)
     return TrainingArguments(**kwargs)
 
 
@@ -485,7 +485,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
         trainer = CountingTrainer(
             model=model,
-            args=_training_args(run, work_dir, batch_size, accumulation),
+            args=_training_args(run, work_dir, batch_size, accumulation, {
+                "report_to": trainer_report_to(run.report_to), "run_name": run_name(spec.name, run.model.name, run.seed),
+            }),
             train_dataset=encoded["train"],
             eval_dataset=encoded["validation"].remove_columns(["length"]),
             processing_class=tokenizer,
