@@ -24,6 +24,7 @@ PANEL_WIDTH_IN = 3.4
 ROW_HEIGHT_IN = 0.34
 PANEL_BASE_HEIGHT_IN = 1.1
 PANELS_PER_ROW = 4
+MIN_WIDTH_IN = 6.0  # room for the title when there is a single task
 METRIC_LABELS = {"accuracy": "test accuracy (%)", "macro_f1": "test macro-F1 (%)"}
 
 
@@ -48,7 +49,7 @@ def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",
     n_models = max(1, len(data["models"]))
     panel_height = PANEL_BASE_HEIGHT_IN + ROW_HEIGHT_IN * n_models
     fig = Figure(
-        figsize=(PANEL_WIDTH_IN * per_row + 1.2, panel_height * rows_per_metric * len(metrics)),
+        figsize=(max(MIN_WIDTH_IN, PANEL_WIDTH_IN * per_row + 1.2), panel_height * rows_per_metric * len(metrics)),
         dpi=DPI, layout="constrained",
     )
     FigureCanvasAgg(fig)
