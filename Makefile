@@ -7,11 +7,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints-cpu.txt
-EXTRAS ?= test,offline-model,tensorboard,ray
+EXTRAS ?= test,offline-model,tensorboard,ray,browser
+# make test installs Chromium and its driver (Debian/Ubuntu packages) for the web page's browser
+# test when they are missing and apt-get can run (root, or sudo without a password); BROWSER=0
+# skips that, and the browser test then skips itself, saying why.
+BROWSER ?= 1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench calibrate clean
+.PHONY: install browser demo test bench calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +29,20 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 install: $(STAMP)
 
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "make: no apt-get: install Chromium and chromedriver yourself, or the browser test is skipped"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	  || echo "make: apt-get could not install chromium chromium-driver: the browser test will be skipped"; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	  || echo "make: apt-get could not install chromium chromium-driver: the browser test will be skipped"; \
+	else echo "make: not root and no passwordless sudo: the browser test will be skipped"; fi
+
 demo: install
 	$(BIN)/harness run --suite demo
+	@echo "web page: open results/demo/LEADERBOARD.html in a browser"
 
-test: install
+test: install $(if $(filter 1,$(BROWSER)),browser)
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -60,7 +60,7 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
 
         try:
             board = write_leaderboard_files(the_plan.results)
-            log(f"leaderboard: {board}")
+            log(f"leaderboard: {board} (web page: {board.with_suffix('.html')})")
         except HarnessError as exc:  # the records are written; say why the table is not
             log(f"leaderboard not written: {exc}")
     return RunResult(the_plan, outcomes, board)

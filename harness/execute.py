@@ -91,7 +91,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         run = CellRun(
             data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
             seed=cell.seed, precision=precision, output_dir=cell.path.parent, save_model=request.save_model,
-            tensorboard=request.tensorboard, fallbacks=cell.facts.fallbacks, progress_bar=progress_bar,
+            tensorboard=request.tensorboard, report_to=list(request.report_to), fallbacks=cell.facts.fallbacks,
+            progress_bar=progress_bar,
             work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
             config_hash=cell.config_hash,
         )
@@ -116,10 +117,14 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         supersede(cell.path)
         write_record(cell.path, record)
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
-    options = {"save_model": request.save_model, "tensorboard": request.tensorboard}
+    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
     record = completed_record(cell.facts, ctx, body, precision, options)
     supersede(cell.path)
     write_record(cell.path, record)
+    if record.get("saved_model"):  # the model card needs the record's test CIs
+        from .card import write_model_card
+
+        write_model_card(record, Path(record["saved_model"]))
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]

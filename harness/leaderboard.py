@@ -541,32 +541,40 @@ def load_leaderboard(results: str | Path) -> Leaderboard:
 
 
 def write_leaderboard_files(results: str | Path) -> Path:
-    """Write RESULTS/LEADERBOARD.md, .csv and .json atomically; return the markdown's path."""
+    """Write RESULTS/LEADERBOARD.md, .csv, .json and .html atomically; return the markdown's path."""
     board = load_leaderboard(results)
     root = Path(results)
     markdown = root / "LEADERBOARD.md"
     atomic_write_text(root / "LEADERBOARD.csv", board.to_csv())
     atomic_write_text(root / "LEADERBOARD.json", board.to_json())
     atomic_write_text(markdown, board.to_markdown())
+    atomic_write_text(root / "LEADERBOARD.html", render(board, "html", root))
     return markdown
 
 
-def render(board: Leaderboard, fmt: str) -> str:
+def render(board: Leaderboard, fmt: str, results: str | Path | None = None, page_dir: str | Path | None = None) -> str:
+    """One format; `html` is built from the JSON data (`harness.webpage`), with image links from
+    `page_dir` (default: `results`) to the cell images under `results`."""
     if fmt == "md":
         return board.to_markdown()
     if fmt == "csv":
         return board.to_csv()
     if fmt == "json":
         return board.to_json()
-    raise HarnessError(f"unknown leaderboard format '{fmt}' (md, csv, json)")
+    if fmt == "html":
+        from .webpage import render_html
+
+        return render_html(json.loads(board.to_json()), results, page_dir)
+    raise HarnessError(f"unknown leaderboard format '{fmt}' (md, csv, json, html)")
 
 
 def cli_main(args) -> int:
     if getattr(args, "output", None):
         check_output_file(Path(args.output), "--output")  # before reading every record
     board = load_leaderboard(args.results)
-    text = render(board, getattr(args, "format", "md") or "md")
     output = getattr(args, "output", None)
+    page_dir = Path(output).parent if output else None
+    text = render(board, getattr(args, "format", "md") or "md", args.results, page_dir)
     if output:
         atomic_write_text(Path(output), text)
         print(f"leaderboard: {output}")

@@ -42,6 +42,7 @@ class RunRequest:
     force: bool = False
     save_model: bool = False
     tensorboard: bool = False
+    report_to: list[str] = field(default_factory=list)  # experiment trackers (harness.trackers)
     plots: bool = True
     leaderboard: bool = True
     tasks_dir: list[str] = field(default_factory=list)
@@ -293,7 +294,10 @@ def make_plan(request: RunRequest) -> Plan:
     """Validate everything, load the tasks' data and resolve every cell's configuration."""
     from .tasks import load_task
 
+    from .trackers import check_trackers
+
     _executor_options(request)
+    request.report_to = check_trackers(request.report_to)  # a tracker that is not installed: exit 2 now
     tasks, models, registry, seeds, overrides, results = _grid(request)
     if request.data_dir is not None and not Path(request.data_dir).expanduser().is_dir():
         raise HarnessError(f"--data-dir {request.data_dir} does not exist; pass the folder that holds the task files")

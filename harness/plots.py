@@ -143,12 +143,21 @@ def plot_confusion_matrix(record: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_curves(record: dict[str, Any], path: str | Path) -> Path:
-    """Training loss (left) and validation accuracy / macro-F1 (right) against optimizer steps.
+    """Draw `curves_figure(record)` into a PNG at `path` (atomically)."""
+    return _save(curves_figure(record), path)
+
+
+def curves_figure(record: dict[str, Any]):
+    """Training loss (left) and validation accuracy / macro-F1 in percent (right) against
+    optimizer steps (integer ticks), with dashed chance lines (majority class, uniform guess)
+    and the early-stopping metric and patience named from the record's configuration.
 
     The best checkpoint (`training.best_step`, the early-stopping point) is a dashed vertical line
     in both panels, with a legend entry. An empty history gives panels that say so; a single
     point is drawn as a marker. Pixel size: `curves_size_px()` (fixed).
     """
+    from matplotlib.ticker import MaxNLocator
+
     _completed(record, "training curves")
     training = record.get("training") or {}
     history = [h for h in training.get("history") or [] if isinstance(h, dict) and _number(h.get("step")) is not None]
@@ -169,14 +178,17 @@ def plot_curves(record: dict[str, Any], path: str | Path) -> Path:
     acc_steps, acc = series("validation_accuracy")
     f1_steps, f1 = series("validation_macro_f1")
     if acc:
-        score_ax.plot(acc_steps, acc, marker="o", markersize=3, color="tab:blue", label="validation accuracy")
+        score_ax.plot(acc_steps, [100 * v for v in acc], marker="o", markersize=3, color="tab:blue", label="validation accuracy")
     if f1:
-        score_ax.plot(f1_steps, f1, marker="s", markersize=3, color="tab:green", label="validation macro-F1")
+        score_ax.plot(f1_steps, [100 * v for v in f1], marker="s", markersize=3, color="tab:green", label="validation macro-F1")
+    for value, text, style in _chance_lines(record):
+        score_ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=text)
 
-    for ax, has_data, ylabel in ((loss_ax, bool(loss), "training loss"), (score_ax, bool(acc or f1), "validation score")):
+    for ax, has_data, ylabel in ((loss_ax, bool(loss), "training loss"), (score_ax, bool(acc or f1), "validation score (%)")):
         ax.set_xlabel("optimizer step", fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if not has_data:
             ax.text(0.5, 0.5, "no history recorded", ha="center", va="center", transform=ax.transAxes,
@@ -184,16 +196,40 @@ def plot_curves(record: dict[str, Any], path: str | Path) -> Path:
         if best_step is not None:
             ax.axvline(best_step, color="black", linestyle="--", linewidth=1, label=f"best step {int(best_step)}")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
+            ax.legend(fontsize=7, loc="best")
+    score_ax.set_ylim(0, 100)
     loss_ax.set_title("training loss", fontsize=10)
-    score_ax.set_title("validation (early-stopping metric: accuracy)", fontsize=10)
+    score_ax.set_title(f"validation (early stopping on {_stopping_rule(record)})", fontsize=10)
     stopped = " (stopped early)" if training.get("stopped_early") else ""
     fig.suptitle(
         f"{record['task']} / {record['model']} / seed {record['seed']}: "
         f"{training.get('steps', '–')} steps, best step {int(best_step) if best_step is not None else '–'}{stopped}",
         fontsize=10,
     )
-    return _save(fig, path)
+    return fig
+
+
+def _stopping_rule(record: dict[str, Any]) -> str:
+    """The early-stopping metric and patience, from the record's own configuration."""
+    config = record.get("config") or {}
+    metric = ((config.get("task") or {}).get("spec") or {}).get("metric") or "accuracy"
+    patience = (config.get("recipe") or {}).get("patience")
+    rule = f"validation {metric.replace('_', '-')}"
+    return rule + (f", patience {patience}" if patience else ", no patience: best of all evaluations")
+
+
+def _chance_lines(record: dict[str, Any]) -> list[tuple[float, str, str]]:
+    """Chance levels in percent: always predicting the validation split's majority class
+    (its accuracy), and guessing uniformly among the labels (expected accuracy 1/K)."""
+    lines = []
+    references = (record.get("references") or {}).get("validation") or []
+    if references:
+        top = max(references.count(label) for label in set(references))
+        lines.append((100 * top / len(references), "chance: majority class", (0, (5, 3))))
+    k = len(record.get("labels") or [])
+    if k:
+        lines.append((100 / k, f"chance: uniform guess (1/{k})", (0, (1, 2))))
+    return lines
 
 
 def write_cell_plots(record: dict[str, Any], folder: str | Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """RESULTS/REPORT.md: the leaderboard, per-task error analysis, pretraining gain, French models.
 
 Sections:
-- the leaderboard (harness.leaderboard.leaderboard_markdown);
+- the leaderboard (harness.leaderboard.leaderboard_markdown) and the summary figure
+  `summary.png` (harness.summary: models x tasks, mean and CI over seeds);
 - per task: the best model (highest mean test accuracy over its completed seeds), the confusion
   matrix image of its lowest seed, and the most confused label pairs pooled over its seeds;
 - pretraining gain: each model minus its from-scratch twin, per task, with the 95% interval and p of
@@ -93,6 +94,22 @@ def _leaderboard_section(records: list[dict[str, Any]]) -> str:
     return _demote_headings(leaderboard_markdown(records).strip())
 
 
+def _summary_section(results: Path, records: list[dict[str, Any]]) -> str:
+    """RESULTS/summary.png: every model x task, mean and 95% CI over seeds (harness.summary)."""
+    import json
+
+    from .leaderboard import build_leaderboard
+    from .summary import write_summary_png
+
+    try:
+        data = json.loads(build_leaderboard(records).to_json())
+        image = write_summary_png(data, results / "summary.png")
+    except HarnessError as exc:
+        return f"(no summary figure: {exc})"
+    return ("### Summary figure\n\nMean test score over seeds with its 95% t-interval, per task and model; dots are "
+            f"single seeds.\n\n![summary: models x tasks]({_rel(image, results)})")
+
+
 def _demote_headings(markdown: str) -> str:
     """Nest a standalone document under this report's `## Leaderboard`: drop its title, add a level."""
     lines = markdown.splitlines()
@@ -132,6 +149,8 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         "## Leaderboard",
         "",
         _leaderboard_section(records),
+        "",
+        _summary_section(results, records),
         "",
         "## Per task: the best model's errors",
         "",

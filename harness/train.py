@@ -30,6 +30,7 @@ from .metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metric
 from .models import ModelIdentity, build_model, count_parameters, load_tokenizer
 from .specs import ModelSpec, Recipe
 from .tasks import TaskData
+from .trackers import run_name, tracker_config, trainer_report_to
 
 
 class NaNLossError(RuntimeError):
@@ -50,6 +51,7 @@ class CellRun:
     output_dir: Path  # the cell's folder (model and logs go here)
     save_model: bool = False
     tensorboard: bool = False
+    report_to: list[str] = field(default_factory=list)  # checked trackers (harness.trackers)
     fallbacks: list[str] = field(default_factory=list)
     progress_bar: bool = False  # a tqdm bar inside the cell (steps, loss, last validation score)
     work_dir: Path | None = None  # the cell's own work folder (default: a temp folder in output_dir)
@@ -388,7 +390,7 @@ def _save_state_callback():
 
 
 # --------------------------------------------------------------------------- one cell
-def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int):
+def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int, trackers: dict[str, Any] | None = None):
     recipe = run.recipe
     by_steps = recipe.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
@@ -423,6 +425,7 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+    kwargs.update(trackers or {})  # report_to and run_name (harness.trackers)
     return one_device_training_arguments(run.device, **kwargs)
 
 
@@ -526,11 +529,15 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             from .progress import CellProgressBar
 
             callbacks.append(CellProgressBar(f"{spec.name} / {run.model.name} / seed {run.seed}"))
-        if run.tensorboard:
+        if run.report_to:
+            model.config.harness = tracker_config(spec.name, run.model.model_dump(), run.seed, run.precision, recipe.model_dump())
+        if run.tensorboard or "tensorboard" in run.report_to:
             callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
         trainer = CountingTrainer(
             model=model,
-            args=_training_args(run, work_dir, batch_size, accumulation),
+            args=_training_args(run, work_dir, batch_size, accumulation, {
+                "report_to": trainer_report_to(run.report_to), "run_name": run_name(spec.name, run.model.name, run.seed),
+            }),
             train_dataset=encoded["train"],
             eval_dataset=encoded["validation"].remove_columns(["length"]),
             processing_class=tokenizer,

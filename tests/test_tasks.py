@@ -33,7 +33,7 @@ REAL_TASKS = {
     "pawsx.yaml": ["pawsx-fr"],
     "reviews.yaml": ["allocine", "imdb"],
 }
-DEMO_TASKS = ["demo-sentiment-fr", "demo-nli-en", "demo-dialogue-fr"]
+DEMO_TASKS = ["demo-sentiment-fr", "demo-sentiment-en", "demo-nli-en", "demo-dialogue-fr"]
 
 # The 31 LORIA dialogue acts in the order of the issue (the original loader's sorted list).
 LORIA_ACTS = [
@@ -170,8 +170,8 @@ def test_registry_lists_every_family_and_task(registry):
     for name, spec in registry.items():
         by_file.setdefault(Path(spec.spec_file).name, []).append(name)
     assert by_file == {**REAL_TASKS, "demo.yaml": DEMO_TASKS}
-    # 14 real tasks (1 GLUE, 1 SNLI, 5 MIAM, 3 FLUE CLS, XNLI, PAWS-X, Allociné, IMDb) + 3 demo tasks
-    assert len(registry) == 17
+    # 14 real tasks (1 GLUE, 1 SNLI, 5 MIAM, 3 FLUE CLS, XNLI, PAWS-X, Allociné, IMDb) + 4 demo tasks
+    assert len(registry) == 18
     assert all(Path(spec.spec_file).parent == REPO / "tasks" for spec in registry.values())
 
 
@@ -212,10 +212,10 @@ def test_get_task_suggests_the_closest_name(registry):
 def test_user_tasks_dir_adds_a_task(tmp_path):
     write_spec(tmp_path / "mine", [TOY_SPEC])
     registry = load_registry([tmp_path / "mine"])
-    assert len(registry) == 18
+    assert len(registry) == 19
     assert registry["toy"].spec_file == str(tmp_path / "mine" / "toy.yaml")
     # The built-in folder passed again is not read twice (no false duplicate).
-    assert len(load_registry([REPO / "tasks"])) == 17
+    assert len(load_registry([REPO / "tasks"])) == 18
 
 
 def test_tasks_dir_from_environment(tmp_path, monkeypatch):
@@ -778,22 +778,25 @@ def test_readers_registry_is_explicit():
 
 # --------------------------------------------------------------------------- command line
 def test_cli_tasks_lists_every_task(capsys):
-    code, out, err = run_cli(capsys, "tasks")
+    code, out, err = run_cli(capsys, "tasks", "--format", "json")
     assert code == 0 and err == ""
-    lines = {line.split("|")[1].strip(): line for line in out.splitlines()[2:]}
-    assert set(lines) == {n for names in REAL_TASKS.values() for n in names} | set(DEMO_TASKS)
-    assert "hub:nyu-mll/glue/sst2" in lines["sst2"] and "single" in lines["sst2"]
-    assert "| pair " in lines["snli"] and "hub:stanfordnlp/snli/plain_text" in lines["snli"]
-    assert " 31 |" in lines["miam-loria"] and "url:raw.githubusercontent.com" in lines["miam-loria"]
-    assert "url:zenodo.org" in lines["flue-cls-music"]
-    assert "bundled" in lines["demo-nli-en"]
+    tasks = {t["name"]: t for t in json.loads(out)}
+    assert set(tasks) == {n for names in REAL_TASKS.values() for n in names} | set(DEMO_TASKS)
+    assert tasks["sst2"]["source"] == "hub:nyu-mll/glue/sst2" and tasks["sst2"]["input"] == "single"
+    assert tasks["snli"]["input"] == "pair" and tasks["snli"]["source"] == "hub:stanfordnlp/snli/plain_text"
+    assert len(tasks["miam-loria"]["labels"]) == 31 and tasks["miam-loria"]["source"].startswith("url:raw.githubusercontent.com")
+    assert tasks["flue-cls-music"]["source"] == "url:zenodo.org"
+    assert tasks["demo-nli-en"]["source"] == "bundled"
+    code, out, err = run_cli(capsys, "tasks")  # the table: every task on a line of its own
+    names = {line.split()[0] for line in out.splitlines()[2:] if line.strip() and not line.startswith(" ")}
+    assert names == set(tasks)
 
 
 def test_cli_tasks_with_a_user_folder(tmp_path, capsys):
     write_spec(tmp_path / "mine", [TOY_SPEC])
     code, out, _ = run_cli(capsys, "--tasks-dir", str(tmp_path / "mine"), "tasks")
     assert code == 0
-    assert any(line.startswith("| toy ") for line in out.splitlines())
+    assert any(line.startswith("toy ") for line in out.splitlines())
 
 
 def test_cli_tasks_show_json(capsys):

@@ -1,0 +1,73 @@
+"""The curves plot (integer steps, percent, chance lines, the stopping rule from the record's
+config) and the summary figure (models x tasks, mean and CI) in the report and the web page."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import make_record, predictions_with_accuracy, write_results
+
+from harness.leaderboard import build_leaderboard
+from harness.plots import curves_figure
+from harness.report import write_report
+from harness.summary import summary_figure, summary_svg
+
+
+def _record(task="toy", model="m", seed=0, accuracy=0.8, labels=("neg", "neu", "pos"), n=90, **kwargs):
+    labels = list(labels)
+    refs = [i % len(labels) for i in range(n)]
+    preds = predictions_with_accuracy(refs, accuracy, len(labels), seed + 17 * len(model))
+    return make_record(task, model, seed, refs, preds, labels, **kwargs)
+
+
+def test_curves_use_integer_steps_percent_chance_lines_and_the_configured_stopping_rule():
+    record = _record()
+    record["references"]["validation"] = [0] * 6 + [1] * 3 + [2] * 1  # majority class: 60%
+    record["config"]["task"]["spec"]["metric"] = "accuracy"
+    record["config"]["recipe"] = {"patience": 3}
+    fig = curves_figure(record)
+    loss_ax, score_ax = fig.axes[:2]
+    fig.canvas.draw()
+    for ax in (loss_ax, score_ax):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    lines = {line.get_label(): line for line in score_ax.get_lines()}
+    assert list(lines["validation accuracy"].get_ydata()) == pytest.approx([60.0, 70.0, 68.0])  # percent
+    assert lines["chance: majority class"].get_ydata()[0] == pytest.approx(60.0)
+    assert lines["chance: uniform guess (1/3)"].get_ydata()[0] == pytest.approx(100 / 3)
+    assert lines["chance: majority class"].get_linestyle() == "--"
+    assert score_ax.get_title() == "validation (early stopping on validation accuracy, patience 3)"
+    assert score_ax.get_ylim() == (0, 100)
+
+    record["config"]["recipe"] = {"patience": None}
+    assert "no patience" in curves_figure(record).axes[1].get_title()
+
+
+def _board_data(tmp_path=None):
+    records = [_record("t1", "a", s, acc) for s, acc in enumerate([0.8, 0.85, 0.9])]
+    records += [_record("t1", "b", s, acc) for s, acc in enumerate([0.5, 0.55])]
+    records += [_record("t2", "a", 0, 0.7)]
+    records += [make_record("t2", "b", 0, [], [], ["neg", "neu", "pos"], status="failed")]
+    return records, json.loads(build_leaderboard(records).to_json())
+
+
+def test_summary_figure_draws_mean_ci_and_seeds_per_task_and_model():
+    _, data = _board_data()
+    fig = summary_figure(data, ("accuracy",))
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    assert set(panels) == {"t1", "t2"}
+    cell = next(c for c in data["cells"] if (c["metric"], c["task"], c["model"]) == ("accuracy", "t1", "a"))
+    ci = [line for line in panels["t1"].get_lines() if line.get_gid() == "point__accuracy__t1__a__1"][0]
+    assert list(ci.get_xdata()) == pytest.approx([cell["low"], min(100.0, cell["high"])])
+    texts = [t.get_text() for t in panels["t2"].texts]
+    assert "failed" in texts  # a failed cell is said, never drawn as 0
+    svg = summary_svg(data, "accuracy")
+    assert svg.startswith("<svg") and 'id="point__accuracy__t1__b__0"' in svg
+
+
+def test_report_embeds_the_summary_figure(tmp_path):
+    records, _ = _board_data()
+    root = write_results(tmp_path / "results", records)
+    text = write_report(root).read_text()
+    assert "![summary: models x tasks](summary.png)" in text
+    assert (root / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
