@@ -221,10 +221,7 @@ def read_acl_imdb(path: Path, columns: list[str], label: str) -> Iterator[tuple[
     for label_id, polarity in enumerate(ACL_IMDB_CLASSES):
         for file in sorted(p for p in (path / polarity).iterdir() if p.suffix == ".txt"):
             number += 1
-            try:
-                text = file.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{file}: {_reason(exc)}") from None
+            text = read_text(file, "review", DataError)
             yield number, {columns[0]: text, label: label_id}
 
 
