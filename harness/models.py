@@ -238,7 +238,7 @@ def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
     from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
 
     identity = _identity(model)
-    location, local, revision = identity.location, identity.local, identity.revision
+    location, revision = identity.location, identity.revision
     label_kwargs = {
         "num_labels": len(labels),
         "id2label": dict(enumerate(labels)),

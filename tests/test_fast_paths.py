@@ -91,7 +91,10 @@ def test_length_grouped_batches_cover_every_row_once_per_epoch(tiny, tmp_path):
 
     model, tokenizer = tiny
     encoded = _encoded(tokenizer, 203, seed=2)  # not a multiple of the batch size
-    run = SimpleNamespace(recipe=Recipe(batch_size=16, max_steps=None), precision="fp32", seed=5)
+    from harness.device import choose_device
+
+    run = SimpleNamespace(recipe=Recipe(batch_size=16, max_steps=None), precision="fp32", seed=5,
+                          device=choose_device("cpu"), checkpoint=False)
     args = _training_args(run, str(tmp_path), 16, 1)
     assert args.train_sampling_strategy == "group_by_length"
     trainer = Trainer(model=model, args=args, train_dataset=encoded, eval_dataset=encoded, processing_class=tokenizer,
