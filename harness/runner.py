@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import HarnessError
-from .card import write_model_card
+from .card import write_saved_model_card
 from .models import ModelRegistry, model_identity
 from .specs import ModelSpec, Recipe, TaskSpec, resolve_recipe
 from .store import SCHEMA_VERSION, read_record, record_path, write_record
@@ -233,7 +233,7 @@ def run_grid(
                 _attach_statistics(record)
                 write_record(path, record)
                 if record.get("saved_model"):  # the model card needs the record's test CIs
-                    write_model_card(record, Path(record["saved_model"]))
+                    write_saved_model_card(record, log)
                 if options.plots:
                     _write_plots(record, path.parent, log)
                 test = record["metrics"]["test"]
