@@ -170,6 +170,16 @@ def write_model_card(record: dict[str, Any], folder: str | Path) -> Path:
     return path
 
 
+def write_saved_model_card(record: dict[str, Any], log=print) -> Path | None:
+    """The runner's call once a cell's record is written: the card is a view of the record, so
+    if it cannot be written the record and the saved model stay and the grid goes on."""
+    try:
+        return write_model_card(record, Path(record["saved_model"]))
+    except Exception as exc:  # noqa: BLE001
+        log(f"      model card not written: {type(exc).__name__}: {exc}")
+        return None
+
+
 def push_model(folder: Path, repo_id: str, private: bool = False, revision: str | None = None) -> str:
     """Upload a `--save-model` folder (weights, tokenizer, harness.json, model card) to the Hub."""
     if not HUB_REPO.match(repo_id):

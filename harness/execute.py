@@ -122,9 +122,9 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     supersede(cell.path)
     write_record(cell.path, record)
     if record.get("saved_model"):  # the model card needs the record's test CIs
-        from .card import write_model_card
+        from .card import write_saved_model_card
 
-        write_model_card(record, Path(record["saved_model"]))
+        write_saved_model_card(record, log)
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]
