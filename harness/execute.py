@@ -58,8 +58,10 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     while error is None:
         run = CellRun(
             data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
-            seed=cell.seed, precision=precision, output_dir=cell.path.parent, save_model=request.save_model,
-            tensorboard=request.tensorboard, fallbacks=cell.facts.fallbacks, progress_bar=progress_bar,
+            seed=cell.seed, precision=precision, output_dir=cell.path.parent,
+            save_model=request.save_model and cell.facts.kind != "trial",
+            tensorboard=request.tensorboard and cell.facts.kind != "trial", fallbacks=cell.facts.fallbacks, progress_bar=progress_bar,
+            score_test=cell.facts.kind != "trial",
         )
         cell.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -84,6 +86,11 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     options = {"save_model": request.save_model, "tensorboard": request.tensorboard}
     record = completed_record(cell.facts, ctx, body, precision, options)
     write_record(cell.path, record)
+    if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
+        val = record["metrics"]["validation"]
+        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
+                   f"{record['training']['steps']} steps -> {cell.path}")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]

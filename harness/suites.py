@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from .errors import SpecError
-from .specs import NAME_PATTERN, RecipeOverrides, Strict, format_validation_error, read_yaml
+from .specs import NAME_PATTERN, RecipeOverrides, Strict, SuiteSearchBlock, format_validation_error, read_yaml
 
 BUILTIN_SUITES_FILE = Path(__file__).resolve().parent.parent / "suites.yaml"
 
@@ -19,6 +19,7 @@ class Suite(Strict):
     models: list[str] = Field(min_length=1)
     seeds: int = Field(3, ge=1)
     training: RecipeOverrides = Field(default_factory=dict)
+    search: SuiteSearchBlock | None = None
 
 
 def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
