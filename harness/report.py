@@ -405,6 +405,9 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
     else:
         out.append("No French task (task spec language `fr`) in these results.")
 
+    from .search_views import report_section
+
+    out += ["", *report_section(results, records)]
     out += ["", "## Cell plots", ""]
     cells = _by_cell(records)
     for task in tasks:
