@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints-cpu.txt
-EXTRAS ?= test,offline-model,tensorboard,ray
+EXTRAS ?= test,offline-model,tensorboard,ray,search
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

@@ -19,12 +19,28 @@ NEGATIVE_WORDS = ["awful", "rude", "bland", "dull", "useless"]
 
 @pytest.fixture(scope="module")
 def seeded_tiny(tmp_path_factory):
-    """A tiny BERT with a fixed initialisation, so that what it learns in a few steps is stable."""
+    """A tiny BERT with a word-level vocabulary of the opinion words and a seeded initialisation:
+    nothing in it depends on a tokenizer trainer's tie order, and it learns the words reliably."""
     import torch
-    from helpers import tiny_bert
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + sorted(POSITIVE_WORDS + NEGATIVE_WORDS))}
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(0)
-    return tiny_bert(tmp_path_factory.mktemp("seeded-tiny"))
+    folder = tmp_path_factory.mktemp("word-tiny")
+    BertModel(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture()
@@ -143,7 +159,9 @@ def test_trials_never_touch_the_test_split(word_env):
                         models_file=str(toy_env["models"]), plots=False, leaderboard=False,
                         search={"space": {"learning_rate": [LEARNS]}, "seeds": 2, "budget": {"max_epochs": 1}})
     plan.data[toy_env["task"]].splits["test"] = UnreadableSplit()
-    result = harness.execute(plan, log=lambda m: None)
+    from harness.api import execute
+
+    result = execute(plan, log=lambda m: None)
     by_kind = {}
     for outcome in result.outcomes:
         by_kind.setdefault("trial" if "search" in str(outcome.path) else "final", []).append(outcome.status)
