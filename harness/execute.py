@@ -29,10 +29,11 @@ class CellOutcome:
     error: str | None = None
     seconds: float = 0.0
     summary: str = ""
+    trial: str = ""  # a search trial's values, e.g. "trial learning_rate=2e-05"
 
     @property
     def label(self) -> str:
-        return f"{self.task} / {self.model} / seed {self.seed}"
+        return f"{self.task} / {self.model} / " + (f"{self.trial} / " if self.trial else "") + f"seed {self.seed}"
 
 
 def skipped(cell: Cell) -> CellOutcome:
@@ -90,7 +91,8 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
         val = record["metrics"]["validation"]
         summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
                    f"{record['training']['steps']} steps -> {cell.path}")
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
+                           trial=cell.label.split(" / ")[2])
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]

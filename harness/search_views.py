@@ -53,7 +53,7 @@ def footnote_lines(records: Iterable[dict[str, Any]]) -> list[str]:
             "Other cells use the declared recipe."]
 
 
-def _columns(group: dict[str, dict[str, Any]]) -> list[tuple]:
+def _columns(group: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
     keys = sorted({k for s in group.values() for t in s["trials"] for k in t["params"]})
     combos = {tuple(t["params"].get(k) for k in keys) for s in group.values() for t in s["trials"]}
     return keys, sorted(combos, key=lambda c: tuple((v is None, v if isinstance(v, (int, float)) else str(v)) for v in c))
