@@ -265,3 +265,19 @@ def test_search_layers_later_wins_and_the_shipped_suites(tmp_path):
     merged, where = merge(search_layers(registry, scratch, french, RunRequest()))
     assert min(merged["space"]["learning_rate"]) >= 1e-4 and "camembert-base-scratch" in where
     assert suites["demo"].search is None and suites["glue"].search is not None
+
+
+def test_trials_fan_out_on_the_ray_executor(word_env, capsys):
+    ray = pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(run_args(word_env, "--search", f"learning_rate={STUCK},{LEARNS}", "--search-budget", "max_epochs=1",
+                             "--executor", "ray", "--cpus-per-cell", "1", "--no-leaderboard")) == 0
+    finally:
+        ray.shutdown()
+    out = capsys.readouterr().out
+    assert "ray: 2 cell(s)" in out and "ray: 1 cell(s)" in out  # the trials in one pass, then the final cell
+    trials = list((word_env["results"] / word_env["task"] / "tiny" / "search").glob("trial-*.json"))
+    assert len(trials) == 2 and all(read_record(t)["provenance"]["executor"] == "ray" for t in trials)
+    final = read_record(record_path(word_env["results"], word_env["task"], "tiny", 0))
+    assert final["selection"]["chosen"] is not None and len(final["selection"]["trials"]) == 2
