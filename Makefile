@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints-cpu.txt
-EXTRAS ?= test,offline-model,tensorboard,ray,browser
+EXTRAS ?= test,offline-model,tensorboard,ray,search,browser
 # make test installs Chromium and its driver (Debian/Ubuntu packages) for the web page's browser
 # test when they are missing and apt-get can run (root, or sudo without a password); BROWSER=0
 # skips that, and the browser test then skips itself, saying why.

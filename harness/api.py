@@ -50,10 +50,18 @@ class RunResult:
 
 
 def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
-    """Run a plan's cells with its executor, then write the leaderboard files."""
+    """Run a plan's cells with its executor, then write the leaderboard files. With a search, the
+    trials run first (every task x model in one executor pass; tpe in rounds), then each final
+    cell is planned again with its chosen configuration and run."""
     from .executors import run_plan
 
-    outcomes = run_plan(the_plan, log)
+    outcomes = []
+    if the_plan.searches:  # phase one: the trials; then the final cells with the chosen configurations
+        from .search import run_trials
+
+        outcomes += run_trials(the_plan, log)
+    finals = [c for c in the_plan.cells if c.kind == "final"]
+    outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
     if the_plan.request.leaderboard:
         from .leaderboard import write_leaderboard_files

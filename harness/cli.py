@@ -57,6 +57,27 @@ def _key_value(value: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(raw)
 
 
+def _search_values(value: str) -> tuple[str, list[object]]:
+    if "=" not in value:
+        raise argparse.ArgumentTypeError(f"--search expects field=value1,value2,..., got '{value}'")
+    key, _, raw = value.partition("=")
+    return key.strip(), [yaml.safe_load(item) for item in raw.split(",") if item.strip()]
+
+
+def search_block(args) -> dict[str, object]:
+    """The command line's search layer: --search fields, and the --search-* options."""
+    block: dict[str, object] = {}
+    if args.search:
+        block["space"] = dict(args.search)
+    for key, value in (("strategy", args.search_strategy), ("n_trials", args.search_trials),
+                       ("seeds", args.search_seeds)):
+        if value is not None:
+            block[key] = value
+    if args.search_budget:
+        block["budget"] = dict(args.search_budget)
+    return block
+
+
 def _global_options(parser: argparse.ArgumentParser, suffix: str = "") -> None:
     """--tasks-dir and --models-file, on the main parser and (dest + suffix) on every command."""
     default = argparse.SUPPRESS if suffix else None
@@ -85,6 +106,14 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--max-eval-samples", type=int, metavar="N", help="score a fixed random subset of N validation / test rows")
     run.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe hyperparameter, e.g. --set learning_rate=2e-5 (repeatable; keys: 'harness recipe')")
+    run.add_argument("--search", type=_search_values, action="append", default=[], metavar="FIELD=V1,V2,...",
+                     help="search a recipe field on the validation split, e.g. learning_rate=1e-5,2e-5,3e-5 (repeatable)")
+    run.add_argument("--search-strategy", choices=["grid", "random", "tpe"], help="grid (default), random or tpe (Optuna)")
+    run.add_argument("--search-trials", type=int, metavar="N", help="random / tpe: configurations to try")
+    run.add_argument("--search-seeds", type=int, metavar="N", help="seeds per trial configuration (default 1)")
+    run.add_argument("--search-budget", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="trials only: max_train_samples, max_epochs or max_steps (repeatable)")
+    run.add_argument("--no-search", action="store_true", help="ignore every search block: run the recipe as declared")
     run.add_argument("--force", action="store_true", help="rerun cells whose record already exists with the same configuration")
     run.add_argument("--save-model", action="store_true",
                      help="keep the best model, its tokenizer and a model card in RESULTS/<task>/<model>/model-seed-<k>/")
@@ -317,6 +346,7 @@ def cmd_run(args) -> int:
         leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
         executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
         cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
+        search=search_block(args), no_search=args.no_search,
     )
     plan = make_plan(request)
     if args.dry_run:

@@ -31,10 +31,11 @@ class CellOutcome:
     error: str | None = None
     seconds: float = 0.0
     summary: str = ""
+    trial: str = ""  # a search trial's values, e.g. "trial learning_rate=2e-05"
 
     @property
     def label(self) -> str:
-        return f"{self.task} / {self.model} / seed {self.seed}"
+        return f"{self.task} / {self.model} / " + (f"{self.trial} / " if self.trial else "") + f"seed {self.seed}"
 
 
 def skipped(cell: Cell) -> CellOutcome:
@@ -90,9 +91,10 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     while error is None:
         run = CellRun(
             data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
-            seed=cell.seed, precision=precision, output_dir=cell.path.parent, save_model=request.save_model,
-            tensorboard=request.tensorboard, report_to=list(request.report_to), fallbacks=cell.facts.fallbacks,
-            progress_bar=progress_bar,
+            seed=cell.seed, precision=precision, output_dir=cell.path.parent,
+            save_model=request.save_model and cell.facts.kind != "trial",
+            tensorboard=request.tensorboard and cell.facts.kind != "trial", report_to=list(request.report_to),
+            fallbacks=cell.facts.fallbacks, progress_bar=progress_bar, score_test=cell.facts.kind != "trial",
             work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
             config_hash=cell.config_hash,
         )
@@ -121,6 +123,12 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     record = completed_record(cell.facts, ctx, body, precision, options)
     supersede(cell.path)
     write_record(cell.path, record)
+    if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
+        val = record["metrics"]["validation"]
+        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
+                   f"{record['training']['steps']} steps -> {cell.path}")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
+                           trial=cell.label.split(" / ")[2])
     if record.get("saved_model"):  # the model card needs the record's test CIs
         from .card import write_saved_model_card
 

@@ -501,6 +501,9 @@ def _footnote(
         "Throughput: mean over completed seeds; training counts optimizer steps only, tokens are real "
         "(non-padding) tokens; peak memory: " + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
     ]
+    from .search_views import footnote_lines
+
+    lines += footnote_lines(records)  # which cells a search selected, and over what
     return {
         "split": "test",
         "unit": "percent",

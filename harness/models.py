@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from .errors import HarnessError, SpecError
 from .files import data_path, open_binary
-from .specs import ModelSpec, check_recipe_overrides, format_validation_error, read_yaml, suggest
+from .specs import ModelSpec, SearchBlock, check_recipe_overrides, format_validation_error, read_yaml, suggest
 
 BUILTIN_MODELS_FILE = data_path("models.yaml")
 PACKAGE_PREFIX = "package:"
@@ -23,6 +23,7 @@ class ModelRegistry:
     path: str
     defaults: dict[str, Any]
     models: dict[str, ModelSpec]
+    search: SearchBlock | None = field(default=None)  # `defaults: search:`
 
     def get(self, name: str) -> ModelSpec:
         if name not in self.models:
@@ -44,7 +45,14 @@ def load_models(path: str | Path | None = None) -> ModelRegistry:
     if unknown:
         key = sorted(unknown)[0]
         raise SpecError(f"{file}: unknown top-level field '{key}'{suggest(key, ['defaults', 'models'])}")
-    defaults = check_recipe_overrides(raw.get("defaults") or {}, f"{file}: defaults")
+    defaults = dict(raw.get("defaults") or {}) if isinstance(raw.get("defaults"), dict) else raw.get("defaults")
+    search_block = defaults.pop("search", None) if isinstance(defaults, dict) else None
+    defaults = check_recipe_overrides(defaults or {}, f"{file}: defaults")
+    try:
+        search = SearchBlock(**search_block) if search_block is not None else None
+    except (ValidationError, TypeError) as exc:
+        detail = format_validation_error(exc, SearchBlock.model_fields) if isinstance(exc, ValidationError) else str(exc)
+        raise SpecError(f"{file}: defaults: search: {detail}") from None
     models: dict[str, ModelSpec] = {}
     for i, entry in enumerate(raw["models"]):
         if not isinstance(entry, dict):
@@ -57,7 +65,7 @@ def load_models(path: str | Path | None = None) -> ModelRegistry:
         if spec.name in models:
             raise SpecError(f"{file}: model '{spec.name}' is defined twice")
         models[spec.name] = spec
-    return ModelRegistry(path=str(file), defaults=defaults, models=models)
+    return ModelRegistry(path=str(file), defaults=defaults, models=models, search=search)
 
 
 # --------------------------------------------------------------------------- sources

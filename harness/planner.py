@@ -53,6 +53,8 @@ class RunRequest:
     cpus_per_cell: int | None = None  # threads per cell (ray: CPUs reserved per cell)
     ray_address: str | None = None
     checkpoint: bool | None = None  # None: cells planned for more than CHECKPOINT_MIN_STEPS steps
+    search: dict[str, Any] = field(default_factory=dict)  # --search: a search block (space, strategy, ...)
+    no_search: bool = False  # ignore every search block: run the recipe as declared
 
 
 @dataclass
@@ -67,6 +69,11 @@ class Cell:
     identity: ModelIdentity | None  # None: the model could not be resolved (the cell fails)
     error: str | None = None
     cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
+    pending: bool = False  # a final cell that waits for its search's selection
+
+    @property
+    def kind(self) -> str:
+        return self.facts.kind  # final, or trial (a search trial)
 
     @property
     def steps(self) -> float:
@@ -75,7 +82,19 @@ class Cell:
 
     @property
     def label(self) -> str:
+        if self.kind == "trial":
+            values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in self.facts.config["recipe"].items() if k in self._searched())
+            return f"{self.task.name} / {self.model.name} / trial {values} / seed {self.seed}"
         return f"{self.task.name} / {self.model.name} / seed {self.seed}"
+
+    def _searched(self) -> list[str]:
+        return list(self.facts.config.get("searched", []))
+
+    def note(self) -> str:
+        if self.pending:
+            return "configuration chosen by the search (after the trials)"
+        return self.error or ""
 
     @property
     def config_hash(self) -> str:
@@ -83,8 +102,10 @@ class Cell:
 
     def row(self) -> dict[str, Any]:
         return {"task": self.task.name, "model": self.model.name, "seed": self.seed, "status": self.status,
-                "config_hash": self.config_hash, "estimated_rows": int(self.cost), "path": str(self.path),
-                **({"note": self.error} if self.error else {})}
+                "config_hash": None if self.pending else self.config_hash, "estimated_rows": int(self.cost),
+                "path": str(self.path), "kind": self.kind,
+                **({"trial": {k: self.recipe.model_dump()[k] for k in self._searched()}} if self.kind == "trial" else {}),
+                **({"note": self.note()} if self.note() else {})}
 
 
 @dataclass
@@ -96,6 +117,7 @@ class Plan:
     context: RunContext
     registry: ModelRegistry
     offline: bool = False
+    searches: list = field(default_factory=list)  # harness.search.Search: task x model pairs with a search
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
@@ -106,8 +128,14 @@ class Plan:
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
-        return (f"{len(self.data)} task(s) x {len({c.model.name for c in self.cells})} model(s) x "
-                f"{len({c.seed for c in self.cells})} seed(s) = {len(self.cells)} cell(s) ({counts}); "
+        finals = [c for c in self.cells if c.kind == "final"]
+        search = ""
+        if self.searches:
+            planned = sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)
+            search = (f" + {planned} search trial cell(s) on the validation split for {len(self.searches)} "
+                      f"task x model pair(s), {len(self.cells) - len(finals)} proposed so far")
+        return (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
+                f"{len({c.seed for c in finals})} seed(s) = {len(finals)} cell(s){search} ({counts}); "
                 f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
                 f"device {self.context.device.torch_device}, precision {self.context.precision}"
                 + (" (offline)" if self.offline else ""))
@@ -115,13 +143,14 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
                 "executor": self.request.executor, "precision": self.context.precision,
-                "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells]}
+                "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells],
+                "search_trials_planned": sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)}
 
     def table(self) -> str:
         from tabulate import tabulate
 
-        rows = [[c.task.name, c.model.name, c.seed, c.status, c.config_hash, int(c.cost), c.error or ""]
-                for c in self.cells]
+        rows = [[c.task.name, c.model.name, c.seed, c.status, "-" if c.pending else c.config_hash, int(c.cost),
+                 c.note() or (c.label.split(" / ")[2] if c.kind == "trial" else "")] for c in self.cells]
         return tabulate(rows, headers=["task", "model", "seed", "status", "config", "est. rows", "note"],
                         tablefmt="github")
 
@@ -320,6 +349,9 @@ def make_plan(request: RunRequest) -> Plan:
             identities[model.name] = resolve_identity(model)
         except HarnessError as exc:  # a missing package or folder: the cell fails, the grid goes on
             identities[model.name] = str(exc)
+    from .search import plan_searches, refresh
+
+    searches = plan_searches(request, registry, tasks, models, recipes, seeds)  # bad blocks: exit 2 here
     data = {task.name: load_task(task, request.data_dir) for task in tasks}
     cells = []
     for task in tasks:
@@ -327,28 +359,39 @@ def make_plan(request: RunRequest) -> Plan:
             recipe, identity = recipes[(task.name, model.name)], identities[model.name]
             for seed in seeds:
                 cells.append(_cell(task, model, seed, recipe, identity, data[task.name], precision, results))
-    return Plan(request, results, cells, data, context, registry, offline)
+    for search in searches:
+        search.identity = identities[search.model.name]
+    plan = Plan(request, results, cells, data, context, registry, offline, searches)
+    if searches:
+        refresh(plan)  # trial cells, and the final cells with the selection where every trial has run
+    return plan
 
 
-def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results) -> Cell:
+def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results, *, kind: str = "final",
+          path: Path | None = None, extra: dict[str, Any] | None = None, selection: dict[str, Any] | None = None,
+          pending: bool = False, error: str | None = None) -> Cell:
+    """One cell. A search adds `extra` config (its space: a changed space makes the final cells
+    stale), a trial's own path and kind, and the final cells' selection (or `pending`)."""
     import time
 
-    path = record_path(results, task.name, model.name, seed)
+    path = path or record_path(results, task.name, model.name, seed)
     if isinstance(identity, ModelIdentity):
         config = cell_config(task, data.fingerprint, model, identity, recipe, seed, precision)
-        error = None
     else:
-        config = {"task": task.name, "model": model.model_dump(), "seed": seed, "precision": precision}
-        error, identity = identity, None
+        config = {"task": task.name, "model": model.model_dump(exclude={"search"}), "seed": seed, "precision": precision}
+        error, identity = error or identity, None
+    config.update(extra or {})
     digest = config_hash(config)
     facts = CellFacts(
         task=task.name, model=model.name, seed=seed, labels=list(task.labels), config=config, config_hash=digest,
         model_source=model.source, model_language=model.language or None, model_revision=identity.revision if identity else model.revision,
         model_content_hash=identity.content_hash if identity else None, data_fingerprint=data.fingerprint,
-        data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(),
+        data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(), kind=kind,
+        selection=selection,
     )
-    return Cell(task, model, seed, path, _status(path, digest), facts, recipe, identity, error,
-                estimated_cost(len(data.splits["train"]), recipe))
+    status = "todo" if pending else _status(path, digest)
+    return Cell(task, model, seed, path, status, facts, recipe, identity, error,
+                estimated_cost(len(data.splits["train"]), recipe), pending)
 
 
 def set_offline_if_local(tasks: list[TaskSpec], data_dir: str | None, models: list[ModelSpec]) -> bool:

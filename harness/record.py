@@ -107,7 +107,7 @@ def cell_config(task_spec, data_fingerprint: str, model_spec, identity, recipe, 
     """The fully resolved configuration; everything in it can change a score."""
     return {
         "task": {"spec": task_spec.model_dump(exclude=SPEC_BOOKKEEPING), "data_fingerprint": data_fingerprint},
-        "model": {**model_spec.model_dump(exclude={"description", "language"}), **identity.as_config()},
+        "model": {**model_spec.model_dump(exclude={"description", "language", "search"}), **identity.as_config()},
         "recipe": recipe.model_dump(),
         "seed": seed,
         "precision": precision,
@@ -143,6 +143,14 @@ class CellFacts:
     started: float
     fallbacks: list[str] = field(default_factory=list)
     took_over: dict[str, Any] | None = None  # the dead run's claim this cell took over
+    kind: str = "final"  # or "trial": a search trial, scored on the validation split only
+    selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
+
+    def _search_keys(self) -> dict[str, Any]:
+        """`kind` and `selection` appear only where they say something: final records without a
+        search are unchanged."""
+        return {**({"kind": self.kind} if self.kind != "final" else {}),
+                **({"selection": self.selection} if self.selection is not None else {})}
 
     def _provenance(self, ctx: RunContext, precision: str) -> dict[str, Any]:
         return {
@@ -188,7 +196,10 @@ def completed_record(facts: CellFacts, ctx: RunContext, body: dict[str, Any], pr
         "fallbacks": facts.fallbacks,
         "provenance": {**facts._provenance(ctx, precision), "test_fingerprint": scored_test,
                        "cpu_keep_heap": ctx.cpu_keep_heap},
+        **facts._search_keys(),
     }
+    if facts.kind == "trial":  # no test split: nothing to bootstrap
+        return record
     record["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(
         record["references"]["test"], record["predictions"]["test"], resamples=1000, seed=facts.seed,
         n_labels=len(record["labels"]),
@@ -212,4 +223,5 @@ def failed_record(facts: CellFacts, ctx: RunContext, exc: BaseException, precisi
         "config_hash": facts.config_hash,
         "fallbacks": facts.fallbacks,
         "provenance": facts._provenance(ctx, precision),
+        **facts._search_keys(),
     }

@@ -216,6 +216,9 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         out.append("")
         out.append(_md_table(headers, rows))
 
+    from .search_views import report_section
+
+    out += ["", *report_section(results, records)]
     out += ["", "## Cell plots", ""]
     cells = _by_cell(records)
     for task in tasks:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import HarnessError
 from .files import UTF8_BOM, atomic_write_bytes, atomic_write_text, os_reason, read_bytes
@@ -44,7 +44,7 @@ class TestMetrics(SplitMetrics):
 
 class Metrics(_Open):
     validation: SplitMetrics
-    test: TestMetrics
+    test: TestMetrics | None = None  # absent only in a search trial's record (validation only)
     macro_f1_definition: str
 
 
@@ -96,6 +96,18 @@ class ResultRecord(_Open):
     config: dict[str, Any]
     config_hash: str
     provenance: dict[str, Any]
+    kind: Literal["final", "trial"] = "final"  # trial: a search trial under <task>/<model>/search/
+    selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
+
+    @model_validator(mode="after")
+    def _test_scored_unless_trial(self) -> "ResultRecord":
+        if self.metrics is not None and self.kind == "final" and self.metrics.test is None:
+            raise ValueError("a completed final record needs metrics.test (only a search trial has none)")
+        if self.kind == "trial" and self.metrics is not None and self.metrics.test is not None:
+            raise ValueError("a search trial is scored on the validation split only; it holds no test metrics")
+        if self.kind == "trial" and ("test" in (self.predictions or {}) or "test" in (self.references or {})):
+            raise ValueError("a search trial stores no test predictions or references")
+        return self
 
 
 def cell_dir(results: str | Path, task: str, model: str) -> Path:
@@ -104,6 +116,11 @@ def cell_dir(results: str | Path, task: str, model: str) -> Path:
 
 def record_path(results: str | Path, task: str, model: str, seed: int) -> Path:
     return cell_dir(results, task, model) / f"seed-{seed}.json"
+
+
+def trial_path(results: str | Path, task: str, model: str, trial_id: str, seed: int) -> Path:
+    """A search trial's record: beside the final records' folder, never matched by their glob."""
+    return cell_dir(results, task, model) / "search" / f"trial-{trial_id}-seed-{seed}.json"
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

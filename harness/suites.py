@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError
 
 from .errors import SpecError
 from .files import data_path
-from .specs import NAME_PATTERN, RecipeOverrides, Strict, format_validation_error, read_yaml
+from .specs import NAME_PATTERN, RecipeOverrides, Strict, SuiteSearchBlock, format_validation_error, read_yaml
 
 BUILTIN_SUITES_FILE = data_path("suites.yaml")
 
@@ -20,6 +20,7 @@ class Suite(Strict):
     models: list[str] = Field(min_length=1)
     seeds: int = Field(3, ge=1)
     training: RecipeOverrides = Field(default_factory=dict)
+    search: SuiteSearchBlock | None = None
 
 
 def load_suites(path: str | Path | None = None) -> dict[str, Suite]:

@@ -49,6 +49,7 @@ class CellRun:
     work_dir: Path | None = None  # the cell's own work folder (default: a temp folder in output_dir)
     checkpoint: bool = False  # save the training state at each evaluation and resume from it
     config_hash: str = ""  # a checkpoint is resumed only by the same configuration
+    score_test: bool = True  # False for a search trial: the test split is never read, predicted or stored
 
 
 
@@ -142,14 +143,15 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     splits = {
         "train": subset(run.data.splits["train"], recipe.max_train_samples),
         "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
-        "test": subset(run.data.splits["test"], recipe.max_eval_samples),
     }
+    if run.score_test:  # a search trial never touches the test split
+        splits["test"] = subset(run.data.splits["test"], recipe.max_eval_samples)
     encoded, truncated = {}, {}
     for name, ds in splits.items():
         encoded[name], truncated[name] = encode_split(
             ds, tokenizer, list(spec.text), recipe.max_length, tok_key, recipe.truncation_side
         )
-    scored_test = test_fingerprint(splits["test"], spec)
+    scored_test = test_fingerprint(splits["test"], spec) if run.score_test else None
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if run.device.type == "cuda" else None)
 
     def compute_metrics(prediction):
@@ -238,7 +240,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         val = best.best_validation or eval_batch.predict(
             model, encoded["validation"], collator, run.precision, recipe.sort_inference_by_length
         )
-        test = eval_batch.predict(model, encoded["test"], collator, run.precision, recipe.sort_inference_by_length)
+        test = (eval_batch.predict(model, encoded["test"], collator, run.precision, recipe.sort_inference_by_length)
+                if run.score_test else None)
     if state.get("oom"):
         run.fallbacks.append(
             f"out of memory while training: batch {start_batch} -> {state['batch']} per device, "
@@ -249,9 +252,11 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     history = _history(trainer.state.log_history)
 
     val_refs = list(encoded["validation"]["labels"])
-    test_refs = list(encoded["test"]["labels"])
     val_preds = val["logits"].argmax(-1).tolist()
-    test_preds = test["logits"].argmax(-1).tolist()
+    if test is None:  # a trial: inference throughput is measured on the validation split
+        test_refs, test_preds, test = val_refs, val_preds, val
+    else:
+        test_refs, test_preds = list(encoded["test"]["labels"]), test["logits"].argmax(-1).tolist()
 
     params = count_parameters(model)
     peak = peak_flops(run.precision)
@@ -287,16 +292,18 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         ),
         **peak_memory_mb(),
     }
-    test_metrics = classification_metrics(test_refs, test_preds, list(spec.labels))
+    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)}}
+    predictions, references = {"validation": val_preds}, {"validation": val_refs}
+    if run.score_test:
+        metrics["test"] = classification_metrics(test_refs, test_preds, list(spec.labels))
+        predictions, references = {"test": test_preds, **predictions}, {"test": test_refs, **references}
+    else:
+        throughput["definition"] = throughput["definition"].replace("eval: the test split", "eval: the validation split")
     record = {
         "labels": list(spec.labels),
-        "metrics": {
-            "validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)},
-            "test": test_metrics,
-            "macro_f1_definition": MACRO_F1_DEFINITION,
-        },
-        "predictions": {"test": test_preds, "validation": val_preds},
-        "references": {"test": test_refs, "validation": val_refs},
+        "metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION},
+        "predictions": predictions,
+        "references": references,
         "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
         "data": {
             "max_length": recipe.max_length,
