@@ -288,9 +288,12 @@ def test_cli_tasks_show_reports_dropped_rows(capsys):
 
 def test_cli_tasks_lists_the_new_tasks(capsys):
     assert cli.main(["tasks"]) == 0
-    out = capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert cli.main(["tasks", "--format", "json"]) == 0
+    listed = {task["name"]: task for task in json.loads(capsys.readouterr().out)}
     for name in ("xnli-fr", "pawsx-fr", "allocine", "imdb"):
-        assert any(line.startswith(f"| {name} ") for line in out.splitlines()), name
+        assert any(line.startswith(f"{name} ") for line in table.splitlines()), name
+        assert listed[name]["language"] == ("en" if name == "imdb" else "fr")
 
 
 def test_suites_gain_the_new_tasks():
