@@ -126,7 +126,6 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     """Train and score one cell; returns the record's metrics, predictions, throughput and training."""
-    import torch
     from accelerate.utils import find_executable_batch_size
     from transformers import DataCollatorWithPadding, PrinterCallback, set_seed
 
@@ -135,23 +134,10 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     StepMeter, BestState, CountingTrainer = _make_callbacks()
-    SaveHarnessState = _save_state_callback()
     spec, recipe = run.data.spec, run.recipe
     set_seed(run.seed)
     tokenizer = load_tokenizer(run.identity)
-    tok_key = f"{run.identity.content_hash or run.identity.source}@{run.identity.revision}"
-    splits = {
-        "train": subset(run.data.splits["train"], recipe.max_train_samples),
-        "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
-    }
-    if run.score_test:  # a search trial never touches the test split
-        splits["test"] = subset(run.data.splits["test"], recipe.max_eval_samples)
-    encoded, truncated = {}, {}
-    for name, ds in splits.items():
-        encoded[name], truncated[name] = encode_split(
-            ds, tokenizer, list(spec.text), recipe.max_length, tok_key, recipe.truncation_side
-        )
-    scored_test = test_fingerprint(splits["test"], spec) if run.score_test else None
+    encoded, truncated, scored_test = _encode_splits(run, tokenizer)
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if run.device.type == "cuda" else None)
 
     def compute_metrics(prediction):
@@ -184,20 +170,12 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
         model = build_model(run.identity, list(spec.labels), run.seed)
         meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
-        callbacks = [meter, best]
         resume, state["resume"] = state["resume"], None  # an out-of-memory retry starts over
         if resume is not None:
             state["resumed_from_step"] = ckpt.load_state(resume, best, meter)
-        if run.checkpoint:
-            callbacks.append(SaveHarnessState(best, meter))
-        if run.progress_bar:
-            from .progress import CellProgressBar
-
-            callbacks.append(CellProgressBar(f"{spec.name} / {run.model.name} / seed {run.seed}"))
         if run.report_to:
             model.config.harness = tracker_config(spec.name, run.model.model_dump(), run.seed, run.precision, recipe.model_dump())
-        if run.tensorboard or "tensorboard" in run.report_to:
-            callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
+        callbacks = [meter, best, *_optional_callbacks(run, best, meter)]
         trainer = CountingTrainer(
             model=model,
             args=_training_args(run, work_dir, batch_size, accumulation, {
@@ -249,61 +227,16 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         )
     if eval_batch.fallback:
         run.fallbacks.append(eval_batch.fallback)
-    history = _history(trainer.state.log_history)
 
-    val_refs = list(encoded["validation"]["labels"])
-    val_preds = val["logits"].argmax(-1).tolist()
-    if test is None:  # a trial: inference throughput is measured on the validation split
-        test_refs, test_preds, test = val_refs, val_preds, val
-    else:
-        test_refs, test_preds = list(encoded["test"]["labels"]), test["logits"].argmax(-1).tolist()
-
-    params = count_parameters(model)
-    peak = peak_flops(run.precision)
-    train_tokens_s = meter.real_tokens / meter.seconds if meter.seconds else None
-    eval_tokens_s = test["real_tokens"] / test["seconds"] if test["seconds"] else None
-    throughput = {
-        "train_samples_per_s": meter.samples / meter.seconds if meter.seconds else None,
-        "train_tokens_per_s": train_tokens_s,
-        "train_padded_tokens_per_s": meter.padded_tokens / meter.seconds if meter.seconds else None,
-        "train_real_tokens": meter.real_tokens,
-        "train_padded_tokens": meter.padded_tokens,
-        "train_samples": meter.samples,
-        "eval_samples_per_s": len(test_refs) / test["seconds"] if test["seconds"] else None,
-        "eval_tokens_per_s": eval_tokens_s,
-        "eval_padded_tokens_per_s": test["padded_tokens"] / test["seconds"] if test["seconds"] else None,
-        "train_seconds": meter.seconds,
-        "train_wall_seconds": state["train_wall"],
-        "eval_seconds": test["seconds"],
-        "parameters": params["total"],
-        "non_embedding_parameters": params["non_embedding"],
-        "mfu": (6 * params["non_embedding"] * train_tokens_s / peak["flops"]) if train_tokens_s and peak["flops"] else None,
-        "eval_mfu": (2 * params["non_embedding"] * eval_tokens_s / peak["flops"]) if eval_tokens_s and peak["flops"] else None,
-        "peak_flops": peak["flops"],
-        "peak_flops_source": peak["source"],
-        "batch_size": state["batch"],
-        "gradient_accumulation_steps": accumulation,
-        "eval_batch_size": eval_batch.size,
-        "eval_weights": test["weights"],
-        "definition": (
-            "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
-            "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "
-            "MFU = 6 x non-embedding parameters x real tokens/s / peak FLOP/s (eval: 2 x)"
-        ),
-        **peak_memory_mb(),
-    }
-    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)}}
-    predictions, references = {"validation": val_preds}, {"validation": val_refs}
-    if run.score_test:
-        metrics["test"] = classification_metrics(test_refs, test_preds, list(spec.labels))
-        predictions, references = {"test": test_preds, **predictions}, {"test": test_refs, **references}
-    else:
+    scored = _scores(run, encoded, val, test)
+    throughput = _throughput(meter, scored.pop("timed"), scored.pop("n_timed"), count_parameters(model), run.precision,
+                             {"batch_size": state["batch"], "gradient_accumulation_steps": accumulation,
+                              "eval_batch_size": eval_batch.size, "train_wall_seconds": state["train_wall"]})
+    if not run.score_test:
         throughput["definition"] = throughput["definition"].replace("eval: the test split", "eval: the validation split")
     record = {
         "labels": list(spec.labels),
-        "metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION},
-        "predictions": predictions,
-        "references": references,
+        **scored,
         "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
         "data": {
             "max_length": recipe.max_length,
@@ -319,20 +252,118 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "best_step": best.best_step,
             "best_validation_accuracy": best.best,
             "stopped_early": best.stopped_early,
-            "history": history,
+            "history": _history(trainer.state.log_history),
             "train_rows": len(encoded["train"]),
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),
         },
     }
     if run.save_model:
-        target = run.output_dir / f"model-seed-{run.seed}"
-        model.save_pretrained(target, safe_serialization=True)
-        tokenizer.save_pretrained(target)
-        atomic_write_text(target / "harness.json", json.dumps({
-            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-            "model": run.model.name, "seed": run.seed,
-        }, indent=1, ensure_ascii=False))
-        record["saved_model"] = str(target)
+        record["saved_model"] = str(_save_model(run, model, tokenizer))
     return record
+
+
+def _encode_splits(run: CellRun, tokenizer):
+    """The splits a cell uses (fixed subsets), tokenized through the cache, with per-split
+    truncation counts and the scored test rows' fingerprint. A search trial never touches test."""
+    spec, recipe = run.data.spec, run.recipe
+    key = f"{run.identity.content_hash or run.identity.source}@{run.identity.revision}"
+    splits = {
+        "train": subset(run.data.splits["train"], recipe.max_train_samples),
+        "validation": subset(run.data.splits["validation"], recipe.max_eval_samples),
+    }
+    if run.score_test:
+        splits["test"] = subset(run.data.splits["test"], recipe.max_eval_samples)
+    encoded, truncated = {}, {}
+    for name, ds in splits.items():
+        encoded[name], truncated[name] = encode_split(
+            ds, tokenizer, list(spec.text), recipe.max_length, key, recipe.truncation_side
+        )
+    return encoded, truncated, test_fingerprint(splits["test"], spec) if run.score_test else None
+
+
+def _optional_callbacks(run: CellRun, best, meter) -> list:
+    """Checkpoint state, the terminal progress bar and TensorBoard, where the run asks for them."""
+    callbacks = []
+    if run.checkpoint:
+        callbacks.append(_save_state_callback()(best, meter))
+    if run.progress_bar:
+        from .progress import CellProgressBar
+
+        callbacks.append(CellProgressBar(f"{run.data.spec.name} / {run.model.name} / seed {run.seed}"))
+    if run.tensorboard or "tensorboard" in run.report_to:
+        callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
+    return callbacks
+
+
+def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, int], precision: str,
+                batches: dict[str, Any]) -> dict[str, Any]:
+    """Training and inference speed, MFU and peak memory of one cell. `scored` is the predict
+    output of the split whose inference is timed (`n_scored` rows); `batches` the batch sizes the
+    optimizer and the scoring really used, and the training wall time."""
+    peak = peak_flops(precision)
+    per_s = (lambda n: n / meter.seconds if meter.seconds else None)
+    eval_per_s = (lambda n: n / scored["seconds"] if scored["seconds"] else None)
+    train_tokens_s, eval_tokens_s = per_s(meter.real_tokens), eval_per_s(scored["real_tokens"])
+
+    def mfu(factor: int, tokens_s: float | None) -> float | None:
+        return factor * params["non_embedding"] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None
+
+    return {
+        "train_samples_per_s": per_s(meter.samples),
+        "train_tokens_per_s": train_tokens_s,
+        "train_padded_tokens_per_s": per_s(meter.padded_tokens),
+        "train_real_tokens": meter.real_tokens,
+        "train_padded_tokens": meter.padded_tokens,
+        "train_samples": meter.samples,
+        "eval_samples_per_s": eval_per_s(n_scored),
+        "eval_tokens_per_s": eval_tokens_s,
+        "eval_padded_tokens_per_s": eval_per_s(scored["padded_tokens"]),
+        "train_seconds": meter.seconds,
+        "eval_seconds": scored["seconds"],
+        "parameters": params["total"],
+        "non_embedding_parameters": params["non_embedding"],
+        "mfu": mfu(6, train_tokens_s),
+        "eval_mfu": mfu(2, eval_tokens_s),
+        "peak_flops": peak["flops"],
+        "peak_flops_source": peak["source"],
+        **batches,
+        "eval_weights": scored["weights"],
+        "definition": (
+            "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
+            "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "
+            "MFU = 6 x non-embedding parameters x real tokens/s / peak FLOP/s (eval: 2 x)"
+        ),
+        **peak_memory_mb(),
+    }
+
+
+def _save_model(run: CellRun, model, tokenizer) -> Path:
+    """The best model, its tokenizer and harness.json (task, labels, text columns, cut)."""
+    spec, recipe = run.data.spec, run.recipe
+    target = run.output_dir / f"model-seed-{run.seed}"
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+    atomic_write_text(target / "harness.json", json.dumps({
+        "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
+        "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
+        "model": run.model.name, "seed": run.seed,
+    }, indent=1, ensure_ascii=False))
+    return target
+
+
+def _scores(run: CellRun, encoded: dict[str, Any], val: dict[str, Any], test: dict[str, Any] | None) -> dict[str, Any]:
+    """Metrics, predictions and references of the scored splits, and which predict output times
+    inference (`timed`, `n_timed`: the test split, or validation for a search trial)."""
+    val_refs = list(encoded["validation"]["labels"])
+    val_preds = val["logits"].argmax(-1).tolist()
+    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)}}
+    predictions, references = {"validation": val_preds}, {"validation": val_refs}
+    if test is None:  # a trial: the test split is never read
+        return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION}, "predictions": predictions,
+                "references": references, "timed": val, "n_timed": len(val_refs)}
+    test_refs, test_preds = list(encoded["test"]["labels"]), test["logits"].argmax(-1).tolist()
+    metrics["test"] = classification_metrics(test_refs, test_preds, list(run.data.spec.labels))
+    return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION},
+            "predictions": {"test": test_preds, **predictions}, "references": {"test": test_refs, **references},
+            "timed": test, "n_timed": len(test_refs)}
