@@ -53,21 +53,28 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
                            summary=f"claimed by {describe(owner)}: trained by another run")
     try:
-        if not request.force and _done_meanwhile(cell):  # another run finished it since the plan
+        if _current_record(cell, log) == "done" and not request.force:  # finished by another run since the plan
             return skipped(cell)
         return _execute_claimed(cell, data, request, ctx, log, progress_bar, claim)
     finally:
         claim.release()
 
 
-def _done_meanwhile(cell: Cell) -> bool:
+def _current_record(cell: Cell, log: Callable[[str], None]) -> str:
+    """Read the cell's record once, now that the cell is claimed: "done" (completed with this
+    config), "none", or "other". An unreadable record is set aside (kept, never deleted) so the
+    cell reruns."""
     from .store import read_record
 
+    if not cell.path.exists():
+        return "none"
     try:
         old = read_record(cell.path)
-    except HarnessError:
-        return False
-    return old["status"] == "completed" and old["config_hash"] == cell.config_hash
+    except HarnessError as exc:
+        kept = set_aside(cell.path)
+        log(f"      unreadable record set aside: {kept} ({exc})")
+        return "none"
+    return "done" if old["status"] == "completed" and old["config_hash"] == cell.config_hash else "other"
 
 
 def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
@@ -81,8 +88,6 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     if claim.took_over:
         cell.facts.took_over = claim.took_over
         log(f"      took over the claim of a dead run: {describe(claim.took_over)}")
-    if cell.path.exists():
-        _set_aside_unreadable(cell.path, log)
     remove_legacy(cell.path.parent)
     checkpoint = request.checkpoint if request.checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
     precision = ctx.precision
@@ -139,17 +144,6 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; {record['training']['steps']} "
                f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
-
-
-def _set_aside_unreadable(path: Path, log: Callable[[str], None]) -> None:
-    """A record the plan could not read is kept aside (never deleted) before the cell reruns."""
-    from .store import read_record
-
-    try:
-        read_record(path)
-    except HarnessError as exc:
-        kept = set_aside(path)
-        log(f"      unreadable record set aside: {kept} ({exc})")
 
 
 def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:
