@@ -93,7 +93,7 @@ def full_length(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_data(root: Path):
-    from harness.tasks import get_task, load_registry, load_task
+    from harness.data.tasks import get_task, load_registry, load_task
 
     tasks_dir, data_dir = write_task(root)
     return load_task(get_task(TASK, load_registry([tasks_dir])), data_dir)
@@ -103,8 +103,8 @@ def model_spec():
     """minilm-l6 from models.yaml, or `bert-base-random`: a BERT-base-sized encoder (12 layers,
     hidden 768, 110M parameters) with random weights (seed 0) and MiniLM's uncased WordPiece
     tokenizer (the same 30522-token vocabulary), written to a local folder."""
-    from harness.models import load_models
-    from harness.specs import ModelSpec
+    from harness.spec.models import load_models
+    from harness.spec.model import ModelSpec
 
     registry = load_models()
     if MODEL != "bert-base-random":
@@ -112,7 +112,7 @@ def model_spec():
     import torch
     from transformers import BertConfig, BertModel
 
-    from harness.models import load_tokenizer
+    from harness.train.model import load_tokenizer
 
     folder = Path(tempfile.mkdtemp(prefix="bench-bert-base-"))
     torch.manual_seed(0)
@@ -144,9 +144,9 @@ def run_harness(args) -> dict[str, Any]:
     step budget, batch and learning rate, and any `--set` / lever flags."""
     import torch
 
-    from harness import train
+    from harness.train import finetune as train
     from harness.device import resolve_precision
-    from harness.specs import resolve_recipe
+    from harness.spec.recipe import resolve_recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -185,7 +185,7 @@ def run_harness(args) -> dict[str, Any]:
     recipe = resolve_recipe((overrides, "benchmark"))
     precision = resolve_precision(args.precision)
     from harness.device import choose_device
-    from harness.models import resolve_identity
+    from harness.planning.identity import resolve_identity
 
     run = train.CellRun(data=data, model=spec, identity=resolve_identity(spec), device=choose_device(), recipe=recipe,
                         seed=SEED, precision=precision, output_dir=root)
@@ -230,7 +230,7 @@ def run_harness(args) -> dict[str, Any]:
 def apply_levers(args) -> list[str]:
     """Levers the Recipe does not expose, switched off by patching the harness in this process
     only (each benchmark way runs in its own process)."""
-    from harness import train
+    from harness.train import finetune as train
 
     done = []
     if args.pad_to_max_length:  # no dynamic padding: every batch padded to MAX_LENGTH
@@ -307,8 +307,9 @@ def run_recipe(args) -> dict[str, Any]:
     from transformers import (AutoModelForSequenceClassification, Trainer, TrainingArguments,
                               default_data_collator, set_seed)
 
-    from harness import train
-    from harness.models import count_parameters, resolve_source
+    from harness.train import finetune as train
+    from harness.train.model import count_parameters
+    from harness.planning.identity import resolve_source
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -39,18 +39,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.compare import compare  # noqa: E402
-from harness.leaderboard import build_leaderboard  # noqa: E402
-from harness.results import Cell, SeedRun, cells_from_records  # noqa: E402
+from harness.views.compare import compare  # noqa: E402
+from harness.views.leaderboard import build_leaderboard  # noqa: E402
+from harness.records.grouping import Cell, SeedRun, cells_from_records  # noqa: E402
 from harness.stats import metric_on_resamples, resample_weights  # noqa: E402
-from harness.store import load_records  # noqa: E402
+from harness.records.store import load_records  # noqa: E402
 
 BUDGET = ["--set", "max_epochs=2", "--set", "learning_rate=2e-4", "--set", "max_length=64", "--set", "patience=2"]
 DROPS = (2.0, 5.0, 10.0)
 
 
 def train(tasks: list[str], model: str, seeds: int, runs: Path) -> None:
-    from harness.cli import main
+    from harness.cli.main import main
 
     code = main(["run", "--tasks", ",".join(tasks), "--models", model, "--seed-list",
                  ",".join(map(str, range(seeds))), "--results", str(runs), "--no-plots", "--no-leaderboard", *BUDGET])

@@ -73,8 +73,9 @@ def main() -> int:
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from harness.models import load_models, resolve_source
-    from harness.train import cpu_heap_kept
+    from harness.spec.models import load_models
+    from harness.planning.identity import resolve_source
+    from harness.train.cpu_heap import cpu_heap_kept
 
     hf_logging.set_verbosity_error()
     if args.threads:

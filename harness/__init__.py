@@ -8,7 +8,7 @@ Python API (the CLI's commands as functions; heavy libraries load on first use):
 
 __version__ = "0.1.0"
 
-_LAZY = {"assert_no_regression": "compare", "plan": "api", "run": "api"}
+_LAZY = {"assert_no_regression": "views.compare", "plan": "api", "run": "api"}
 
 __all__ = ["__version__", *_LAZY]
 

@@ -6,7 +6,7 @@
     result = harness.run(tasks=["demo-nli-en"], models=["minilm-l6"], seeds=1, executor="ray")
     result.failed   # the failed cells' outcomes
 
-Keyword arguments are the `harness run` options (see harness.plan.RunRequest); a bad value
+Keyword arguments are the `harness run` options (see harness.planning.RunRequest); a bad value
 raises HarnessError before anything runs, as the CLI exits 2.
 """
 from __future__ import annotations
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import HarnessError
-from .execute import CellOutcome
-from .planner import Plan, RunRequest, make_plan
-from .specs import suggest
+from harness.errors import HarnessError
+from harness.execution.execute import CellOutcome
+from harness.planning.cells import Plan
+from harness.planning.request import RunRequest
+from harness.planning.planner import make_plan
+from harness.spec.common import suggest
 
 
 def _request(options: dict[str, Any]) -> RunRequest:
@@ -53,18 +55,18 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     """Run a plan's cells with its executor, then write the leaderboard files. With a search, the
     trials run first (every task x model in one executor pass; tpe in rounds), then each final
     cell is planned again with its chosen configuration and run."""
-    from .executors import run_plan
+    from harness.execution.executors import run_plan
 
     outcomes = []
     if the_plan.searches:  # phase one: the trials; then the final cells with the chosen configurations
-        from .search import run_trials
+        from harness.execution.phases import run_trials
 
         outcomes += run_trials(the_plan, log)
     finals = [c for c in the_plan.cells if c.kind == "final"]
     outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
     if the_plan.request.leaderboard:
-        from .leaderboard import write_leaderboard_files
+        from harness.views.leaderboard import write_leaderboard_files
 
         try:
             board = write_leaderboard_files(the_plan.results)

@@ -317,7 +317,7 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
     "cuda:N". A cell never sees more than this one device."""
     import torch
 
-    from .errors import HarnessError
+    from harness.errors import HarnessError
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     value = (requested or "auto").strip().lower()

@@ -20,7 +20,7 @@ from typing import IO, Any, Iterator
 
 import yaml
 
-from .errors import HarnessError
+from harness.errors import HarnessError
 
 UTF8_BOM = b"\xef\xbb\xbf"
 PACKAGE_DIR = Path(__file__).resolve().parent

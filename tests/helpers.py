@@ -128,7 +128,7 @@ def make_record(
 ) -> dict[str, Any]:
     """A schema-valid result record made by hand, with metrics computed from the predictions."""
     from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
-    from harness.store import SCHEMA_VERSION
+    from harness.records.store import SCHEMA_VERSION
 
     config = {"task": {"spec": {"name": task}, "data_fingerprint": fingerprint}, "model": {"name": model}, "seed": seed}
     base = {
@@ -187,7 +187,7 @@ def predictions_with_accuracy(references: list[int], accuracy: float, n_labels: 
 
 
 def write_results(root: Path, records: list[dict[str, Any]]) -> Path:
-    from harness.store import record_path, write_record
+    from harness.records.store import record_path, write_record
 
     for record in records:
         write_record(record_path(root, record["task"], record["model"], record["seed"]), record)

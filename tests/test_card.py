@@ -6,15 +6,14 @@ import json
 import socket
 
 import pytest
-import yaml
 from huggingface_hub import ModelCard
 from helpers import make_record, predictions_with_accuracy
 
 from conftest import harness_args
 from harness import __version__
-from harness.card import model_card, write_model_card
-from harness.cli import main
-from harness.store import record_path
+from harness.views.card import model_card, write_model_card
+from harness.cli.main import main
+from harness.records.store import record_path
 
 
 def _hub_record():

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from harness import __version__
-from harness.cli import build_parser, main, parse_args
-from harness.specs import Recipe
+from harness.cli.parser import build_parser, parse_args
+from harness.cli.main import main
+from harness.spec.recipe import Recipe
 
 
 def subparsers(parser: argparse.ArgumentParser):

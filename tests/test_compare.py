@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from helpers import make_record, predictions_with_accuracy, write_results
-from harness.baseline import BASELINE_SCHEMA_VERSION, Cell, SeedRun, read_baseline
-from harness.cli import main
-from harness.compare import assert_no_regression, compare
+from harness.records.baselines import BASELINE_SCHEMA_VERSION, read_baseline
+from harness.records.grouping import Cell, SeedRun
+from harness.cli.main import main
+from harness.views.compare import assert_no_regression, compare
 from harness.errors import HarnessError
 
 LABELS = ["negative", "neutral", "positive"]
@@ -353,8 +354,8 @@ def test_assert_no_regression_raises_with_the_report(tmp_path):
 
 
 def test_import_harness_stays_light():
-    code = ("import sys, harness; assert 'harness.compare' not in sys.modules and 'numpy' not in sys.modules; "
-            "f = harness.assert_no_regression; assert 'harness.compare' in sys.modules; print(f.__name__)")
+    code = ("import sys, harness; assert 'harness.views.compare' not in sys.modules and 'numpy' not in sys.modules; "
+            "f = harness.assert_no_regression; assert 'harness.views.compare' in sys.modules; print(f.__name__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "assert_no_regression"

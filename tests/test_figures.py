@@ -7,10 +7,10 @@ import json
 import pytest
 from helpers import make_record, predictions_with_accuracy, write_results
 
-from harness.leaderboard import build_leaderboard
-from harness.plots import curves_figure
-from harness.report import write_report
-from harness.summary import summary_figure, summary_svg
+from harness.views.leaderboard import build_leaderboard
+from harness.views.plots import curves_figure
+from harness.views.report import write_report
+from harness.views.summary import summary_figure, summary_svg
 
 
 def _record(task="toy", model="m", seed=0, accuracy=0.8, labels=("neg", "neu", "pos"), n=90, **kwargs):

@@ -11,14 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.leaderboard import (
-    build_leaderboard,
-    leaderboard_markdown,
-    leaderboard_tables,
-    write_leaderboard_files,
-)
+from harness.views.leaderboard import build_leaderboard, leaderboard_markdown, leaderboard_tables, write_leaderboard_files
 from helpers import make_record, predictions_with_accuracy, write_results
 
 LABELS2 = ["negative", "positive"]
@@ -225,7 +220,7 @@ def test_no_tie_marking_without_common_seed_or_same_test_set():
 def test_leaderboard_and_compare_share_the_same_test_set_rule():
     """One rule (harness.results.test_set_problem): the test-split fingerprint decides, so other training
     data on the same test split is compared by both views, and another test split is refused by both."""
-    from harness.compare import compare
+    from harness.views.compare import compare
 
     a = [completed("t", "a", s, 0.85, n=200, pred_seed=s) for s in range(3)]
     b = [completed("t", "b", s, 0.80, n=200, pred_seed=10 + s, fingerprint="fp-augmented") for s in range(3)]

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from conftest import harness_args
-from harness.cli import main
-from harness.store import record_path
+from harness.cli.main import main
+from harness.records.store import record_path
 
 
 def run_args(env, *extra):
@@ -37,12 +37,12 @@ def snapshot(folder):
     ],
 )
 def test_bad_run_options_exit_2_before_anything_runs(toy_env, capsys, monkeypatch, extra, message):
-    import harness.train
+    import harness.train.finetune
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cell was trained")
 
-    monkeypatch.setattr(harness.train, "fine_tune_cell", no_training)
+    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", no_training)
     toy_env["results"].mkdir()
     before = snapshot(toy_env["results"])
     assert main(run_args(toy_env, "--models", "tiny", *extra)) == 2

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from helpers import make_record, predictions_with_accuracy, write_results
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.plots import (
-    confusion_matrix_size_px, curves_size_px, plot_confusion_matrix, plot_curves, write_cell_plots,
-)
-from harness.report import french_rows, most_confused_pairs, pretraining_gain_rows, render_report, scratch_twins
+from harness.views.plots import confusion_matrix_size_px, curves_size_px, plot_confusion_matrix, plot_curves, write_cell_plots
+from harness.views.report_tables import french_rows, pretraining_gain_rows, scratch_twins
+from harness.views.report import most_confused_pairs, render_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -233,7 +232,7 @@ def test_report_has_no_french_section_for_an_english_grid(tmp_path):
 
 
 def test_report_redraws_stale_plots(report_results):
-    from harness.report import write_report
+    from harness.views.report import write_report
 
     write_report(report_results)
     image = report_results / "toy" / "m" / "seed-0-curves.png"

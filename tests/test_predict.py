@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 SINGLE_LABELS = ["negative", "positive"]
 PAIR_LABELS = ["entailment", "neutral", "contradiction"]

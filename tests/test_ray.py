@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 
 from conftest import harness_args
-from harness.cli import main
-from harness.store import record_path
+from harness.cli.main import main
+from harness.records.store import record_path
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra")
 

@@ -12,9 +12,9 @@ import yaml
 from conftest import harness_args
 from helpers import make_record, write_results
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.store import read_record, record_path, set_aside, write_record
+from harness.records.store import read_record, record_path, set_aside, write_record
 
 LABELS = ["negative", "positive"]
 
@@ -127,7 +127,7 @@ def test_set_aside_keeps_the_unreadable_record(tmp_path):
     assert kept.read_bytes() == b"\x00\x01 not json"
     bad.write_bytes(b"again")
     assert set_aside(bad) != kept  # a second one in the same second gets its own name
-    from harness.store import load_records
+    from harness.records.store import load_records
 
     assert [r["seed"] for r in load_records(root)] == [0]  # set-aside files are no longer records
 
@@ -166,7 +166,7 @@ def test_unwritable_output(tmp_path, capsys):
 
 def test_files_follow_the_umask(tmp_path):
     from harness.files import atomic_write_bytes
-    from harness.leaderboard import write_leaderboard_files
+    from harness.views.leaderboard import write_leaderboard_files
 
     old = os.umask(0o022)
     try:

@@ -8,8 +8,8 @@ import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from conftest import harness_args
-from harness.cli import main
-from harness.store import record_path
+from harness.cli.main import main
+from harness.records.store import record_path
 
 REQUIRED = [
     "schema_version", "task", "model", "seed", "status", "labels", "config", "config_hash", "provenance",
@@ -113,8 +113,8 @@ def test_early_stopping_when_validation_stops_improving(toy_env):
 
 
 def test_scratch_init_differs_from_pretrained(tiny_model_dir):
-    from harness.models import build_model
-    from harness.specs import ModelSpec
+    from harness.train.model import build_model
+    from harness.spec.model import ModelSpec
 
     labels = ["a", "b"]
     pretrained = build_model(ModelSpec(name="p", source=str(tiny_model_dir)), labels, seed=0)
@@ -234,9 +234,9 @@ def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
     more than `train_rows` rows in training or `eval_rows` rows in inference, as a GPU would."""
     import torch
 
-    import harness.train
+    import harness.train.finetune
 
-    real_build = harness.train.build_model
+    real_build = harness.train.finetune.build_model
     seen = {"train": set(), "eval": set()}
 
     def too_big(module, args, kwargs):
@@ -251,7 +251,7 @@ def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
         model.register_forward_pre_hook(too_big, with_kwargs=True)
         return model
 
-    monkeypatch.setattr(harness.train, "build_model", build)
+    monkeypatch.setattr(harness.train.finetune, "build_model", build)
     return seen
 
 

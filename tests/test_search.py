@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from conftest import harness_args
-from harness.cli import main
-from harness.store import load_records, read_record, record_path
+from harness.cli.main import main
+from harness.records.store import load_records, read_record, record_path
 
 LEARNS, STUCK = 1e-2, 1e-9  # the tiny BERT learns one-word opinions in 36 steps at 1e-2; at 1e-9 it cannot
 POSITIVE_WORDS = ["lovely", "wonderful", "tasty", "friendly", "joyful"]
@@ -75,12 +75,12 @@ def dry_run(env, capsys, *extra):
 
 
 def no_training(monkeypatch):
-    import harness.train
+    import harness.train.finetune
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cell was trained")
 
-    monkeypatch.setattr(harness.train, "fine_tune_cell", refuse)
+    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", refuse)
 
 
 def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_env, capsys, monkeypatch):
@@ -116,7 +116,7 @@ def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_e
     assert [(r["task"], r["model"], r["seed"]) for r in load_records(results)] == [(task, "tiny", 0)]
     board = (results / "LEADERBOARD.md").read_text()
     assert "selected on the validation split" in board and "learning_rate=0.01" in board
-    from harness.report import write_report
+    from harness.views.report import write_report
 
     report = write_report(results).read_text()
     assert "## Hyperparameter selection" in report and f"| {task} | tiny | learning_rate=0.01 |" in report
@@ -202,7 +202,7 @@ def test_a_bad_search_block_exits_2_while_planning(toy_env, capsys, monkeypatch,
 
 @pytest.mark.parametrize("strategy", ["random", "tpe"])
 def test_optuna_strategies_with_a_fixed_seed_propose_the_same_trials_twice(strategy):
-    from harness.search import SearchSpec, proposals
+    from harness.planning.search import SearchSpec, proposals
 
     spec = SearchSpec(space={"learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}, "warmup_ratio": [0.0, 0.1]},
                       strategy=strategy, n_trials=8, sampler_seed=3, round_size=4)
@@ -219,7 +219,7 @@ def test_optuna_strategies_with_a_fixed_seed_propose_the_same_trials_twice(strat
 
 
 def test_tpe_waits_for_a_round_before_asking_the_next():
-    from harness.search import PENDING, SearchSpec, proposals
+    from harness.planning.search import PENDING, SearchSpec, proposals
 
     spec = SearchSpec(space={"learning_rate": [1e-5, 2e-5, 3e-5, 5e-5, 1e-4]}, strategy="tpe", n_trials=6,
                       round_size=2)
@@ -228,8 +228,8 @@ def test_tpe_waits_for_a_round_before_asking_the_next():
 
 
 def test_selection_tie_goes_to_the_first_proposed_configuration():
-    from harness.search import SearchSpec, TrialResult, select
-    from harness.specs import TaskSpec
+    from harness.planning.search import SearchSpec, TrialResult, select
+    from harness.spec.task import TaskSpec
 
     spec = SearchSpec(space={"learning_rate": [2e-5, 3e-5, 5e-5]})
     task = TaskSpec(name="t", language="en", description="", text="x", label="y", labels=["a", "b"], reader="csv",
@@ -243,10 +243,10 @@ def test_selection_tie_goes_to_the_first_proposed_configuration():
 
 
 def test_search_layers_later_wins_and_the_shipped_suites(tmp_path):
-    from harness.models import load_models
-    from harness.planner import RunRequest
-    from harness.search import merge, search_layers
-    from harness.suites import load_suites
+    from harness.spec.models import load_models
+    from harness.planning.request import RunRequest
+    from harness.planning.search import merge, search_layers
+    from harness.spec.suites import load_suites
 
     models_file = tmp_path / "models.yaml"
     models_file.write_text(yaml.safe_dump({

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from harness import cli
+from harness.cli import main as cli
 from harness.errors import DataError, HarnessError, SpecError
-from harness.readers import READERS
-from harness.tasks import describe_task, get_task, load_registry, load_task, parse_family_file
+from harness.data.readers import READERS
+from harness.data.tasks import describe_task, get_task, load_registry, load_task, parse_family_file
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "upstream"

@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from conftest import harness_args
-from harness import cli
+from harness.cli import main as cli
 from harness.errors import DataError, SpecError
-from harness.readers import read_tsv
-from harness.store import read_record, record_path
-from harness.tasks import describe_task, load_registry, load_task
+from harness.data.readers import read_tsv
+from harness.records.store import read_record, record_path
+from harness.data.tasks import describe_task, load_registry, load_task
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "upstream"
 
@@ -309,7 +309,7 @@ def test_encode_split_counts_and_cuts_at_the_spec_side(tiny_model_dir):
     import datasets
     from transformers import AutoTokenizer
 
-    from harness.train import encode_split
+    from harness.data.encoding import encode_split
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = ["the soup was warm", "the soup was warm and tasty and the bread was fresh and the coffee great",

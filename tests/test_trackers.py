@@ -7,10 +7,10 @@ import json
 import pytest
 
 from conftest import harness_args
-from harness import trackers
-from harness.cli import main
+from harness.train import trackers
+from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.store import record_path
+from harness.records.store import record_path
 
 
 def run(env, *extra):
@@ -48,7 +48,7 @@ def test_missing_tracker_library_fails_before_training(toy_env, capsys, monkeypa
 
 def test_report_to_tensorboard_logs_the_cell_under_its_folder(toy_env, monkeypatch):
     seen = {}
-    from harness import train
+    from harness.train import finetune as train
 
     original = train._training_args
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.tasks import load_registry, load_task
+from harness.data.tasks import load_registry, load_task
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upstream"
 
@@ -116,7 +116,7 @@ def test_hub_path_maps_splits_and_drops_unlabelled(monkeypatch):
 
 
 def test_unreachable_source_is_a_one_line_error(tmp_path, server, capsys):
-    from harness.cli import main
+    from harness.cli.main import main
 
     folder = _spec_dir(tmp_path, server + "/nothing-here")
     assert main(["--tasks-dir", str(folder), "tasks", "show", "url-loria"]) == 2

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.leaderboard import write_leaderboard_files
+from harness.cli.main import main
+from harness.views.leaderboard import write_leaderboard_files
 from helpers import write_results
 from test_leaderboard import example_records
 

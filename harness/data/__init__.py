@@ -1,0 +1,1 @@
+"""Data: file readers, task loading and fingerprints, encoding (fixed subsets, tokenization cache)."""

@@ -1,0 +1,394 @@
+"""Task registry: reads tasks/*.yaml (one file per task family) and loads a task's splits.
+
+A family file holds `defaults` shared by its tasks and a list of `tasks`; a task's `vars` fill
+`{placeholders}` in the merged strings (MIAM's five subsets share one URL pattern). The registry
+is explicit: the built-in folder plus the folders a user passes with --tasks-dir, and a task
+name defined twice is an error naming both files.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.errors import DataError, HarnessError, SpecError
+from harness.files import data_path, os_reason
+from harness.data.readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, READERS
+from harness.spec.task import TaskSpec, task_fields_at
+from harness.spec.common import format_validation_error, read_yaml, suggest
+
+BUILTIN_TASKS_DIR = data_path("tasks")
+FAMILY_KEYS = {"family", "description", "defaults", "tasks"}
+
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _fill(value: Any, variables: dict[str, str]) -> Any:
+    """Replace `{name}` placeholders with the task's `vars`; an unknown name raises KeyError.
+    Other braces are left alone."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: variables[m.group(1)], value)
+    if isinstance(value, dict):
+        return {k: _fill(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, variables) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_family_file(path: Path) -> list[TaskSpec]:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping with 'family' and 'tasks'")
+    unknown = set(raw) - FAMILY_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SpecError(f"{path}: unknown top-level field '{key}'{suggest(key, FAMILY_KEYS)}")
+    entries = raw.get("tasks")
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"{path}: field 'tasks' is missing or empty (a list of task entries)")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise SpecError(f"{path}: field 'defaults' must be a mapping of task fields, got {type(defaults).__name__}")
+    specs = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SpecError(f"{path}: tasks[{i}] is not a mapping")
+        where = f"{path}: task '{entry.get('name', f'#{i}')}'"
+        raw_vars = entry.get("vars") or {}
+        if not isinstance(raw_vars, dict):
+            raise SpecError(f"{where}: field 'vars' must be a mapping of placeholder values")
+        variables = {str(k): str(v) for k, v in raw_vars.items()}
+        merged = _merge(defaults, {k: v for k, v in entry.items() if k != "vars"})
+        try:
+            merged = _fill(merged, variables)
+        except KeyError as exc:
+            raise SpecError(f"{where}: placeholder {{{exc.args[0]}}} has no value in 'vars'") from None
+        merged.update(spec_file=str(path), spec_dir=str(path.parent))
+        try:
+            spec = TaskSpec(**merged)
+        except ValidationError as exc:
+            raise SpecError(f"{where}: {format_validation_error(exc, task_fields_at)}") from None
+        for field_name, reader in [("reader", spec.reader)] + [
+            (f"splits.{split}.reader", source.reader) for split, source in spec.splits.items() if source.reader
+        ]:
+            if reader not in READERS:
+                raise SpecError(f"{where}: field '{field_name}': unknown reader '{reader}'{suggest(reader, READERS)}; known: {sorted(READERS)}")
+        specs.append(spec)
+    return specs
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise SpecError(f"tasks folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError as exc:
+        raise SpecError(f"tasks folder {folder}: {os_reason(exc)}") from None
+
+
+def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    dirs = [BUILTIN_TASKS_DIR]
+    env = os.environ.get("HARNESS_TASKS_DIR")
+    for item in ([env] if env else []) + list(extra or []):
+        dirs.append(Path(item).expanduser().resolve())
+    return dirs
+
+
+def load_registry(extra_dirs: list[str | Path] | None = None) -> dict[str, TaskSpec]:
+    """All task specs, by name, from the built-in folder and the user's folders."""
+    registry: dict[str, TaskSpec] = {}
+    for folder in dict.fromkeys(task_dirs(extra_dirs)):
+        for path in _spec_files(folder):
+            for spec in parse_family_file(path):
+                if spec.name in registry:
+                    raise SpecError(
+                        f"task '{spec.name}' is defined twice: in {registry[spec.name].spec_file} and in {path}; rename one"
+                    )
+                registry[spec.name] = spec
+    return registry
+
+
+def get_task(name: str, registry: dict[str, TaskSpec]) -> TaskSpec:
+    if name not in registry:
+        raise HarnessError(f"unknown task '{name}'{suggest(name, registry)}; run 'harness tasks' to list them")
+    return registry[name]
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class TaskData:
+    spec: TaskSpec
+    splits: dict[str, Any]  # split name -> datasets.Dataset with the text columns and `label`
+    files: dict[str, str] = field(default_factory=dict)  # split -> where it was read from
+    fingerprint: str = ""
+    warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
+    dropped_empty: dict[str, int] = field(default_factory=dict)  # split -> rows dropped by `drop_empty: true`
+
+    def label_counts(self, split: str) -> dict[str, int]:
+        counts = {name: 0 for name in self.spec.labels}
+        for label_id in self.splits[split]["label"]:
+            counts[self.spec.labels[label_id]] += 1
+        return counts
+
+
+def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
+    """The data dir (argument, else HARNESS_DATA_DIR). One that does not exist is an error, never
+    a silent fallback to bundled files or the network."""
+    value = data_dir or os.environ.get("HARNESS_DATA_DIR")
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        source = "--data-dir" if data_dir else "HARNESS_DATA_DIR"
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see README, Air-gapped runs)")
+    return path
+
+
+def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[Path, str]]:
+    source = spec.splits[split]
+    out: list[tuple[Path, str]] = []
+    if source.local:
+        out.append((data_dir / source.local, spec.reader_for(split)))
+    stem = source.hub_split or split
+    for ext, reader in GENERIC_READERS.items():
+        out.append((data_dir / spec.name / f"{stem}.{ext}", reader))
+    if source.bundled:
+        out.append((Path(spec.spec_dir) / source.bundled, spec.reader_for(split)))
+    return out
+
+
+def _read_rows(path: Path, reader: str, spec: TaskSpec) -> tuple[list[int], list[dict[str, Any]]]:
+    """Rows of one file; the numbers are what LOCATION_UNITS[reader] says (line, item or row)."""
+    numbers, rows = [], []
+    for number, row in READERS[reader](path, list(spec.text), spec.label):
+        numbers.append(number)
+        rows.append(row)
+    return numbers, rows
+
+
+def _from_url(spec: TaskSpec, split: str) -> Path:
+    from datasets import DownloadManager
+
+    source = spec.splits[split]
+    manager = DownloadManager()
+    if source.member:
+        folder = Path(manager.download_and_extract(source.url))
+        path = folder / source.member
+        if not path.exists():
+            raise DataError(f"{source.url}: the archive has no member '{source.member}'")
+        return path
+    return Path(manager.download(source.url))
+
+
+def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[dict[str, Any]]]:
+    from datasets import load_dataset
+
+    hub = spec.hub
+    hub_split = spec.splits[split].hub_split or split
+    dataset = load_dataset(hub.path, hub.name, revision=hub.revision, split=hub_split)
+    columns = list(spec.text) + [spec.label]
+    missing = [c for c in columns if c not in dataset.column_names]
+    if missing:
+        raise DataError(f"hub {hub.path}/{hub.name} split {hub_split}: missing column(s) {missing}")
+    data = {c: dataset[c] for c in columns}
+    rows = [{c: data[c][i] for c in columns} for i in range(len(dataset))]
+    return list(range(len(rows))), rows
+
+
+def _label_id(value: Any, name_to_id: dict[str, int]) -> int | None:
+    """The label id of one raw value: a label name, or an integer id (int, integral float, digits)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text in name_to_id:
+            return name_to_id[text]
+        return int(text) if text.isdigit() else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _is_empty(text: Any) -> bool:
+    return text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip()
+
+
+def _normalise(
+    spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]], unit: str = "row"
+) -> tuple[dict[str, list], int]:
+    """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`.
+    A label that is neither dropped nor known is an error naming the file and the line / item.
+    A text that is empty or only whitespace is an error too, unless the spec says `drop_empty`:
+    then the row is dropped and counted (the second value returned)."""
+    name_to_id = {name: i for i, name in enumerate(spec.labels)}
+    drop = {str(v).strip() for v in spec.drop_labels}
+    out: dict[str, list] = {c: [] for c in spec.text}
+    out["label"] = []
+    dropped = 0
+    for number, row in zip(numbers, rows):
+        value = row[spec.label]
+        key = int(value) if isinstance(value, float) and value.is_integer() else value  # -1.0 drops like -1
+        if key is not None and not isinstance(key, bool) and str(key).strip() in drop:
+            continue
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise DataError(f"{where}, {unit} {number}: no label in column '{spec.label}'")
+        empty = next((c for c in spec.text if _is_empty(row[c])), None)
+        if empty is not None:
+            if spec.drop_empty:
+                dropped += 1
+                continue
+            raise DataError(
+                f"{where}, {unit} {number}: the text in column '{empty}' is empty; fix or remove the row, "
+                f"or set 'drop_empty: true' in the spec of '{spec.name}' ({spec.spec_file}) to drop such rows"
+            )
+        label_id = _label_id(value, name_to_id)
+        if label_id is None:
+            raise DataError(
+                f"{where}, {unit} {number}: unknown label {value!r}{suggest(str(value), name_to_id)}; "
+                f"the spec of '{spec.name}' lists {len(spec.labels)} labels ({spec.spec_file})"
+            )
+        if not 0 <= label_id < len(spec.labels):
+            raise DataError(f"{where}, {unit} {number}: label id {label_id} is outside 0..{len(spec.labels) - 1}")
+        for column in spec.text:
+            text = row[column]
+            out[column].append(str(text))
+        out["label"].append(label_id)
+    return out, dropped
+
+
+def _fingerprint(splits: dict[str, dict[str, list]], spec: TaskSpec) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"labels": spec.labels, "text": spec.text}).encode())
+    for split in sorted(splits):
+        digest.update(split.encode())
+        digest.update(json.dumps(splits[split], ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _remote(spec: TaskSpec, what: str):
+    """Network and Hub failures become one-line errors that say how to run offline."""
+    try:
+        yield
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - requests, fsspec, huggingface_hub and datasets raise many types
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise DataError(
+            f"task '{spec.name}': could not read {what} ({type(exc).__name__}: {detail}); "
+            "offline or air-gapped? download the files and pass --data-dir (see README, Air-gapped runs)"
+        ) from None
+
+
+def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
+    """Load train / validation / test with label ids in the spec's order.
+
+    With a data dir (argument or HARNESS_DATA_DIR) only local files are read: the upstream
+    layout, then the generic layout, then files bundled with the spec. Without one: bundled
+    files, then the Hub, then the upstream URLs.
+    """
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    local_root = data_dir_from_env(data_dir)
+    columns: dict[str, dict[str, list]] = {}
+    files: dict[str, str] = {}
+    warnings: dict[str, str] = {}
+    dropped: dict[str, int] = {}
+    for split, source in spec.splits.items():
+        if local_root is not None:
+            candidates = _local_candidates(spec, split, local_root)
+        elif source.bundled:
+            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader_for(split))]
+        else:
+            candidates = None
+        if candidates is not None:
+            found = next(((p, r) for p, r in candidates if p.is_file() or (r in FOLDER_READERS and p.is_dir())), None)
+            if found is None:
+                tried = ", ".join(str(p) for p, _ in candidates)
+                hint = f" (the data dir {local_root} does not exist)" if local_root and not local_root.is_dir() else ""
+                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}{hint}")
+            path, reader = found
+            numbers, rows = _read_rows(path, reader, spec)
+            where, unit = str(path), LOCATION_UNITS.get(reader, "line")
+        elif spec.hub is not None:
+            with _remote(spec, f"the Hub dataset {spec.hub.path}"):
+                numbers, rows = _from_hub(spec, split)
+            where, unit = f"hub {spec.hub.path}/{spec.hub.name}:{source.hub_split or split}", "row"
+        elif source.url:
+            with _remote(spec, source.url):
+                path = _from_url(spec, split)
+            numbers, rows = _read_rows(path, spec.reader_for(split), spec)
+            where = source.url + (f"#{source.member}" if source.member else "")
+            unit = LOCATION_UNITS.get(spec.reader_for(split), "line")
+        else:
+            raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
+        columns[split], n_empty = _normalise(spec, where, numbers, rows, unit)
+        if spec.drop_empty:
+            dropped[split] = n_empty
+        files[split] = where
+        read = len(columns[split]["label"]) + n_empty  # expected_rows counts rows before drop_empty
+        expected = spec.expected_rows.get(split)
+        if expected is not None and read != expected:
+            warnings[split] = f"{read} rows, the full upstream split has {expected}"
+        if not columns[split]["label"]:
+            raise DataError(f"task '{spec.name}': split '{split}' is empty after reading {where}")
+
+    features = Features({**{c: Value("string") for c in spec.text}, "label": ClassLabel(names=spec.labels)})
+    splits = {name: Dataset.from_dict(data, features=features) for name, data in columns.items()}
+    if spec.validation_from_train:
+        carve = spec.validation_from_train
+        n_train = len(splits["train"])
+        if n_train - math.ceil(carve.fraction * n_train) < 1:
+            raise DataError(
+                f"task '{spec.name}': train has {n_train} row(s), too few to carve a {carve.fraction:.0%} "
+                f"validation split out of it ({files['train']})"
+            )
+        parts = splits["train"].train_test_split(test_size=carve.fraction, seed=carve.seed, shuffle=True)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        files["validation"] = f"{carve.fraction:.0%} of train, seed {carve.seed}"
+        columns = {name: ds.to_dict() for name, ds in splits.items()}
+    for name in ("validation",):
+        if len(splits[name]) == 0:
+            raise DataError(f"task '{spec.name}': split '{name}' is empty")
+    ordered = {name: splits[name] for name in ("train", "validation", "test")}
+    return TaskData(
+        spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings,
+        dropped_empty=dropped,
+    )
+
+
+def describe_task(data: TaskData) -> dict[str, Any]:
+    """The JSON `harness tasks show` prints."""
+    return {
+        "task": data.spec.name,
+        "labels": list(data.spec.labels),
+        "splits": {
+            name: {"rows": len(ds), "label_counts": data.label_counts(name), "source": data.files.get(name, "")}
+            for name, ds in data.splits.items()
+        },
+        "fingerprint": data.fingerprint,
+        **({"dropped_empty": data.dropped_empty} if data.spec.drop_empty else {}),
+        **({"warnings": data.warnings} if data.warnings else {}),
+    }

@@ -1,0 +1,159 @@
+"""Execute one cell: fine-tune, apply the failure policy, build and write its record.
+
+Executors (harness.executors) only decide where this runs; what a cell does, and what is
+written when it fails, is decided here once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.train.checkpoint import CHECKPOINT_MIN_STEPS
+from harness.records.claims import describe, try_claim
+from harness.errors import HarnessError
+from harness.planning.cells import Cell
+from harness.planning.request import RunRequest
+from harness.planning.context import RunContext
+from harness.execution.record import completed_record, failed_record
+from harness.records.store import set_aside, supersede, write_record
+from harness.data.tasks import TaskData
+
+
+@dataclass
+class CellOutcome:
+    """What an executor gets back from a cell (the record itself is on disk)."""
+
+    task: str
+    model: str
+    seed: int
+    status: str  # completed | failed | skipped
+    path: Path
+    error: str | None = None
+    seconds: float = 0.0
+    summary: str = ""
+    trial: str = ""  # a search trial's values, e.g. "trial learning_rate=2e-05"
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} / {self.model} / " + (f"{self.trial} / " if self.trial else "") + f"seed {self.seed}"
+
+
+def skipped(cell: Cell) -> CellOutcome:
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
+                       summary=f"a record with config {cell.config_hash} exists")
+
+
+def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
+                 log: Callable[[str], None] = print, progress_bar: bool = False) -> CellOutcome:
+    """Train one cell and write its record atomically. Any failure becomes a failed record: the
+    grid goes on. A NaN loss under bf16/fp16 is retried once in fp32; out of memory is handled
+    inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
+    claim, owner = try_claim(cell.path)
+    if claim is None:
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
+                           summary=f"claimed by {describe(owner)}: trained by another run")
+    try:
+        if _current_record(cell, log) == "done" and not request.force:  # finished by another run since the plan
+            return skipped(cell)
+        return _execute_claimed(cell, data, request, ctx, log, progress_bar, claim)
+    finally:
+        claim.release()
+
+
+def _current_record(cell: Cell, log: Callable[[str], None]) -> str:
+    """Read the cell's record once, now that the cell is claimed: "done" (completed with this
+    config), "none", or "other". An unreadable record is set aside (kept, never deleted) so the
+    cell reruns."""
+    from harness.records.store import read_record
+
+    if not cell.path.exists():
+        return "none"
+    try:
+        old = read_record(cell.path)
+    except HarnessError as exc:
+        kept = set_aside(cell.path)
+        log(f"      unreadable record set aside: {kept} ({exc})")
+        return "none"
+    return "done" if old["status"] == "completed" and old["config_hash"] == cell.config_hash else "other"
+
+
+def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
+                     log: Callable[[str], None], progress_bar: bool, claim) -> CellOutcome:
+    from harness.train.checkpoint import remove_legacy, work_dir
+    from harness.train.finetune import CellRun, fine_tune_cell
+    from harness.train.callbacks import NaNLossError
+
+    started = time.time()
+    cell.facts.started = started
+    cell.facts.fallbacks = []
+    if claim.took_over:
+        cell.facts.took_over = claim.took_over
+        log(f"      took over the claim of a dead run: {describe(claim.took_over)}")
+    remove_legacy(cell.path.parent)
+    checkpoint = request.checkpoint if request.checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
+    precision = ctx.precision
+    body: dict[str, Any] | None = None
+    error: BaseException | None = HarnessError(cell.error) if cell.error else None
+    while error is None:
+        run = CellRun(
+            data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
+            seed=cell.seed, precision=precision, output_dir=cell.path.parent,
+            save_model=request.save_model and cell.facts.kind != "trial",
+            tensorboard=request.tensorboard and cell.facts.kind != "trial", report_to=list(request.report_to),
+            fallbacks=cell.facts.fallbacks, progress_bar=progress_bar, score_test=cell.facts.kind != "trial",
+            work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
+            config_hash=cell.config_hash,
+        )
+        cell.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            body = fine_tune_cell(run)
+            break
+        except NaNLossError as exc:
+            if precision == "fp32":
+                error = exc
+                break
+            cell.facts.fallbacks.append(f"NaN loss in {precision} ({exc}); retried in fp32")
+            log(f"      NaN loss in {precision}; retrying in fp32")
+            precision = "fp32"
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed cell is recorded, the grid goes on
+            error = exc
+    seconds = time.time() - started
+    if body is None:
+        record = failed_record(cell.facts, ctx, error, precision)
+        supersede(cell.path)
+        write_record(cell.path, record)
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
+    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
+    record = completed_record(cell.facts, ctx, body, precision, options)
+    supersede(cell.path)
+    write_record(cell.path, record)
+    if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
+        val = record["metrics"]["validation"]
+        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
+                   f"{record['training']['steps']} steps -> {cell.path}")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
+                           trial=cell.label.split(" / ")[2])
+    if record.get("saved_model"):  # the model card needs the record's test CIs
+        from harness.views.card import write_saved_model_card
+
+        write_saved_model_card(record, log)
+    if request.plots:
+        _write_plots(record, cell.path.parent, log)
+    test = record["metrics"]["test"]
+    summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; {record['training']['steps']} "
+               f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
+
+
+def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:
+    """Plots are a view of the record: if drawing fails, the record stays and the run goes on."""
+    try:
+        from harness.views.plots import write_cell_plots
+
+        write_cell_plots(record, folder)
+    except Exception as exc:  # noqa: BLE001
+        log(f"      plots not written: {type(exc).__name__}: {exc}")

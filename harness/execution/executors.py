@@ -1,0 +1,36 @@
+"""Executors decide where cells run; what a cell does is harness.execute.
+
+- local: the cells one after another in this process, on one device (`--device`).
+- ray:   every cell is a Ray task with `--gpus-per-cell` / `--cpus-per-cell`; Ray places them on
+         this machine or on a cluster (`--ray-address` / RAY_ADDRESS), retries a cell whose worker
+         or node was lost, and gives each cell exactly the GPUs it reserved (CUDA_VISIBLE_DEVICES).
+Longest cells are submitted first, so a long cell does not start last while the rest wait.
+"""
+from __future__ import annotations
+
+from typing import Callable
+from harness.planning.cells import Plan
+from harness.execution.execute import CellOutcome, skipped
+from harness.execution.local_executor import run_local
+from harness.execution.ray_executor import run_ray
+
+# name -> function(plan, log) that runs the plan's cells to train; a new executor is a new module
+# and one line here
+EXECUTORS: dict[str, Callable[[Plan, Callable[[str], None]], list[CellOutcome]]] = {"local": run_local, "ray": run_ray}
+
+
+def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome]:
+    import datasets
+
+    datasets.disable_progress_bars()
+    outcomes = []
+    to_run = {id(c) for c in plan.to_run()}
+    for cell in plan.cells:
+        if id(cell) not in to_run:
+            outcome = skipped(cell)
+            if cell.status == "running":
+                outcome.summary = "claimed by another live run, which trains it"
+            log(f"skip  {cell.label}: {outcome.summary} ({cell.path})")
+            outcomes.append(outcome)
+    outcomes += EXECUTORS[plan.request.executor](plan, log)
+    return outcomes

@@ -1,0 +1,137 @@
+"""The Ray executor: every cell a Ray task, one device per cell, retries for lost workers."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+from harness.errors import HarnessError
+from harness.execution.execute import CellOutcome, execute_cell
+from harness.planning.cells import Cell, Plan
+from harness.planning.request import RunRequest
+from harness.execution.progress import GridProgress
+from harness.planning.context import RunContext
+from harness.execution.record import failed_record
+from harness.records.store import write_record
+
+CELL_RETRIES = 2  # a cell whose worker process or node died is run again this many times
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install 'encoder-harness[ray]' (or pip install ray)") from None
+    return ray
+
+
+def init_ray(request: RunRequest):
+    """Join the cluster at --ray-address / RAY_ADDRESS, or start a local Ray instance with this
+    machine's CPUs and GPUs. An instance already started in this process (ray.init) is used."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    address = request.ray_address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            import torch
+
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            ray.init(num_cpus=os.cpu_count(), num_gpus=gpus, include_dashboard=False, log_to_driver=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise HarnessError(f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
+    return ray
+
+
+def _resources(ray, request: RunRequest) -> tuple[float, int]:
+    gpus = request.gpus_per_cell
+    if gpus is None:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+    return float(gpus), int(request.cpus_per_cell or 1)
+
+
+def _worker_device():
+    """Inside a Ray task: Ray has set CUDA_VISIBLE_DEVICES to the GPUs it reserved for it."""
+    from harness.device import choose_device
+
+    return choose_device("auto")
+
+
+def _probe(requested: str):
+    from harness.device import choose_precision
+
+    device = _worker_device()
+    if device.type == "cpu" and requested == "fp16":
+        return device, None, None
+    return (device, *choose_precision(requested, device.index or 0))
+
+
+def ray_probe(request: RunRequest):
+    """Device and precision as a cell's worker sees them, asked of one Ray task with the cells'
+    resources: the driver (a login node, say) may have no GPU while the workers do."""
+    ray = init_ray(request)
+    gpus, cpus = _resources(ray, request)
+    total = ray.cluster_resources()
+    if gpus > total.get("GPU", 0) or cpus > total.get("CPU", 0):
+        raise HarnessError(
+            f"each cell asks for {gpus:g} GPU(s) and {cpus} CPU(s) but the Ray cluster has "
+            f"{total.get('GPU', 0):g} GPU(s) and {total.get('CPU', 0):g} CPU(s); lower --gpus-per-cell / --cpus-per-cell"
+        )
+    device, precision, reason = ray.get(ray.remote(_probe).options(num_gpus=gpus, num_cpus=cpus).remote(request.precision))
+    if precision is None:
+        raise HarnessError("--precision fp16 needs a CUDA GPU; the Ray workers have none (use --gpus-per-cell 1 or bf16/fp32)")
+    return device, precision, f"{reason} (on a Ray worker)"
+
+
+def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int, total: int) -> CellOutcome:
+    import ray
+    import torch
+
+    if request.cpus_per_cell:
+        torch.set_num_threads(request.cpus_per_cell)
+    worker = ctx.on_worker(_worker_device(), ray.get_runtime_context().get_node_id())
+    print(f"[{index}/{total}] start {cell.label} on {worker.host} {worker.device.torch_device} ({ctx.precision})", flush=True)
+    return execute_cell(cell, data, request, worker, log=lambda m: print(m, flush=True))
+
+
+def run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
+    ray = init_ray(plan.request)
+    gpus, cpus = _resources(ray, plan.request)
+    cells = sorted(plan.to_run(), key=lambda c: -c.cost)  # longest first
+    if not cells:
+        return []
+    total = ray.cluster_resources()
+    slots = min(int(total.get("CPU", 1) // cpus), int(total.get("GPU", 0) // gpus) if gpus else len(cells))
+    progress = GridProgress(len(cells), max(1, min(slots, len(cells))), log)
+    log(f"ray: {len(cells)} cell(s), {gpus:g} GPU and {cpus} CPU each, up to {progress.parallel} at a time")
+    remote = ray.remote(_ray_cell).options(num_gpus=gpus, num_cpus=cpus, max_retries=CELL_RETRIES,
+                                           retry_exceptions=False)
+    data_refs = {name: ray.put(data) for name, data in plan.data.items()}
+    pending = {
+        remote.remote(cell, data_refs[cell.task.name], plan.request, plan.context, i, len(cells)): cell
+        for i, cell in enumerate(cells, 1)
+    }
+    outcomes = []
+    try:
+        _collect(ray, pending, plan, progress, outcomes)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the cells so they remove their work folders and claims
+        for ref in pending:
+            ray.cancel(ref)
+        ray.wait(list(pending), num_returns=len(pending), timeout=30)
+        raise
+    return outcomes
+
+
+def _collect(ray, pending: dict, plan: Plan, progress: GridProgress, outcomes: list[CellOutcome]) -> None:
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(done[0])
+        try:
+            outcome = ray.get(done[0])
+        except Exception as exc:  # noqa: BLE001 - the worker or its node was lost past the retries
+            record = failed_record(cell.facts, plan.context, exc, plan.context.precision)
+            write_record(cell.path, record)
+            outcome = CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"])
+        progress.report(outcome)
+        outcomes.append(outcome)

@@ -1,0 +1,173 @@
+"""Cells of a plan and the one rule that decides whether a record is current for a cell."""
+from __future__ import annotations
+from harness.planning.request import RunRequest, STATUSES
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from harness.errors import HarnessError
+from harness.planning.identity import ModelIdentity
+from harness.spec.models import ModelRegistry
+from harness.planning.context import CellFacts, RunContext, cell_config, config_hash
+from harness.spec.model import ModelSpec
+from harness.spec.recipe import Recipe
+from harness.spec.task import TaskSpec
+from harness.records.store import read_record, record_path
+from harness.data.tasks import TaskData
+
+
+@dataclass
+class Cell:
+    task: TaskSpec
+    model: ModelSpec
+    seed: int
+    path: Path
+    status: str  # done | todo | stale | failed | running
+    facts: CellFacts
+    recipe: Recipe
+    identity: ModelIdentity | None  # None: the model could not be resolved (the cell fails)
+    error: str | None = None
+    cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
+    pending: bool = False  # a final cell that waits for its search's selection
+
+    @property
+    def kind(self) -> str:
+        return self.facts.kind  # final, or trial (a search trial)
+
+    @property
+    def steps(self) -> float:
+        """Estimated optimizer steps (decides default checkpointing)."""
+        return self.cost / (self.recipe.batch_size * self.recipe.gradient_accumulation_steps)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "trial":
+            values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in self.facts.config["recipe"].items() if k in self._searched())
+            return f"{self.task.name} / {self.model.name} / trial {values} / seed {self.seed}"
+        return f"{self.task.name} / {self.model.name} / seed {self.seed}"
+
+    def _searched(self) -> list[str]:
+        return list(self.facts.config.get("searched", []))
+
+    def note(self) -> str:
+        if self.pending:
+            return "configuration chosen by the search (after the trials)"
+        return self.error or ""
+
+    @property
+    def config_hash(self) -> str:
+        return self.facts.config_hash
+
+    def row(self) -> dict[str, Any]:
+        return {"task": self.task.name, "model": self.model.name, "seed": self.seed, "status": self.status,
+                "config_hash": None if self.pending else self.config_hash, "estimated_rows": int(self.cost),
+                "path": str(self.path), "kind": self.kind,
+                **({"trial": {k: self.recipe.model_dump()[k] for k in self._searched()}} if self.kind == "trial" else {}),
+                **({"note": self.note()} if self.note() else {})}
+
+
+@dataclass
+class Plan:
+    request: RunRequest
+    results: Path
+    cells: list[Cell]
+    data: dict[str, TaskData]
+    context: RunContext
+    registry: ModelRegistry
+    offline: bool = False
+    searches: list = field(default_factory=list)  # harness.search.Search: task x model pairs with a search
+
+    def to_run(self) -> list[Cell]:
+        """Cells the executors train: everything not done, or everything with --force."""
+        return [c for c in self.cells if c.status != "running" and (self.request.force or c.status != "done")]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(c.status == s for c in self.cells) for s in STATUSES}
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        finals = [c for c in self.cells if c.kind == "final"]
+        search = ""
+        if self.searches:
+            planned = sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)
+            search = (f" + {planned} search trial cell(s) on the validation split for {len(self.searches)} "
+                      f"task x model pair(s), {len(self.cells) - len(finals)} proposed so far")
+        return (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
+                f"{len({c.seed for c in finals})} seed(s) = {len(finals)} cell(s){search} ({counts}); "
+                f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
+                f"device {self.context.device.torch_device}, precision {self.context.precision}"
+                + (" (offline)" if self.offline else ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
+                "executor": self.request.executor, "precision": self.context.precision,
+                "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells],
+                "search_trials_planned": sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)}
+
+    def table(self) -> str:
+        from tabulate import tabulate
+
+        rows = [[c.task.name, c.model.name, c.seed, c.status, "-" if c.pending else c.config_hash, int(c.cost),
+                 c.note() or (c.label.split(" / ")[2] if c.kind == "trial" else "")] for c in self.cells]
+        return tabulate(rows, headers=["task", "model", "seed", "status", "config", "est. rows", "note"],
+                        tablefmt="github")
+
+
+def estimated_cost(rows: int, recipe: Recipe) -> float:
+    """Training rows a cell will see: the Ray executor schedules the longest cells first."""
+    rows = min(rows, recipe.max_train_samples or rows)
+    if recipe.max_steps:
+        return float(recipe.max_steps * recipe.batch_size * recipe.gradient_accumulation_steps)
+    return float(rows * recipe.max_epochs)
+
+
+def _status(path: Path, digest: str) -> str:
+    from harness.records.claims import live_claim
+
+    done = False
+    if path.exists():
+        try:
+            old = read_record(path)
+            done = old["status"] == "completed" and old["config_hash"] == digest
+        except HarnessError:
+            pass
+    if not done and live_claim(path):
+        return "running"  # claimed by a live process: this run leaves it alone
+    if not path.exists():
+        return "todo"
+    try:
+        old = read_record(path)
+    except HarnessError:
+        return "stale"  # unreadable: set aside and retrained
+    if old["status"] == "failed":
+        return "failed"
+    return "done" if old["config_hash"] == digest else "stale"
+
+
+
+def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results, *, kind: str = "final",
+          path: Path | None = None, extra: dict[str, Any] | None = None, selection: dict[str, Any] | None = None,
+          pending: bool = False, error: str | None = None) -> Cell:
+    """One cell. A search adds `extra` config (its space: a changed space makes the final cells
+    stale), a trial's own path and kind, and the final cells' selection (or `pending`)."""
+    import time
+
+    path = path or record_path(results, task.name, model.name, seed)
+    if isinstance(identity, ModelIdentity):
+        config = cell_config(task, data.fingerprint, model, identity, recipe, seed, precision)
+    else:
+        config = {"task": task.name, "model": model.model_dump(exclude={"search"}), "seed": seed, "precision": precision}
+        error, identity = error or identity, None
+    config.update(extra or {})
+    digest = config_hash(config)
+    facts = CellFacts(
+        task=task.name, model=model.name, seed=seed, labels=list(task.labels), config=config, config_hash=digest,
+        model_source=model.source, model_language=model.language or None, model_revision=identity.revision if identity else model.revision,
+        model_content_hash=identity.content_hash if identity else None, data_fingerprint=data.fingerprint,
+        data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(), kind=kind,
+        selection=selection,
+    )
+    status = "todo" if pending else _status(path, digest)
+    return Cell(task, model, seed, path, status, facts, recipe, identity, error,
+                estimated_cost(len(data.splits["train"]), recipe), pending)

@@ -1,0 +1,171 @@
+"""Records -> task x model cells, and the one rule that decides "scored on the same test set".
+
+Every view (leaderboard, compare, baseline export, report) groups records with `group_records`
+(raw records, completed vs failed, sorted by seed) or `cells_from_records` (the typed `SeedRun`s a
+paired test needs), and asks `test_set_problem` whether two groups of runs can be compared.
+
+Same test set: every run carries the same test-split fingerprint (`provenance.test_fingerprint`, a
+digest of exactly the scored test rows); when any run lacks it (records written before it existed)
+the whole-data fingerprint decides instead. The references and label lists must match as well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from harness.errors import HarnessError
+
+TEST_METRICS = ("accuracy", "macro_f1")
+
+
+# --------------------------------------------------------------------------- raw groups
+@dataclass
+class RecordGroup:
+    """The records of one task x model: scored (completed with test metrics) and failed, by seed."""
+
+    task: str
+    model: str
+    completed: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task} / {self.model}"
+
+
+def is_scored(record: dict[str, Any]) -> bool:
+    """A record that counts: completed, with test metrics."""
+    test = ((record.get("metrics") or {}).get("test")) or {}
+    return record.get("status") == "completed" and all(test.get(m) is not None for m in TEST_METRICS)
+
+
+def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], RecordGroup]:
+    """Records grouped by (task, model), each group's records sorted by seed; sorted keys."""
+    groups: dict[tuple[str, str], RecordGroup] = {}
+    for record in sorted(records, key=lambda r: (str(r["task"]), str(r["model"]), int(r["seed"]))):
+        key = (str(record["task"]), str(record["model"]))
+        group = groups.setdefault(key, RecordGroup(*key))
+        (group.completed if is_scored(record) else group.failed).append(record)
+    return dict(sorted(groups.items()))
+
+
+# --------------------------------------------------------------------------- typed runs
+@dataclass(frozen=True)
+class SeedRun:
+    """One completed seed of one cell: what a paired comparison needs."""
+
+    seed: int
+    predictions: list[int]
+    references: list[int]
+    labels: list[str]
+    data_fingerprint: str | None
+    config_hash: str
+    provenance: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def test_fingerprint(self) -> str | None:
+        return self.provenance.get("test_fingerprint")
+
+
+@dataclass
+class Cell:
+    task: str
+    model: str
+    seeds: dict[int, SeedRun] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task} / {self.model}"
+
+
+def record_fingerprint(record: dict[str, Any]) -> str | None:
+    task_config = (record.get("config") or {}).get("task") or {}
+    return task_config.get("data_fingerprint") or (record.get("provenance") or {}).get("data_fingerprint")
+
+
+def seed_run(record: dict[str, Any]) -> SeedRun:
+    """The typed run of a completed record; an error when its test predictions are missing."""
+    where = f"{record['task']} / {record['model']} / seed {record['seed']}"
+    predictions = (record.get("predictions") or {}).get("test")
+    references = (record.get("references") or {}).get("test")
+    if predictions is None or references is None:
+        raise HarnessError(f"{where}: completed record without test predictions and references")
+    return SeedRun(
+        seed=int(record["seed"]),
+        predictions=[int(p) for p in predictions],
+        references=[int(r) for r in references],
+        labels=list(record.get("labels") or []),
+        data_fingerprint=record_fingerprint(record),
+        config_hash=str(record.get("config_hash", "")),
+        provenance=dict(record.get("provenance") or {}),
+        metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
+    )
+
+
+def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[str, str], Cell], list[tuple[str, str, int]]]:
+    """Group completed records into cells; return the cells and the (task, model, seed) of failed ones."""
+    cells: dict[tuple[str, str], Cell] = {}
+    failed: list[tuple[str, str, int]] = []
+    for record in records:
+        key = (str(record["task"]), str(record["model"]))
+        seed = int(record["seed"])
+        if record.get("status") != "completed":
+            failed.append((*key, seed))
+            continue
+        cell = cells.setdefault(key, Cell(*key))
+        if seed in cell.seeds:
+            raise HarnessError(f"{cell.name}: two records for seed {seed}")
+        cell.seeds[seed] = seed_run(record)
+    return dict(sorted(cells.items())), sorted(failed)
+
+
+# --------------------------------------------------------------------------- same test set
+def test_identity(runs: list[SeedRun]) -> tuple[str, Callable[[SeedRun], Any]]:
+    """What identifies the test set of these runs: the test-split fingerprint when every run has
+    one (records written before it existed lack it), else the whole-data fingerprint."""
+    if all(r.test_fingerprint for r in runs):
+        return "test-split fingerprint", lambda r: r.test_fingerprint
+    return "data fingerprint", lambda r: r.data_fingerprint
+
+
+def test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -> str | None:
+    """Why these runs (two sides of a comparison) were not scored on one and the same test set, or None."""
+    what, identity = test_identity(cand + base)
+    fingerprints = {side: sorted({identity(r) for r in runs if identity(r)})
+                    for side, runs in (("candidate", cand), ("baseline", base))}
+    for side, values in fingerprints.items():
+        if len(values) > 1:
+            return f"{cell_name}: the {side}'s seeds have different {what}s ({', '.join(values)})"
+    if fingerprints["candidate"] and fingerprints["baseline"] and fingerprints["candidate"] != fingerprints["baseline"]:
+        return (f"{cell_name}: different test sets: {what} {fingerprints['candidate'][0]} (candidate) "
+                f"vs {fingerprints['baseline'][0]} (baseline)")
+    reference = base[0].references
+    for side, runs in (("candidate", cand), ("baseline", base)):
+        for run in runs:
+            if run.references != reference:
+                if len(run.references) != len(reference):
+                    detail = f"{len(run.references)} test examples vs {len(reference)}"
+                else:
+                    differ = sum(a != b for a, b in zip(run.references, reference))
+                    detail = f"{differ} of {len(reference)} references differ"
+                return f"{cell_name}: different test sets: the {side}'s seed {run.seed} references do not match ({detail})"
+    labels = base[0].labels
+    for side, runs in (("candidate", cand), ("baseline", base)):
+        for run in runs:
+            if run.labels != labels:
+                return f"{cell_name}: different label lists: {side} seed {run.seed} has {run.labels} vs {labels}"
+            if len(run.predictions) != len(run.references):
+                return (f"{cell_name}: {side} seed {run.seed} has {len(run.predictions)} predictions for "
+                        f"{len(run.references)} test examples")
+            top = max(run.predictions + run.references, default=0)
+            if labels and top >= len(labels):
+                return f"{cell_name}: {side} seed {run.seed} has label id {top}, outside its {len(labels)} labels"
+    if not reference:
+        return f"{cell_name}: empty test set"
+    return None
+
+
+def n_labels(runs: list[SeedRun]) -> int:
+    """The label count a metric needs: the label list, or one more than the largest id seen."""
+    return max(max(len(r.labels) for r in runs), 1 + max(max(r.predictions + r.references, default=0) for r in runs))

@@ -1,0 +1,1 @@
+"""Declared, validated specs: recipe, tasks, models, suites, search blocks. No torch; imports only the foundation."""

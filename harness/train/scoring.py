@@ -1,0 +1,109 @@
+"""Score a split: length-sorted inference batches, bf16 weights on CPU, and the bounded
+out-of-memory policy of evaluation."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.device import synchronize
+
+
+# --------------------------------------------------------------------------- inference
+def inference_weights(precision: str, device_type: str) -> str:
+    """How `predict` runs the model: "bf16" (a bf16 copy of the weights, no autocast: on CPU this
+    avoids re-casting every weight on every batch and the fp32 <-> bf16 round trips of autocast),
+    "autocast-bf16" / "autocast-fp16" (CUDA), or "fp32"."""
+    if precision == "bf16":
+        return "bf16" if device_type == "cpu" else "autocast-bf16"
+    if precision == "fp16":
+        return "autocast-fp16"
+    return "fp32"
+
+
+def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True) -> dict[str, Any]:
+    """Logits for every row of `dataset`, in its order. Batches are length-sorted (less padding)
+    and the predictions restored to input order. One warm-up batch runs before the clock starts.
+    In bf16 on CPU a bf16 copy of the model runs (see `inference_weights`); `model` is untouched."""
+    import torch
+
+    device = next(model.parameters()).device
+    weights = inference_weights(precision, device.type)
+    lengths = np.asarray(dataset["length"])
+    order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
+    features = [k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")]
+    rows = dataset.select_columns(features)
+    if weights == "bf16":
+        runner = copy.deepcopy(model).to(torch.bfloat16)
+        autocast = contextlib.nullcontext()
+    else:
+        runner = model
+        dtype = {"autocast-bf16": torch.bfloat16, "autocast-fp16": torch.float16}.get(weights)
+        autocast = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def run(index):
+        batch = collator([rows[int(i)] for i in index])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast:
+            logits = runner(**batch).logits
+        return logits.float(), batch["attention_mask"]
+
+    was_training = model.training
+    runner.eval()
+    logits_out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
+    real = padded = 0
+    with torch.inference_mode():
+        if batches:
+            run(batches[0])  # warm-up, not timed
+        synchronize()
+        start = time.perf_counter()
+        for index in batches:
+            logits, mask = run(index)
+            logits_out[index] = logits.cpu().numpy()
+            real += int(mask.sum())
+            padded += int(mask.numel())
+        synchronize()
+        seconds = time.perf_counter() - start
+    if runner is not model:
+        del runner
+    model.train(was_training)
+    return {"logits": logits_out, "seconds": seconds, "real_tokens": real, "padded_tokens": padded, "weights": weights}
+
+
+class EvalBatch:
+    """The inference batch size of one cell. An out-of-memory error while scoring halves it
+    (accelerate's `find_executable_batch_size`), at most `retries` times; it stays halved for
+    the rest of the cell, and `fallback` says what happened for the record."""
+
+    def __init__(self, size: int, retries: int):
+        self.start = self.size = size
+        self.floor = max(1, size >> retries)
+        self.retries = retries
+
+    def predict(self, model, dataset, collator, precision: str, sort_by_length: bool) -> dict[str, Any]:
+        from accelerate.utils import find_executable_batch_size
+
+        def halve() -> int:
+            self.size //= 2
+            return self.size
+
+        @find_executable_batch_size(starting_batch_size=self.size, reduce_batch_size_fn=halve)
+        def attempt(batch_size: int) -> dict[str, Any]:
+            if batch_size < self.floor:
+                raise RuntimeError(
+                    f"out of memory while scoring even at batch size {self.floor} ({self.retries} halvings "
+                    f"from {self.start}); lower eval_batch_size or max_length"
+                )
+            return predict(model, dataset, collator, batch_size, precision, sort_by_length)
+
+        return attempt()
+
+    @property
+    def fallback(self) -> str | None:
+        if self.size == self.start:
+            return None
+        return f"out of memory while scoring: eval batch {self.start} -> {self.size}"

@@ -1,0 +1,1 @@
+"""Views: leaderboard (model, build, render), web page, compare, report, plots, model cards, tables."""

@@ -1,0 +1,225 @@
+"""Model cards for `--save-model` folders, and `harness push` to the Hugging Face Hub.
+
+The card is `README.md` in `RESULTS/<task>/<model>/model-seed-<k>/`, made with huggingface_hub's
+card utilities (`ModelCard`, `ModelCardData`, `EvalResult`) from the cell's result record, so
+it states exactly what the record holds: the base model, the task and its labels, the recipe,
+the seed, the test metrics with their 95% bootstrap CIs (also in the `model-index` metadata,
+as each metric's `args`), and the harness version and commit. Scores are in percent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.files import atomic_write_text
+
+CARD_NAME = "README.md"
+METRIC_NAMES = {"accuracy": "Test accuracy", "macro_f1": "Test macro-F1"}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ summary }}
+
+- **Task:** `{{ task }}` ({{ task_description }}), {{ input }}; labels (id: name): {{ labels }}
+- **Base model:** {{ base }}
+- **Seed:** {{ seed }}; precision {{ precision }}; {{ steps }} optimizer steps, best step {{ best_step }}
+- **Made with:** harness {{ harness_version }}{{ commit }}
+
+## Test results
+
+Scored on the whole test split ({{ n_test }} examples). 95% CI: {{ ci_method }}.
+
+| metric | value (%) | 95% CI (%) |
+|---|---:|---:|
+{% for m in metrics %}| {{ m.name }} | {{ m.value }} | {{ m.low }} – {{ m.high }} |
+{% endfor %}
+
+This is one seed. The harness's leaderboard (`LEADERBOARD.md` of the results folder) gives the
+mean and a confidence interval over seeds, which says more about the recipe than one run does.
+
+## Recipe
+
+| hyperparameter | value |
+|---|---|
+{% for key, value in recipe %}| `{{ key }}` | `{{ value }}` |
+{% endfor %}
+
+## Use
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{{ usage_path }}")
+print(classifier({{ example }}))
+```
+
+or `harness predict {{ usage_path }} {{ cli_example }}`.
+"""
+
+
+def _hub_id(source: str | None) -> str | None:
+    """A Hub model id, or None for a local folder or a packaged model."""
+    if not source or source.startswith("package:") or os.path.exists(source) or not HUB_ID.match(source):
+        return None
+    return source
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * float(value), 2)
+
+
+def model_card(record: dict[str, Any], repo_id: str | None = None):
+    """A huggingface_hub ModelCard for a completed record whose cell saved its model."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    if record.get("status") != "completed":
+        raise HarnessError(f"{record.get('task')} / {record.get('model')} / seed {record.get('seed')}: no card for a failed cell")
+    config = record.get("config") or {}
+    model = config.get("model") or {}
+    task_spec = (config.get("task") or {}).get("spec") or {}
+    hub = task_spec.get("hub") or {}
+    test = record["metrics"]["test"]
+    bootstrap = test.get("bootstrap") or {}
+    provenance = record.get("provenance") or {}
+    base = _hub_id(model.get("source")) if model.get("init", "pretrained") == "pretrained" else None
+    name = repo_id.split("/")[-1] if repo_id else f"{record['model']}-{record['task']}-seed-{record['seed']}"
+    results = _eval_results(record, hub, test, bootstrap)
+    language = task_spec.get("language")
+    data = ModelCardData(
+        model_name=name, base_model=base, language=[language] if language else None, library_name="transformers",
+        pipeline_tag="text-classification", tags=["text-classification", "harness", f"harness-task-{record['task']}"],
+        eval_results=results, metrics=["accuracy", "f1"],
+    )
+    labels = record.get("labels") or []
+    text_columns = task_spec.get("text") or ["text"]
+    example = json.dumps({"text": "...", "text_pair": "..."} if len(text_columns) == 2 else "...")
+    metrics_rows = [
+        {"name": METRIC_NAMES[m], "value": f"{_pct(test[m]):.2f}",
+         "low": _fmt((bootstrap.get(m) or {}).get("low")), "high": _fmt((bootstrap.get(m) or {}).get("high"))}
+        for m in ("accuracy", "macro_f1")
+    ]
+    init = model.get("init", "pretrained")
+    training = record.get("training") or {}
+    return ModelCard.from_template(
+        data,
+        template_str=TEMPLATE,
+        title=name,
+        summary=(
+            f"`{record['model']}` fine-tuned on the `{record['task']}` text-classification task by "
+            f"[harness](https://pypi.org/project/harness/) (seed {record['seed']})."
+            + (" Trained from randomly initialised weights (a from-scratch baseline)." if init == "scratch" else "")
+        ),
+        task=record["task"], task_description=task_spec.get("description", "").rstrip("."),
+        input="a text pair (" + " / ".join(text_columns) + ")" if len(text_columns) == 2 else "single text",
+        labels=", ".join(f"{i}: `{label}`" for i, label in enumerate(labels)),
+        base=(f"[{base}](https://huggingface.co/{base})" if base else f"`{model.get('source')}`")
+        + (f" (revision `{model.get('revision')}`)" if model.get("revision") else "")
+        + (", architecture only (random initialisation)" if init == "scratch" else ""),
+        seed=record["seed"], precision=provenance.get("precision", "n/a"),
+        steps=training.get("steps", "n/a"), best_step=training.get("best_step", "n/a"),
+        harness_version=provenance.get("harness", "n/a"),
+        commit=f" (commit `{provenance['git_commit']}`)" if provenance.get("git_commit") else "",
+        n_test=test.get("n", "n/a"),
+        ci_method=f"{bootstrap.get('method', 'n/a')}, {bootstrap.get('resamples', 'n/a')} resamples",
+        metrics=metrics_rows,
+        recipe=sorted((config.get("recipe") or {}).items()),
+        usage_path=repo_id or f"RESULTS/{record['task']}/{record['model']}/model-seed-{record['seed']}", example=example,
+        cli_example='"first text" "second text"' if len(text_columns) == 2 else '"a text"',
+    )
+
+
+def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, Any], bootstrap: dict[str, Any]):
+    """The model-index entries: test accuracy and macro-F1 in percent, their CIs as `args`."""
+    from huggingface_hub import EvalResult
+
+    ci_args = {"confidence": bootstrap.get("confidence", 0.95), "method": bootstrap.get("method"),
+               "resamples": bootstrap.get("resamples"), "unit": "percent"}
+    return [
+        EvalResult(
+            task_type="text-classification", task_name="Text classification",
+            dataset_type=hub.get("path") or record["task"], dataset_name=record["task"],
+            dataset_config=hub.get("name"), dataset_split="test", dataset_revision=hub.get("revision"),
+            metric_type=metric if metric == "accuracy" else "f1", metric_name=METRIC_NAMES[metric],
+            metric_value=_pct(test[metric]),
+            metric_config="macro" if metric == "macro_f1" else None,
+            metric_args={**ci_args, "ci_low": _pct((bootstrap.get(metric) or {}).get("low")),
+                         "ci_high": _pct((bootstrap.get(metric) or {}).get("high"))},
+        )
+        for metric in ("accuracy", "macro_f1")
+    ]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.2f}"
+
+
+def write_model_card(record: dict[str, Any], folder: str | Path) -> Path:
+    """Write `README.md` (the model card) into a saved model folder, atomically."""
+    path = Path(folder) / CARD_NAME
+    atomic_write_text(path, str(model_card(record)))
+    return path
+
+
+def write_saved_model_card(record: dict[str, Any], log=print) -> Path | None:
+    """The runner's call once a cell's record is written: the card is a view of the record, so
+    if it cannot be written the record and the saved model stay and the grid goes on."""
+    try:
+        return write_model_card(record, Path(record["saved_model"]))
+    except Exception as exc:  # noqa: BLE001
+        log(f"      model card not written: {type(exc).__name__}: {exc}")
+        return None
+
+
+def push_model(folder: Path, repo_id: str, private: bool = False, revision: str | None = None) -> str:
+    """Upload a `--save-model` folder (weights, tokenizer, harness.json, model card) to the Hub."""
+    if not HUB_REPO.match(repo_id):
+        raise HarnessError(f"--repo-id '{repo_id}': expected ORG/NAME, e.g. my-org/minilm-demo-nli")
+    missing = [name for name in ("config.json", "harness.json", CARD_NAME) if not (folder / name).is_file()]
+    if missing:
+        raise HarnessError(
+            f"{folder}: not a saved model folder (missing {', '.join(missing)}); "
+            "save one with 'harness run ... --save-model' (RESULTS/<task>/<model>/model-seed-<k>)"
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.constants import is_offline_mode
+
+    if is_offline_mode():
+        raise HarnessError("cannot push: Hugging Face offline mode is on (HF_HUB_OFFLINE=1); unset it and retry")
+    record = _saved_record(folder)
+    if record is not None:  # the card's usage snippet names the Hub repository from now on
+        atomic_write_text(folder / CARD_NAME, str(model_card(record, repo_id)))
+    api = HfApi()
+    try:
+        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
+                          commit_message=f"harness: upload {folder.parent.parent.name}/{folder.parent.name}/{folder.name}")
+    except Exception as exc:  # noqa: BLE001 - network, authentication, permissions: one line says which
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise HarnessError(
+            f"push to {repo_id} failed: {type(exc).__name__}: {first[:300]} "
+            "(check the network and your token: 'hf auth login' or HF_TOKEN)"
+        ) from None
+    return str(url)
+
+
+def _saved_record(folder: Path) -> dict[str, Any] | None:
+    """The result record of the cell that saved this model folder, when it is still beside it."""
+    from harness.records.store import read_record
+
+    try:
+        seed = json.loads((folder / "harness.json").read_text(encoding="utf-8"))["seed"]
+        record = read_record(folder.parent / f"seed-{seed}.json")
+    except (OSError, ValueError, KeyError, HarnessError):
+        return None
+    return record if record.get("saved_model") and Path(record["saved_model"]).name == folder.name else None
+

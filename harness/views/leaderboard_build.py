@@ -1,0 +1,239 @@
+"""Records -> a Leaderboard: cells of mean and CI over seeds, the best-and-tied marks of the
+seed-and-example test, averages, the throughput table and the footnote (harness.leaderboard
+holds the data model and the formats)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from harness.errors import HarnessError
+from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
+from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
+from harness.stats import SIGNIFICANCE_METHOD, mean_ci, seed_example_test
+
+
+def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
+    records = list(records)
+    if not records:
+        raise HarnessError("no result records to rank")
+    tasks = sorted({r["task"] for r in records})
+    models = sorted({r["model"] for r in records})
+    groups = group_records(records)
+
+    cells: dict[tuple[str, str, str], Cell] = {}
+    for metric in METRICS:
+        for task in tasks:
+            for model in models:
+                group = groups.get((task, model), RecordGroup(task, model))
+                values = [float(r["metrics"]["test"][metric]) for r in group.completed]
+                cells[(metric, task, model)] = Cell(
+                    task=task,
+                    model=model,
+                    metric=metric,
+                    seeds=[int(r["seed"]) for r in group.completed],
+                    failed_seeds=[int(r["seed"]) for r in group.failed],
+                    values=values,
+                    stats=mean_ci(values, CONFIDENCE, bounds=(0.0, 1.0)),
+                )
+            _mark_column(metric, task, models, cells, groups)
+
+    averages: dict[tuple[str, str], float | None] = {}
+    best_average: dict[str, set[str]] = {}
+    order: dict[str, list[str]] = {}
+    for metric in METRICS:
+        for model in models:
+            means = [cells[(metric, task, model)].mean for task in tasks]
+            averages[(metric, model)] = None if any(m is None for m in means) else sum(means) / len(means)
+        shown = {m: _display(averages[(metric, m)]) for m in models if averages[(metric, m)] is not None}
+        top = max(shown.values(), default=None)
+        best_average[metric] = {m for m, v in shown.items() if v == top}
+        ranked = sorted(shown, key=lambda m: (-averages[(metric, m)], m))
+        order[metric] = ranked + [m for m in models if m not in shown]
+
+    failures = [
+        {
+            "task": r["task"],
+            "model": r["model"],
+            "seed": int(r["seed"]),
+            "error": _one_line(r.get("error") or "completed without test metrics"),
+        }
+        for group in groups.values()
+        for r in group.failed
+    ]
+    throughput = _throughput(groups)
+    return Leaderboard(
+        tasks=tasks,
+        models=models,
+        cells=cells,
+        averages=averages,
+        best_average=best_average,
+        order=order,
+        throughput=throughput,
+        footnote=_footnote(records, groups, tasks),
+        failures=failures,
+    )
+
+
+def _mark_column(
+    metric: str,
+    task: str,
+    models: list[str],
+    cells: dict[tuple[str, str, str], Cell],
+    groups: dict[tuple[str, str], RecordGroup],
+) -> None:
+    """Bold the best mean(s) of a task column; mark the models not significantly different from it."""
+    scored = [m for m in models if cells[(metric, task, m)].mean is not None]
+    if not scored:
+        return
+    top = max(_display(cells[(metric, task, m)].mean) for m in scored)
+    best = [m for m in scored if _display(cells[(metric, task, m)].mean) == top]
+    for model in best:
+        cells[(metric, task, model)].best = True
+    reference = min(best, key=lambda m: (-cells[(metric, task, m)].mean, m))  # the highest raw mean
+    for model in best:
+        if model != reference:
+            cells[(metric, task, model)].comparison = {"baseline": reference, "skipped": "same displayed mean as the best"}
+    for model in scored:
+        if model in best:
+            continue
+        cell = cells[(metric, task, model)]
+        cell.comparison = _paired_test(
+            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference
+        )
+        cell.tie = cell.comparison.get("p_value") is not None and cell.comparison["p_value"] >= ALPHA
+
+
+def _paired_test(
+    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str
+) -> dict[str, Any]:
+    """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
+    by_seed_c = {int(r["seed"]): r for r in candidate}
+    by_seed_b = {int(r["seed"]): r for r in best}
+    common = sorted(set(by_seed_c) & set(by_seed_b))
+    out: dict[str, Any] = {"baseline": best_model, "seeds": common, "method": SIGNIFICANCE_METHOD}
+    if not common:
+        return {**out, "skipped": "no seed in common with the best model"}
+    try:
+        cand = [seed_run(by_seed_c[s]) for s in common]
+        base = [seed_run(by_seed_b[s]) for s in common]
+    except HarnessError:
+        return {**out, "skipped": "test predictions missing"}
+    problem = test_set_problem("", cand, base)
+    if problem:
+        return {**out, "skipped": problem.lstrip(": ")}
+    result = seed_example_test(
+        base[0].references, [r.predictions for r in cand], [r.predictions for r in base], metric, n_labels(cand + base),
+        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA,
+    )
+    return {
+        **out,
+        "p_value": result["p_value"],
+        "delta": _pct(result["delta"]),
+        "low": _pct(result["low"]),
+        "high": _pct(result["high"]),
+        "pairs": result["pairs"],
+        "df": result["df"],
+        "training_variance_counted": result["training_variance_counted"],
+        "resamples": RESAMPLES,
+        "bootstrap_seed": BOOTSTRAP_SEED,
+    }
+
+
+def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, Any]]:
+    rows = []
+    for task, model in sorted(groups, key=lambda key: (key[1], key[0])):
+        completed = groups[(task, model)].completed
+        if not completed:
+            continue
+        row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed)}
+        for key, source, _ in THROUGHPUT_FIELDS:
+            values = [(r.get("throughput") or {}).get(source) for r in completed]
+            values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+            mean = sum(values) / len(values) if values else None
+            if key == "parameters_m" and mean is not None:
+                mean /= 1e6
+            row[key] = mean
+        for key in ("precision", "device"):
+            seen = _unique((r.get("provenance") or {}).get(key) for r in completed)
+            row[key] = ", ".join(seen) if seen else None
+        rows.append(row)
+    return rows
+
+
+def _footnote(
+    records: list[dict[str, Any]], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
+) -> dict[str, Any]:
+    completed = [r for g in groups.values() for r in g.completed]
+    test_sizes = {
+        task: _unique(r["metrics"]["test"].get("n") for g in groups.values() if g.task == task for r in g.completed)
+        for task in tasks
+    }
+    subsets = _unique(((r.get("config") or {}).get("recipe") or {}).get("max_eval_samples") for r in records)
+    definitions = _unique((r.get("metrics") or {}).get("macro_f1_definition") for r in completed)
+    seeds = sorted({int(r["seed"]) for r in records})
+    seed_sets = {tuple(sorted(int(r["seed"]) for r in g.completed + g.failed)) for g in groups.values()}
+    versions = {key: _unique((r.get("provenance") or {}).get(key) for r in records) for key in VERSION_KEYS}
+    memory_kinds = _unique((r.get("throughput") or {}).get("memory_kind") for r in completed)
+
+    sizes_text = ", ".join(
+        f"{task} {' / '.join(f'{n:,}' for n in sizes)}" if sizes else f"{task} n/a" for task, sizes in test_sizes.items()
+    )
+    ci_method = (
+        f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
+        "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
+        "(n) is the number of seeds; a single seed has no interval"
+    )
+    tie_method = (
+        f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
+        f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
+        f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
+    )
+    single_seed = any(len(g.completed) == 1 for g in groups.values())
+    version_text = ", ".join(
+        f"{key} {' / '.join(vals)}" + (" (mixed)" if len(vals) > 1 else "") if vals else f"{key} n/a"
+        for key, vals in versions.items()
+    )
+    seeds_text = ", ".join(map(str, seeds))
+    if len(seed_sets) > 1:
+        seeds_text += " (not every cell has every seed: see the (n) counts)"
+    lines = [
+        "Scores on the test split, in percent with 2 decimals"
+        + (f" (a fixed subset: max_eval_samples = {', '.join(map(str, subsets))})" if subsets else "")
+        + f"; test examples: {sizes_text}.",
+        f"Cells: {ci_method}. `(k of n seeds; f failed)`: the mean over the k completed seeds only.",
+        f"`{FAILED}`: every seed of the cell failed; `{MISSING}`: no record for this task × model. "
+        "Neither counts as 0 or enters an average.",
+        f"`{AVERAGE}`: mean over tasks of the per-task means, only for models with a result on every task "
+        f"(otherwise `{MISSING}`). Rows are ranked by it.",
+        f"**Bold**: best mean of the column. {TIE_MARK} (bold too): not significantly different from the column's "
+        f"best model — {tie_method}. No {TIE_MARK} where the two models' test sets differ (test-split or data "
+        "fingerprint, references) or they share no seed."
+        + (" Where a model has one seed, training (seed) variance is not accounted for: only the test examples' is."
+           if single_seed else ""),
+        "Macro-F1: " + (" / ".join(definitions) if definitions else "n/a") + ".",
+        f"Seeds: {seeds_text}.",
+        f"Versions: {version_text}.",
+        "Throughput: mean over completed seeds; training counts optimizer steps only, tokens are real "
+        "(non-padding) tokens; peak memory: " + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
+    ]
+    from harness.views.search_views import footnote_lines
+
+    lines += footnote_lines(records)  # which cells a search selected, and over what
+    return {
+        "split": "test",
+        "unit": "percent",
+        "test_examples": {task: sizes for task, sizes in test_sizes.items()},
+        "max_eval_samples": subsets,
+        "macro_f1_definition": definitions[0] if len(definitions) == 1 else definitions,
+        "seeds": seeds,
+        "versions": {key: (vals[0] if len(vals) == 1 else vals or None) for key, vals in versions.items()},
+        "ci_method": ci_method,
+        "confidence": CONFIDENCE,
+        "tie_method": tie_method,
+        "significance_method": SIGNIFICANCE_METHOD,
+        "alpha": ALPHA,
+        "resamples": RESAMPLES,
+        "bootstrap_seed": BOOTSTRAP_SEED,
+        "memory_kind": memory_kinds,
+        "lines": lines,
+    }

@@ -1,0 +1,254 @@
+"""RESULTS/REPORT.md: the leaderboard, per-task error analysis, pretraining gain, French models.
+
+Sections:
+- the leaderboard (harness.leaderboard.leaderboard_markdown) and the summary figure
+  `summary.png` (harness.summary: models x tasks, mean and CI over seeds);
+- per task: the best model (highest mean test accuracy over its completed seeds), the confusion
+  matrix image of its lowest seed, and the most confused label pairs pooled over its seeds;
+- pretraining gain: each model minus its from-scratch twin, per task, with the 95% interval and p of
+  `stats.seed_example_test` (seed and test-example variance, seeds paired by number), the same test
+  as the leaderboard's daggers and `harness compare`;
+- monolingual vs multilingual models on French tasks (only for grids with a French task and a French
+  or multilingual model): scores, language, parameter counts, embedding share;
+- links to every cell's images (per-seed plots are drawn on the fly when missing or stale).
+
+A failed cell shows `failed` and a missing one `–`; neither is ever shown as 0.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+from harness.errors import HarnessError
+from harness.views.report_tables import CI_METHOD, DASH, FAILED, TOP_CONFUSIONS, _by_cell, _completed, _gain_cell, _mean, _md_table, _points, _rel, _test, french_rows, pretraining_gain_rows
+from harness.files import atomic_write_text
+from harness.records.store import cell_dir, load_records, record_path
+
+
+# --------------------------------------------------------------------------- plots on demand
+def ensure_cell_plots(results: Path, record: dict[str, Any]) -> dict[str, Path]:
+    """The per-seed plot files of a completed record, drawn when missing or older than the record."""
+    from harness.views.plots import plot_filenames, write_cell_plots
+
+    folder = cell_dir(results, record["task"], record["model"])
+    paths = {kind: folder / name for kind, name in plot_filenames(int(record["seed"])).items()}
+    source = record_path(results, record["task"], record["model"], record["seed"])
+    source_mtime = source.stat().st_mtime if source.exists() else 0.0
+    if any(not p.exists() or p.stat().st_mtime < source_mtime for p in paths.values()):
+        write_cell_plots(record, folder)
+    return paths
+
+
+# --------------------------------------------------------------------------- best model and confusions
+def best_model(records: Sequence[dict[str, Any]], task: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The model with the highest mean test accuracy over its completed seeds on `task` (ties: name)."""
+    cells = _by_cell(r for r in _completed(records) if r["task"] == task)
+    scored = []
+    for (_, model), group in cells.items():
+        values = [v for v in (_test(r, "accuracy") for r in group) if v is not None]
+        if values:
+            scored.append((-_mean(values), model, group))
+    if not scored:
+        return None
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return scored[0][1], scored[0][2]
+
+
+def most_confused_pairs(records: Sequence[dict[str, Any]], top: int = TOP_CONFUSIONS) -> list[dict[str, Any]]:
+    """Off-diagonal cells of the test confusion matrices summed over `records` (one model's seeds),
+    largest first: true label, predicted label, count, and the count's share of the true label's rows."""
+    records = _completed(records)
+    if not records:
+        return []
+    labels = list(records[0]["labels"])
+    k = len(labels)
+    pooled = [[0] * k for _ in range(k)]
+    for record in records:
+        matrix = record["metrics"]["test"]["confusion_matrix"]
+        if list(record["labels"]) != labels or len(matrix) != k or any(len(row) != k for row in matrix):
+            raise HarnessError(
+                f"{record['task']} / {record['model']} / seed {record['seed']}: its labels or confusion matrix "
+                "differ from the other seeds'; cannot pool them"
+            )
+        for i in range(k):
+            for j in range(k):
+                pooled[i][j] += int(matrix[i][j])
+    pairs = []
+    for i in range(k):
+        row_total = sum(pooled[i])
+        for j in range(k):
+            if i != j and pooled[i][j] > 0:
+                pairs.append({"true": labels[i], "predicted": labels[j], "count": pooled[i][j],
+                              "share": pooled[i][j] / row_total, "true_index": i, "predicted_index": j})
+    pairs.sort(key=lambda p: (-p["count"], -p["share"], p["true_index"], p["predicted_index"]))
+    return pairs[:top]
+
+
+# --------------------------------------------------------------------------- the report
+def _leaderboard_section(records: list[dict[str, Any]]) -> str:
+    try:
+        from harness.views.leaderboard import leaderboard_markdown
+    except ImportError:
+        return "_The leaderboard module is not available in this installation._"
+    return _demote_headings(leaderboard_markdown(records).strip())
+
+
+def _summary_section(results: Path, records: list[dict[str, Any]]) -> str:
+    """RESULTS/summary.png: every model x task, mean and 95% CI over seeds (harness.summary)."""
+    import json
+
+    from harness.views.leaderboard import build_leaderboard
+    from harness.views.summary import write_summary_png
+
+    try:
+        data = json.loads(build_leaderboard(records).to_json())
+        image = write_summary_png(data, results / "summary.png")
+    except HarnessError as exc:
+        return f"(no summary figure: {exc})"
+    return ("### Summary figure\n\nMean test score over seeds with its 95% t-interval, per task and model; dots are "
+            f"single seeds.\n\n![summary: models x tasks]({_rel(image, results)})")
+
+
+def _demote_headings(markdown: str) -> str:
+    """Nest a standalone document under this report's `## Leaderboard`: drop its title, add a level."""
+    lines = markdown.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+        while lines and not lines[0].strip():
+            lines = lines[1:]
+    out, fenced = [], False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        out.append("#" + line if not fenced and line.startswith("#") else line)
+    return "\n".join(out)
+
+
+def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
+    results = Path(results)
+    if not records:
+        raise HarnessError(f"{results} holds no result records (RESULTS/<task>/<model>/seed-<k>.json); run 'harness run' first")
+    completed = _completed(records)
+    plots: dict[tuple[str, str, int], dict[str, Path]] = {}
+    plot_errors: dict[tuple[str, str, int], str] = {}
+    for record in completed:
+        key = (record["task"], record["model"], record["seed"])
+        try:
+            plots[key] = ensure_cell_plots(results, record)
+        except HarnessError as exc:  # one malformed record must not sink the whole report
+            plot_errors[key] = str(exc)
+
+    tasks = sorted({r["task"] for r in records})
+    out = [
+        f"# Report: {results.name or results}",
+        "",
+        f"{len(records)} result record(s): {len(completed)} completed, {len(records) - len(completed)} failed. "
+        "Scores are test-set percentages; means are over seeds. A failed cell shows `failed`, a missing one `–`.",
+        "",
+        "## Leaderboard",
+        "",
+        _leaderboard_section(records),
+        "",
+        _summary_section(results, records),
+        "",
+        "## Per task: the best model's errors",
+        "",
+        "Best model = highest mean test accuracy over its completed seeds. The confusion matrix shown is its "
+        "lowest seed (not its best one), row-normalised by true label; the confused pairs are pooled over all its seeds.",
+    ]
+    for task in tasks:
+        out += ["", f"### {task}", ""]
+        best = best_model(records, task)
+        if best is None:
+            out.append(f"No completed cell: every model {FAILED} on this task.")
+            continue
+        model, group = best
+        done = _completed(group)
+        accuracy = _mean([v for v in (_test(r, "accuracy") for r in done) if v is not None])
+        seeds = ", ".join(str(r["seed"]) for r in done)
+        out.append(f"Best model: **{model}**, mean test accuracy {_points(accuracy)} over seed(s) {seeds}.")
+        first = done[0]
+        key = (task, model, first["seed"])
+        if key in plots:
+            image = plots[key]["confusion_matrix"]
+            out += ["", f"![{task} / {model} / seed {first['seed']} confusion matrix]({_rel(image, results)})", ""]
+        else:
+            out += ["", f"(no confusion matrix image: {plot_errors.get(key, 'not drawn')})", ""]
+        try:
+            pairs = most_confused_pairs(done)
+        except HarnessError as exc:
+            out.append(f"Confused pairs not pooled: {exc}")
+            continue
+        if pairs:
+            out.append(f"Most confused label pairs (top {TOP_CONFUSIONS}, pooled over seed(s) {seeds}):")
+            out.append("")
+            out.append(_md_table(
+                ["true", "predicted", "count", "share of true label"],
+                [[p["true"], p["predicted"], p["count"], f"{100 * p['share']:.1f}%"] for p in pairs],
+            ))
+        else:
+            out.append("No confusions: every test row of these seeds is classified correctly.")
+
+    out += ["", "## Pretraining gain", ""]
+    gains = pretraining_gain_rows(records)
+    if gains:
+        out.append(f"Pretrained minus from-scratch twin, in points. 95% CI and p: {CI_METHOD}. With one seed pair, "
+                   "training (seed) variance is not accounted for.")
+        out.append("")
+        rows = []
+        for row in gains:
+            acc, acc_ci = _gain_cell(row["accuracy"])
+            f1, f1_ci = _gain_cell(row["macro_f1"])
+            rows.append([row["model"], row["scratch"], row["task"], f"{row['seeds'][0]} / {row['seeds'][1]}",
+                         acc, acc_ci, f1, f1_ci])
+        out.append(_md_table(
+            ["model", "scratch twin", "task", "seeds", "Δ accuracy", "95% CI, p", "Δ macro-F1", "95% CI, p"], rows
+        ))
+    else:
+        out.append("No model has a from-scratch twin (`<name>-scratch`, or init `scratch` with the same source) in these results.")
+
+    fr_tasks, headers, rows = french_rows(records)
+    if rows:  # only for grids with a French task and a French or multilingual model
+        out += ["", "## Monolingual vs multilingual on French tasks", ""]
+        out.append("Test accuracy / macro-F1 in points, mean ± 95% t half-width over seeds. Embedding share = "
+                   "share of the parameters in the embeddings (1 - non-embedding / total).")
+        out.append("")
+        out.append(_md_table(headers, rows))
+
+    from harness.views.search_views import report_section
+
+    out += ["", *report_section(results, records)]
+    out += ["", "## Cell plots", ""]
+    cells = _by_cell(records)
+    for task in tasks:
+        models = sorted({m for (t, m) in cells if t == task})
+        seeds = sorted({r["seed"] for r in records if r["task"] == task})
+        rows = []
+        for model in models:
+            by_seed = {r["seed"]: r for r in cells[(task, model)]}
+            row = [model]
+            for seed in seeds:
+                record = by_seed.get(seed)
+                if record is None:
+                    row.append(DASH)
+                elif record.get("status") != "completed":
+                    row.append(FAILED)
+                elif (task, model, seed) not in plots:
+                    row.append("no plot")
+                else:
+                    files = plots[(task, model, seed)]
+                    row.append(f"[confusion]({_rel(files['confusion_matrix'], results)}) · "
+                               f"[curves]({_rel(files['curves'], results)})")
+            rows.append(row)
+        out += [f"### {task}", "", _md_table(["model"] + [f"seed {s}" for s in seeds], rows), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_report(results: str | Path) -> Path:
+    """Write RESULTS/REPORT.md (atomically), drawing missing per-cell plots; returns its path."""
+    results = Path(results)
+    text = render_report(results, load_records(results))
+    path = results / "REPORT.md"
+    atomic_write_text(path, text)
+    return path
+
+

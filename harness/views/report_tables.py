@@ -1,0 +1,248 @@
+"""The report's model tables: pretraining gain (a model minus its from-scratch twin) and
+monolingual vs multilingual models on French tasks, with the formatting helpers REPORT.md shares.
+
+The gain is tested with `stats.seed_example_test` over the seeds both models have, the same test
+as the leaderboard's daggers and `harness compare`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from harness.errors import HarnessError
+from harness.records.grouping import group_records, n_labels, seed_run, test_set_problem
+
+DASH = "–"
+FAILED = "failed"
+TOP_CONFUSIONS = 10
+FRENCH_MODELS = ("camembert-base", "xlm-roberta-base", "distilbert-multilingual")
+FRENCH_NAME_PREFIXES = ("miam-loria", "flue-cls")
+CI_METHOD = (
+    "the seed-and-example variance-components t-test (README, Statistics) on the same test examples, over the "
+    "seeds both models have (paired by seed number): it counts seed variance and test-example variance"
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+def _completed(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("status") == "completed" and r.get("metrics")]
+
+
+def _test(record: dict[str, Any], metric: str) -> float | None:
+    value = ((record.get("metrics") or {}).get("test") or {}).get(metric)
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _points(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return DASH
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _human_count(n: Any) -> str:
+    if n is None:
+        return DASH
+    n = float(n)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{suffix}"
+    return f"{int(n)}"
+
+
+def _rel(path: Path, base: Path) -> str:
+    return Path(path).resolve().relative_to(base.resolve()).as_posix()
+
+
+def _by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every record (completed and failed) of each task x model, by seed: results.group_records."""
+    return {key: sorted(g.completed + g.failed, key=lambda r: int(r["seed"]))
+            for key, g in group_records(records).items()}
+
+
+# --------------------------------------------------------------------------- pretraining gain
+def _model_info(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model name: its init ('pretrained' / 'scratch' / None) and source, from the record configs."""
+    info: dict[str, dict[str, Any]] = {}
+    for record in records:
+        spec = (record.get("config") or {}).get("model")
+        spec = spec if isinstance(spec, dict) else {}
+        entry = info.setdefault(record["model"], {"init": None, "source": None, "language": None})
+        for key in ("init", "source", "language"):
+            if entry[key] is None and spec.get(key) is not None:
+                entry[key] = spec[key]
+        language = (record.get("provenance") or {}).get("model_language")
+        if entry["language"] is None and language:
+            entry["language"] = language
+    shipped = _shipped_languages() if any(e["language"] is None for e in info.values()) else {}
+    for model, entry in info.items():
+        entry["language"] = entry["language"] or shipped.get(model)
+    return info
+
+
+def _shipped_languages() -> dict[str, str]:
+    """Model languages from the shipped models.yaml: for records written before the record carried
+    `provenance.model_language` (the config leaves `language` out: it does not change a score)."""
+    try:
+        from harness.spec.models import load_models
+
+        return {name: spec.language for name, spec in load_models().models.items() if spec.language}
+    except (HarnessError, OSError):
+        return {}
+
+
+def scratch_twins(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(pretrained model, scratch twin) pairs: `<name>-scratch`, else a model whose record config has
+    init 'scratch' and the same source as a model that is not scratch."""
+    info = _model_info(records)
+    pairs = []
+    for model in sorted(info):
+        if info[model]["init"] == "scratch" or model.endswith("-scratch"):
+            continue
+        twin = f"{model}-scratch"
+        if twin not in info:
+            source = info[model]["source"]
+            candidates = sorted(
+                m for m, i in info.items()
+                if m != model and i["init"] == "scratch" and source is not None and i["source"] == source
+            )
+            twin = candidates[0] if candidates else None
+        if twin is not None:
+            pairs.append((model, twin))
+    return pairs
+
+
+def gain_test(mine: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | str:
+    """Model minus twin: stats.seed_example_test over the common completed seeds, or why it cannot run."""
+    from harness.views.leaderboard_model import ALPHA, BOOTSTRAP_SEED, RESAMPLES
+    from harness.stats import seed_example_test
+
+    a = {int(r["seed"]): r for r in _completed(mine)}
+    b = {int(r["seed"]): r for r in _completed(theirs)}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return "no common seed"
+    try:
+        cand, base = [seed_run(a[s]) for s in common], [seed_run(b[s]) for s in common]
+    except HarnessError:
+        return "no test predictions"
+    problem = test_set_problem("", cand, base)
+    if problem:
+        return problem.lstrip(": ")
+    result = seed_example_test(base[0].references, [r.predictions for r in cand], [r.predictions for r in base],
+                               metric, n_labels(cand + base), resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA)
+    return {"diff": result["delta"], "low": result["low"], "high": result["high"], "p_value": result["p_value"],
+            "pairs": result["pairs"], "training_variance_counted": result["training_variance_counted"]}
+
+
+def pretraining_gain_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (pretrained model, task) for models with a scratch twin: gain in points per metric."""
+    cells = _by_cell(records)
+    tasks = sorted({r["task"] for r in records})
+    rows = []
+    for model, twin in scratch_twins(records):
+        for task in tasks:
+            mine, theirs = cells.get((task, model), []), cells.get((task, twin), [])
+            if not mine and not theirs:
+                continue
+            row: dict[str, Any] = {"model": model, "scratch": twin, "task": task,
+                                   "seeds": (len(_completed(mine)), len(_completed(theirs)))}
+            for metric in ("accuracy", "macro_f1"):
+                if (mine and not _completed(mine)) or (theirs and not _completed(theirs)):
+                    row[metric] = FAILED
+                elif mine and theirs:
+                    row[metric] = gain_test(mine, theirs, metric)
+                else:
+                    row[metric] = None
+            rows.append(row)
+    return rows
+
+
+def _gain_cell(value: Any) -> tuple[str, str]:
+    if value is None:
+        return DASH, DASH
+    if value == FAILED:
+        return FAILED, DASH
+    if isinstance(value, str):
+        return DASH, value
+    from harness.stats import format_p
+
+    ci = f"[{_points(value['low'], True)}, {_points(value['high'], True)}]"
+    seeds = f"{value['pairs']} pair(s)" + ("" if value["training_variance_counted"] else ", seed variance not counted")
+    return _points(value["diff"], signed=True), f"{ci}, p {format_p(value['p_value'])} ({seeds})"
+
+
+# --------------------------------------------------------------------------- French tasks
+def task_language(records: Sequence[dict[str, Any]], task: str) -> str | None:
+    for record in records:
+        if record["task"] != task:
+            continue
+        spec = ((record.get("config") or {}).get("task") or {})
+        spec = spec.get("spec") if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and spec.get("language"):
+            return str(spec["language"])
+    if task.startswith(FRENCH_NAME_PREFIXES) or task.endswith("-fr"):
+        return "fr"
+    return None
+
+
+def _score_cell(group: Sequence[dict[str, Any]]) -> str:
+    if not group:
+        return DASH
+    done = _completed(group)
+    if not done:
+        return FAILED
+    from harness.stats import mean_ci
+
+    parts = []
+    for metric in ("accuracy", "macro_f1"):
+        summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=(0.0, 1.0))
+        if summary["mean"] is None:
+            parts.append(DASH)
+        elif summary["clipped"]:
+            parts.append(f"{_points(summary['mean'])} [{_points(summary['low'])}, {_points(summary['high'])}]")
+        elif summary["half_width"] is None:
+            parts.append(_points(summary["mean"]))
+        else:
+            parts.append(f"{_points(summary['mean'])} ± {100 * summary['half_width']:.2f}")
+    failed = len(group) - len(done)
+    return " / ".join(parts) + (f" ({failed} failed)" if failed else "")
+
+
+def french_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], list[list[str]]]:
+    """(French tasks, headers, rows) of the monolingual vs multilingual table: the models with a
+    French or multilingual language (CamemBERT, XLM-R, multilingual DistilBERT first); empty when the
+    grid has no French task or no such model."""
+    tasks = sorted({r["task"] for r in records if task_language(records, r["task"]) == "fr"})
+    info = _model_info(records)
+    present = sorted({r["model"] for r in records if r["task"] in tasks})
+    eligible = [m for m in present if info.get(m, {}).get("language") in ("fr", "multilingual")]
+    if not tasks or not eligible:
+        return [], [], []
+    models = [m for m in FRENCH_MODELS if m in eligible] + [m for m in eligible if m not in FRENCH_MODELS]
+    cells = _by_cell(records)
+    headers = ["model", "language", "parameters", "embedding share"] + [f"{t} (acc / F1)" for t in tasks]
+    rows = []
+    for model in models:
+        throughput = next((r.get("throughput") for r in _completed(records) if r["model"] == model and r.get("throughput")), {}) or {}
+        params, non_embedding = throughput.get("parameters"), throughput.get("non_embedding_parameters")
+        share = f"{100 * (1 - non_embedding / params):.0f}%" if params and non_embedding is not None else DASH
+        rows.append([model, info[model]["language"], _human_count(params), share]
+                    + [_score_cell(cells.get((t, model), [])) for t in tasks])
+    return tasks, headers, rows

@@ -1,0 +1,117 @@
+"""The summary figure of a results folder: one panel per task, each model's mean test score with
+its 95% CI over seeds (a horizontal bar) and its per-seed values (small dots).
+
+It is drawn from the leaderboard's JSON data (`Leaderboard.to_json_dict()`, scores in percent),
+the one source of the markdown, CSV, JSON and HTML leaderboards, so the figure cannot disagree
+with the tables. PNG for `REPORT.md`, inline SVG for `LEADERBOARD.html`: in the SVG every model's
+mark is a group with the id `point__<metric>__<task>__<model>__<k>`, which the web page uses to attach
+the per-seed values to a hover and a click.
+
+Figures are drawn on `matplotlib.figure.Figure` with an Agg canvas, never through pyplot.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.files import atomic_write_bytes
+
+DPI = 100
+PANEL_WIDTH_IN = 3.4
+ROW_HEIGHT_IN = 0.34
+PANEL_BASE_HEIGHT_IN = 1.1
+PANELS_PER_ROW = 4
+MIN_WIDTH_IN = 6.0  # room for the title when there is a single task
+METRIC_LABELS = {"accuracy": "test accuracy (%)", "macro_f1": "test macro-F1 (%)"}
+
+
+def point_id(metric: str, task: str, model: str) -> str:
+    """The SVG id prefix of one model's marks in one task panel. Task and model names are
+    [a-z0-9._-] (specs.NAME_PATTERN), so `__` cannot occur inside them."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"point__{metric}__{task}__{model}")
+
+
+def _cells(data: dict[str, Any], metric: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
+
+
+def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",)):
+    """A Figure with one row of task panels per metric (wrapped at PANELS_PER_ROW panels)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    tasks = list(data["tasks"])
+    per_row = max(1, min(PANELS_PER_ROW, len(tasks)))
+    rows_per_metric = math.ceil(len(tasks) / per_row) if tasks else 1
+    n_models = max(1, len(data["models"]))
+    panel_height = PANEL_BASE_HEIGHT_IN + ROW_HEIGHT_IN * n_models
+    fig = Figure(
+        figsize=(max(MIN_WIDTH_IN, PANEL_WIDTH_IN * per_row + 1.2), panel_height * rows_per_metric * len(metrics)),
+        dpi=DPI, layout="constrained",
+    )
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(rows_per_metric * len(metrics), per_row)
+    for m_index, metric in enumerate(metrics):
+        cells = _cells(data, metric)
+        order = list(data["ranking"][metric])[::-1]  # best at the top
+        for t_index, task in enumerate(tasks):
+            row = m_index * rows_per_metric + t_index // per_row
+            ax = fig.add_subplot(grid[row, t_index % per_row])
+            _panel(ax, metric, task, order, cells)
+            if t_index % per_row == 0:
+                ax.set_yticks(range(len(order)), order, fontsize=8)
+            else:
+                ax.set_yticks(range(len(order)), [""] * len(order))
+    fig.suptitle("Mean test score over seeds with its 95% t-interval; dots: single seeds", fontsize=10)
+    return fig
+
+
+def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for y, model in enumerate(order):
+        cell = cells.get((task, model))
+        if cell is None or cell["mean"] is None:
+            status = "no record" if cell is None or cell["status"] == "missing" else cell["status"]
+            ax.text(50, y, status, ha="center", va="center", fontsize=8, color="gray")
+            continue
+        colour = "tab:blue" if cell["best"] or cell["tie_with_best"] else "tab:gray"
+        mark = ax.scatter([cell["mean"]], [y], s=36, color=colour, zorder=3)
+        group = [mark]
+        if cell["low"] is not None and cell["high"] is not None:
+            low, high = max(0.0, cell["low"]), min(100.0, cell["high"])
+            (line,) = ax.plot([low, high], [y, y], color=colour, linewidth=2.5, alpha=0.6, solid_capstyle="butt")
+            group.append(line)
+        if cell["values"]:
+            dots = ax.scatter(cell["values"], [y + 0.18] * len(cell["values"]), s=10, color="black", alpha=0.6, zorder=4)
+            group.append(dots)
+        for artist in group:  # one id per artist: matplotlib writes it as the id of the artist's <g>
+            artist.set_gid(f"{point_id(metric, task, model)}__{group.index(artist)}")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_title(task, fontsize=9)
+    ax.set_xlabel(METRIC_LABELS.get(metric, metric), fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(True, axis="x", alpha=0.3)
+
+
+def summary_svg(data: dict[str, Any], metric: str) -> str:
+    """The summary figure of one metric as an inline `<svg>` element (text kept as text)."""
+    import matplotlib
+
+    fig = summary_figure(data, (metric,))
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"harness-{metric}"}):
+        fig.savefig(buffer, format="svg")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def write_summary_png(data: dict[str, Any], path: str | Path) -> Path:
+    """Both metrics in one PNG (for REPORT.md), written atomically."""
+    fig = summary_figure(data, ("accuracy", "macro_f1"))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

@@ -1,0 +1,153 @@
+"""LEADERBOARD.html: the leaderboard as one self-contained web page.
+
+Built from the leaderboard's JSON data (`Leaderboard.to_json_dict()`, the one source of the
+markdown, CSV and JSON outputs), rendered with a Jinja2 template shipped in the package
+(`harness/views/templates/leaderboard.html.j2`, autoescaped). Scripts, styles and charts are inline
+(charts are matplotlib SVG from `harness.summary`), and nothing is fetched from a network, so the
+file opens from a CI artifact or a shared drive and can be published as a static page.
+
+The page holds what the markdown holds (accuracy and macro-F1 tables with CIs, bold bests and †
+marks, failed and missing cells, the throughput table, the notes, failed runs) plus sortable
+columns, a per-task chart per metric, per-seed values on hover and click, and links to each
+cell's confusion matrix and curves images (relative to the page, when the images exist).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.views.summary import point_id, summary_svg
+
+TEMPLATE = "leaderboard.html.j2"
+METRIC_TITLES = {"accuracy": "Test accuracy (%)", "macro_f1": "Test macro-F1 (%)"}
+THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
+    ("train_samples_per_s", "train samples/s", "{:,.1f}"),
+    ("train_tokens_per_s", "train tokens/s", "{:,.1f}"),
+    ("eval_samples_per_s", "inference samples/s", "{:,.1f}"),
+    ("peak_memory_mb", "peak memory (MB)", "{:,.1f}"),
+    ("parameters_m", "parameters (M)", "{:.2f}"),
+)
+
+
+DETAIL_KEYS = ("metric", "task", "model", "display", "per_seed", "failed_seeds", "comparison")
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _cell_view(cell: dict[str, Any], links: dict[int, dict[str, str]]) -> dict[str, Any]:
+    """What one table cell shows; the numbers are the JSON's, rounded as the markdown rounds them."""
+    if cell["status"] == "missing":
+        text = "–"
+    elif cell["status"] == "failed":
+        text = "failed"
+    else:
+        text = _pct(cell["mean"])
+        if cell["half_width"] is not None:
+            text += f" ± {_pct(cell['half_width'])}"
+        n, failed = cell["n_seeds"], cell["n_failed"]
+        text += f" ({n} of {n + failed} seeds; {failed} failed)" if failed else f" ({n})"
+    seeds = [
+        {"seed": seed, "value": _pct(value), "links": links.get(seed, {})}
+        for seed, value in zip(cell["seeds"], cell["values"])
+    ]
+    return {
+        **cell,
+        "display": text,
+        "sort": "" if cell["mean"] is None else repr(cell["mean"]),
+        "per_seed": seeds,
+        "id": point_id(cell["metric"], cell["task"], cell["model"]),
+    }
+
+
+def _image_links(results: Path | None, page_dir: Path | None, task: str, model: str, seeds: list[int]) -> dict[int, dict[str, str]]:
+    """Relative links from the page to the cell's images that exist on disk."""
+    from harness.views.plots import plot_filenames
+
+    if results is None:
+        return {}
+    out: dict[int, dict[str, str]] = {}
+    for seed in seeds:
+        found = {}
+        for kind, name in plot_filenames(seed).items():
+            path = results / task / model / name
+            if path.is_file():
+                found[kind] = Path(os.path.relpath(path, page_dir or results)).as_posix()
+        out[seed] = found
+    return out
+
+
+def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Path | None = None) -> dict[str, Any]:
+    """The template's variables, computed from the leaderboard JSON data only."""
+    tables, details = [], {}
+    for metric in data["metrics"]:
+        cells = {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
+        averages = {a["model"]: a for a in data["averages"] if a["metric"] == metric}
+        rows = []
+        for rank, model in enumerate(data["ranking"][metric], start=1):
+            row_cells = []
+            for task in data["tasks"]:
+                cell = cells[(task, model)]
+                view = _cell_view(cell, _image_links(results, page_dir, task, model, cell["seeds"]))
+                details[view["id"]] = {key: view[key] for key in DETAIL_KEYS}
+                row_cells.append(view)
+            average = averages[model]
+            rows.append({
+                "rank": rank, "model": model, "cells": row_cells,
+                "average": {**average, "display": "–" if average["mean"] is None else _pct(average["mean"]),
+                            "sort": "" if average["mean"] is None else repr(average["mean"])},
+            })
+        tables.append({"metric": metric, "title": METRIC_TITLES.get(metric, metric), "rows": rows,
+                       "chart": summary_svg(data, metric)})
+    throughput = []
+    for entry in data["throughput"]:
+        values = []
+        for key, _, fmt in THROUGHPUT_COLUMNS:
+            value = entry.get(key)
+            values.append({"display": "n/a" if value is None else fmt.format(value),
+                           "sort": "" if value is None else repr(value)})
+        throughput.append({**entry, "values": values})
+    return {
+        "data": data,
+        "details": details,
+        "tasks": data["tasks"],
+        "tables": tables,
+        "throughput": throughput,
+        "throughput_headers": [header for _, header, _ in THROUGHPUT_COLUMNS],
+        "notes": data["footnote"]["lines"],
+        "failures": data["failures"],
+        "title": f"Leaderboard: {results.resolve().name}" if results is not None else "Leaderboard",
+    }
+
+
+def render_html(data: dict[str, Any], results: str | Path | None = None, page_dir: str | Path | None = None) -> str:
+    """The page for leaderboard JSON data; image links are relative to `page_dir` (default: `results`)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.views", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["markdown_code"] = _inline_code
+    context = page_context(
+        data, Path(results) if results is not None else None, Path(page_dir) if page_dir is not None else None
+    )
+    return env.get_template(TEMPLATE).render(**context)
+
+
+def _inline_code(text: str):
+    """The notes use `code` and **bold** markdown: escape the text, then render those two marks."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    html = str(escape(text))
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
+    html = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
+    return Markup(html)
+
