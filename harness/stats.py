@@ -15,7 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
-METRICS = ("accuracy", "macro_f1")
+from harness.metrics import metric_names
+
+METRICS = metric_names()  # the registry's metrics (harness.metrics)
 
 
 def mean_ci(

@@ -10,12 +10,14 @@ the whole-data fingerprint decides instead. The references and label lists must 
 """
 from __future__ import annotations
 
+from harness.metrics import metric_names
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from harness.errors import HarnessError
 
-TEST_METRICS = ("accuracy", "macro_f1")
+TEST_METRICS = metric_names()
 
 
 # --------------------------------------------------------------------------- raw groups

@@ -8,6 +8,8 @@ as each metric's `args`), and the harness version and commit. Scores are in perc
 """
 from __future__ import annotations
 
+from harness.metrics import METRICS as METRICS_REGISTRY
+
 import json
 import os
 import re
@@ -18,7 +20,7 @@ from harness.errors import HarnessError
 from harness.files import atomic_write_text
 
 CARD_NAME = "README.md"
-METRIC_NAMES = {"accuracy": "Test accuracy", "macro_f1": "Test macro-F1"}
+METRIC_NAMES = {m.name: f"Test {m.title}" for m in METRICS_REGISTRY.values()}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

@@ -17,6 +17,8 @@ Exit codes of the CLI: 0 nothing regressed, 1 something regressed, 2 the inputs 
 """
 from __future__ import annotations
 
+from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
+
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -26,8 +28,8 @@ from harness.records.grouping import Cell, SeedRun, n_labels, test_set_problem
 from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, format_p
 
 
-DEFAULT_METRICS = ("accuracy", "macro_f1")
-METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+DEFAULT_METRICS = metric_names()
+METRIC_NAMES = {m.name: m.title for m in METRICS_REGISTRY.values()}
 STATUSES = ("regressed", "improved", "unchanged")
 _DETAILS_AFTER = 12  # unchanged rows beyond which the markdown folds the table into <details>
 _EPS = 1e-9  # points: a drop of exactly max_drop (2 of 400 examples = 0.5) is not "larger" than it

@@ -1,6 +1,8 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
+from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
+
 import json
 import math
 from dataclasses import dataclass, field
@@ -8,8 +10,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 
-METRICS = ("accuracy", "macro_f1")
-METRIC_TITLES = {"accuracy": "Test accuracy (%)", "macro_f1": "Test macro-F1 (%)"}
+METRICS = metric_names()
+METRIC_TITLES = {m.name: f"Test {m.title} (%)" for m in METRICS_REGISTRY.values()}
 CONFIDENCE = 0.95
 ALPHA = 0.05
 RESAMPLES = 1000

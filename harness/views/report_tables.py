@@ -6,6 +6,8 @@ as the leaderboard's daggers and `harness compare`.
 """
 from __future__ import annotations
 
+from harness.metrics import metric_names
+
 import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -163,7 +165,7 @@ def pretraining_gain_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, A
                 continue
             row: dict[str, Any] = {"model": model, "scratch": twin, "task": task,
                                    "seeds": (len(_completed(mine)), len(_completed(theirs)))}
-            for metric in ("accuracy", "macro_f1"):
+            for metric in metric_names():
                 if (mine and not _completed(mine)) or (theirs and not _completed(theirs)):
                     row[metric] = FAILED
                 elif mine and theirs:
@@ -211,7 +213,7 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
     from harness.stats import mean_ci
 
     parts = []
-    for metric in ("accuracy", "macro_f1"):
+    for metric in metric_names():
         summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=(0.0, 1.0))
         if summary["mean"] is None:
             parts.append(DASH)

@@ -13,6 +13,8 @@ cell's confusion matrix and curves images (relative to the page, when the images
 """
 from __future__ import annotations
 
+from harness.views.leaderboard_model import METRIC_TITLES
+
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ from typing import Any
 from harness.views.summary import point_id, summary_svg
 
 TEMPLATE = "leaderboard.html.j2"
-METRIC_TITLES = {"accuracy": "Test accuracy (%)", "macro_f1": "Test macro-F1 (%)"}
 THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
     ("train_samples_per_s", "train samples/s", "{:,.1f}"),
     ("train_tokens_per_s", "train tokens/s", "{:,.1f}"),
