@@ -20,7 +20,7 @@ from harness.device import DeviceChoice, one_device_training_arguments, peak_flo
 from harness.files import atomic_write_text
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
 from harness.planning.identity import ModelIdentity
-from harness.train.model import build_model, count_parameters, load_tokenizer
+from harness.train.model import build_model, count_parameters, head_facts, load_tokenizer
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.data.tasks import TaskData
@@ -258,10 +258,11 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "train_rows": len(encoded["train"]),
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),
+            "head": head_facts(run.identity),
         },
     }
     if run.save_model:
-        record["saved_model"] = str(_save_model(run, model, tokenizer))
+        record["saved_model"] = str(_save_model(run, model, tokenizer, eval_batch.size))
     return record
 
 
@@ -340,8 +341,9 @@ def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, 
     }
 
 
-def _save_model(run: CellRun, model, tokenizer) -> Path:
-    """The best model, its tokenizer and harness.json (task, labels, text columns, cut)."""
+def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
+    """The best model, its tokenizer and harness.json (task, labels, text columns, cut, and the
+    precision and batch size the record's test predictions were made with, which predict follows)."""
     spec, recipe = run.data.spec, run.recipe
     target = run.output_dir / f"model-seed-{run.seed}"
     model.save_pretrained(target, safe_serialization=True)
@@ -349,7 +351,7 @@ def _save_model(run: CellRun, model, tokenizer) -> Path:
     atomic_write_text(target / "harness.json", json.dumps({
         "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
         "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-        "model": run.model.name, "seed": run.seed,
+        "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
     }, indent=1, ensure_ascii=False))
     return target
 
