@@ -178,6 +178,9 @@ def _load(folder: Path, allow_pickle: bool):
             folder, local_files_only=True, trust_remote_code=False, output_loading_info=True,
             use_safetensors=None if allow_pickle else True,
         )
+    except ImportError as exc:  # a tokenizer library that is not installed (sacremoses, sentencepiece)
+        detail = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise HarnessError(f"cannot load the tokenizer in {folder}: {detail[0][:300]}") from None
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
         if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in str(exc):
             raise HarnessError(
