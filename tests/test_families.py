@@ -159,12 +159,16 @@ def _head_of(model):
     return {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith(model.base_model_prefix + ".")}
 
 
-def test_a_head_of_5_labels_fine_tunes_on_3_from_a_new_head_and_the_record_says_so(env, family_dirs, capsys):
+def test_a_head_of_5_labels_fine_tunes_on_3_from_a_new_head_and_the_record_says_so(env, family_dirs, caplog):
     headed = _with_head(family_dirs["roberta"], env["root"] / "headed", labels=5, problem_type="multi_label_classification")
     write_models_file(env["models"], [{"name": "headed", "source": str(headed)}])
     _write_task(env["data"], env["tasks"], "three", "sentence", ["negative", "neutral", "positive"],
                 lambda n, rng: [{"sentence": rng.choice(POSITIVE + NEGATIVE), "label": i % 3} for i in range(n)])
-    assert _run(env, "headed", "--seeds", "1", tasks="three") == 0
+    with caplog.at_level("WARNING", logger="harness"):
+        assert _run(env, "headed", "--seeds", "1", tasks="three") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "harness" and r.levelname == "WARNING"]
+    assert any("mismatched keys" in m and "classifier.out_proj.weight" in m for m in warnings)  # the load report
+    assert any("classification head" in m and "replaced" in m for m in warnings)
     record = json.loads(record_path(env["results"], "three", "headed", 0).read_text())
     assert record["status"] == "completed", record.get("error")
     assert record["training"]["head"] == {"initialised": "seed", "replaced": True, "checkpoint_labels": 5,

@@ -65,17 +65,23 @@ def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
         output_loading_info=True,
         **label_kwargs,
     )
-    _log_report(identity.name, report)
+    _log_report(identity.name, report, classifier.base_model_prefix)
     _fresh_head(classifier, report, seed)
     return classifier
 
 
-def _log_report(name: str, report: dict) -> None:
+def _log_report(name: str, report: dict, head_prefix: str) -> None:
+    """transformers' load report, to the harness log: a warning where it says more than the new
+    head a pretrained body needs (body weights missing, shapes that did not fit), else info
+    (an MLM checkpoint's unused prediction head is expected)."""
     for kind in ("missing_keys", "mismatched_keys", "unexpected_keys"):
         keys = sorted(str(k[0] if isinstance(k, tuple) else k) for k in report.get(kind) or ())
-        if keys:
-            LOG.warning("model '%s': %s %s: %s%s", name, len(keys), kind.replace("_", " "), ", ".join(keys[:6]),
-                        " ..." if len(keys) > 6 else "")
+        if not keys:
+            continue
+        body = [k for k in keys if k.startswith(head_prefix + ".")]
+        level = logging.WARNING if kind == "mismatched_keys" or (kind == "missing_keys" and body) else logging.INFO
+        LOG.log(level, "model '%s' load report: %d %s: %s%s", name, len(keys), kind.replace("_", " "),
+                ", ".join(keys[:6]), " ..." if len(keys) > 6 else "")
 
 
 def _fresh_head(classifier, report: dict, seed: int) -> None:
