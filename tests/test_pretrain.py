@@ -143,3 +143,22 @@ def test_kill_9_mid_pretraining_then_rerun_resumes_from_the_last_checkpoint(toy_
     [artifact] = artifact_records(toy_env["results"])
     assert artifact["resumed_from_step"] == 20 and artifact["steps"] == 30
     assert not list(toy_env["results"].glob("pretrain/*/.work")) and not list(toy_env["results"].rglob("*.claim"))
+
+
+def test_views_compare_the_pretrained_spec_with_its_source_and_show_the_loss_curve(toy_env, tmp_path, capsys):
+    from harness.views.leaderboard import load_leaderboard, render
+    from harness.views.report import write_report
+
+    pretrain_env(toy_env, tmp_path, pretrain={"max_steps": 10, "eval_steps": 5})
+    results = toy_env["results"]
+    args = run_args(toy_env, seeds="0,1")
+    args[args.index("tiny-tapt")] = "tiny,tiny-tapt"
+    assert main(args) == 0
+    report = write_report(results).read_text()
+    section = report[report.index("## Does (continued) pretraining pay"):]
+    assert "| tiny-tapt | tiny (pretrained) | toy-sentiment | 2 / 2 | 10 |" in section
+    assert "pair(s)" in section.split("\n## ")[0]  # the seed-and-example test ran
+    board = render(load_leaderboard(results), "md", results)
+    assert "`tiny-tapt` from" in board and "10 steps × 16 texts" in board and "file corpus.txt" in board
+    page = render(load_leaderboard(results), "html", results)
+    assert 'id="pretraining"' in page and "masked-LM loss" in page and "<svg" in page[page.index('id="pretraining"'):]
