@@ -3,6 +3,7 @@ last checkpoint), write the model folder and then, last and atomically, its reco
 a failed artifact record; the fine-tune cells that need it fail with its error."""
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -49,15 +50,17 @@ def _build(step: PretrainStep, ctx: RunContext, log: Callable[[str], None]) -> P
     }
     try:
         body = pretrain(run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the checkpoints stay for the rerun to resume
         raise
     except Exception as exc:  # noqa: BLE001 - a failed artifact is recorded; its cells fail with it
+        shutil.rmtree(run.work_dir, ignore_errors=True)
         error = f"{type(exc).__name__}: {exc}"
         write_pretrain_record(step.folder, {**record, "status": "failed", "error": error,
                                             "provenance": _provenance(ctx, started)})
         step.status, step.error = "failed", f"pretraining '{step.name}' failed: {error}"
         return PretrainOutcome(step.name, step.key, "failed", error)
     write_pretrain_record(step.folder, {**record, **body, "status": "completed", "provenance": _provenance(ctx, started)})
+    shutil.rmtree(run.work_dir, ignore_errors=True)  # after the record: a kill before it resumes from a checkpoint
     step.status = "done"
     summary = (f"held-out masked-LM loss {body['before']['loss']:.3f} -> {body['after']['loss']:.3f} "
                f"(perplexity {body['after']['perplexity']:.1f}); {body['steps']} steps, {body['tokens_seen']} tokens; "

@@ -201,7 +201,7 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
     trainer.model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(run.target, ignore_errors=True)
-    tmp.rename(run.target)
+    tmp.rename(run.target)  # the work folder (checkpoints) goes once the record is written
     body = {
         "before": state["before"], "after": after, "steps": steps, "tokens_seen": tokens,
         "history": _history(trainer.state.log_history),
@@ -209,7 +209,6 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
         "tokenizer": tokenizer_info, "resumed_from_step": start_step or None,
         "max_length": max_length, "whole_word_masking": whole_words,
     }
-    shutil.rmtree(run.work_dir, ignore_errors=True)
     return body
 
 
