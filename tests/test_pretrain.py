@@ -83,6 +83,9 @@ def test_artifact_key_and_cell_hash_change_with_the_budget_and_the_corpus(toy_en
     hashes = [p["cells"][0]["config_hash"] for p in (base, budget, smaller)]
     assert len(set(keys)) == 3 and len(set(hashes)) == 3
     assert base["pretraining"][0]["status"] == "todo"
+    assert main(run_args(toy_env, "--dry-run")) == 0
+    table = capsys.readouterr().out
+    assert table.index("(pretrain)") < table.index("toy-sentiment") and "1 pretraining artifact(s) (0 built)" in table
 
 
 def test_scratch_spec_trains_and_saves_its_own_tokenizer(toy_env, tmp_path):
