@@ -6,7 +6,8 @@ then fine-tuning of minilm-l6 and of the pretrained spec on the same task, all t
 `harness run` with its defaults (bf16 where the CPU has it, dynamic padding). Figures come from the
 records: the artifact's `throughput` (RESULTS/pretrain/<name>-<key>/pretrain.json) and the cells'.
 
-    python benchmarks/pretrain_throughput.py --steps 40          # ~4 minutes on 2 CPU cores
+    python benchmarks/pretrain_throughput.py --steps 40          # minutes on 2 idle CPU cores
+    BENCH_STEPS=10 BENCH_BATCH=8 python benchmarks/pretrain_throughput.py --steps 10 --batch 8   # the small run in docs/pretraining.md
     python benchmarks/pretrain_throughput.py --steps 40 --scratch   # plus a scratch spec with its own tokenizer
 
 Writes benchmarks/results/<date>-cpu-pretrain.json and prints a markdown table.
@@ -73,17 +74,19 @@ def measure(steps: int, batch: int, scratch: bool) -> dict:
 
 
 def table(result: dict) -> str:
-    rows = ["| run | steps × batch | tokens/s (real) | samples/s | MFU | peak memory MB | result |", "|---|---:|---:|---:|---:|---:|---|"]
+    rows = ["| run | steps × batch | tokens/s (real) | samples/s | MFU | MFU, encoder only | peak memory MB | result |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, art in result["artifacts"].items():
         t = art["throughput"]
         rows.append(f"| pretrain {name} | {art['steps']} × {result['pretrain_batch']} | {t['train_tokens_per_s']:,.0f} | "
-                    f"{t['train_samples_per_s']:.1f} | {100 * (t['mfu'] or 0):.1f}% | {t.get('peak_memory_mb') or 0:,.0f} | "
+                    f"{t['train_samples_per_s']:.1f} | {100 * (t['mfu'] or 0):.2f}% | {100 * (t.get('mfu_encoder_only') or 0):.2f}% | "
+                    f"{t.get('peak_memory_mb') or 0:,.0f} | "
                     f"held-out MLM loss {art['before']['loss']:.2f} → {art['after']['loss']:.2f} |")
     for name, cell in result["cells"].items():
         t = cell["throughput"] or {}
         rows.append(f"| fine-tune {name} | {result['finetune_steps']} × {result['finetune_batch']} | "
                     f"{t.get('train_tokens_per_s') or 0:,.0f} | {t.get('train_samples_per_s') or 0:.1f} | "
-                    f"{100 * (t.get('mfu') or 0):.1f}% | {t.get('peak_memory_mb') or 0:,.0f} | "
+                    f"{100 * (t.get('mfu') or 0):.2f}% | {100 * (t.get('mfu') or 0):.2f}% | {t.get('peak_memory_mb') or 0:,.0f} | "
                     f"test accuracy {100 * (cell['test_accuracy'] or 0):.2f}% |")
     return "\n".join(rows)
 
@@ -93,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40, help="pretraining optimizer steps (default 40)")
     parser.add_argument("--batch", type=int, default=16, help="pretraining texts per step (default 16)")
     parser.add_argument("--scratch", action="store_true", help="also a scratch spec with its own tokenizer")
+    parser.add_argument("--table", metavar="JSON", help="print the table of a stored result and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
     result = measure(args.steps, args.batch, args.scratch)
     folder = HERE / "results"
     folder.mkdir(exist_ok=True)

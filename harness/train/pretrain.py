@@ -168,7 +168,7 @@ def _loss(metrics: dict[str, Any]) -> dict[str, float]:
 
 def pretrain(run: PretrainRun) -> dict[str, Any]:
     """Pretrain, save the model and tokenizer to `run.target`; returns the artifact record's body."""
-    from transformers import DataCollatorForLanguageModeling, Trainer
+    from transformers import DataCollatorForLanguageModeling, PrinterCallback, Trainer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -186,6 +186,7 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
     reset_peak_memory()
     trainer = Trainer(model=model, args=_arguments(run, "non_padding"), train_dataset=train_set, eval_dataset=heldout,
                       processing_class=tokenizer, data_collator=_Collator(mlm, tokenizer))
+    trainer.remove_callback(PrinterCallback)
     if "before" not in state:  # a resumed run keeps the first run's starting loss
         state["before"] = _loss(trainer.evaluate())
         (run.work_dir / WORK_FILE).write_text(json.dumps(state))
@@ -228,16 +229,23 @@ def _throughput(model, tokens: int, steps: int, start_step: int, seconds: float,
     """Tokens/s and MFU of this process's share of the steps (a resumed run times only its own),
     assuming the steps before the resume saw as many tokens per step."""
     params = count_parameters(model)
+    # the masked-LM head projects every position onto the vocabulary (the tied word embeddings):
+    # as many FLOPs per token as a dense layer of vocabulary x hidden parameters, often more than the encoder
+    head = model.get_output_embeddings().weight.numel() if model.get_output_embeddings() is not None else 0
     own_tokens = tokens * (steps - start_step) / steps if steps else 0
     tokens_s = own_tokens / seconds if seconds else None
     peak = peak_flops(precision)
     return {
         "train_seconds": seconds, "train_tokens_per_s": tokens_s,
         "train_samples_per_s": (steps - start_step) * batch_size / seconds if seconds else None,
-        "mfu": 6 * params["non_embedding"] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None,
+        "mfu": 6 * (params["non_embedding"] + head) * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None,
+        "mfu_encoder_only": 6 * params["non_embedding"] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None,
         "peak_flops": peak["flops"], "peak_flops_source": peak["source"],
         "parameters": params["total"], "non_embedding_parameters": params["non_embedding"],
+        "mlm_head_projection_parameters": head,
         "definition": ("train: the Trainer's wall time for this process's steps (held-out evaluations included); "
-                       "tokens/s counts real (non-padding) input tokens; MFU = 6 x non-embedding parameters x tokens/s / peak FLOP/s"),
+                       "tokens/s counts real (non-padding) input tokens; MFU = 6 x (non-embedding parameters + the "
+                       "masked-LM head's vocabulary x hidden projection) x tokens/s / peak FLOP/s; mfu_encoder_only leaves the "
+                       "head out (the fine-tune cells' definition)"),
         **peak_memory_mb(),
     }
