@@ -67,7 +67,11 @@ def measure(steps: int, batch: int, scratch: bool) -> dict:
         out["precision"] = record["provenance"]["precision"]
         out["device"] = record["provenance"]["device"]
     for name in names:
-        record = json.loads((results / bench.TASK / name / "seed-0.json").read_text())
+        path = results / bench.TASK / name / "seed-0.json"
+        if not path.is_file():  # interrupted before this cell: the figures so far are still written
+            out["cells"][name] = {"status": "missing", "throughput": None, "test_accuracy": None}
+            continue
+        record = json.loads(path.read_text())
         out["cells"][name] = {"status": record["status"], "throughput": record.get("throughput"),
                               "test_accuracy": (record.get("metrics") or {}).get("test", {}).get("accuracy")}
     return out
