@@ -118,3 +118,20 @@ def test_a_ray_cell_lost_past_its_retries_keeps_the_earlier_record_under_superse
     failed = json.loads(path.read_text())
     assert failed["status"] == "failed" and failed["config_hash"] == cell.config_hash != earlier["config_hash"]
     assert json.loads((path.parent / "superseded" / f"seed-0.{earlier['config_hash']}.json").read_text()) == earlier
+
+
+def test_ray_cells_wait_for_their_pretraining_task(toy_env, tmp_path, local_ray, capsys):
+    from test_pretrain import artifact_records, pretrain_env
+
+    pretrain_env(toy_env, tmp_path)
+    results = toy_env["results"]
+    assert main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny,tiny-tapt", "--seed-list", "0",
+                             "--data-dir", str(toy_env["data"]), "--results", str(results), "--no-plots",
+                             "--no-leaderboard", "--precision", "fp32", "--cpus-per-cell", "1", "--set", "max_epochs=1",
+                             "--executor", "ray")) == 0
+    [artifact] = artifact_records(results)
+    built = datetime.fromisoformat(artifact["provenance"]["finished_at"]).timestamp()
+    started = {m: datetime.fromisoformat(json.loads(record_path(results, toy_env["task"], m, 0).read_text())
+                                         ["provenance"]["started_at"]).timestamp() for m in ("tiny", "tiny-tapt")}
+    assert started["tiny-tapt"] >= built  # a Ray task dependency: it started once the artifact existed
+    assert artifact["provenance"]["executor"] == "ray"

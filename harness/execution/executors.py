@@ -32,5 +32,9 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome
                 outcome.summary = "claimed by another live run, which trains it"
             log(f"skip  {cell.label}: {outcome.summary} ({cell.path})")
             outcomes.append(outcome)
+    if plan.request.executor != "ray":  # under Ray the cells wait for their artifact's task (run_ray)
+        from harness.execution.pretrain import build_artifacts
+
+        build_artifacts(plan, log)
     outcomes += EXECUTORS[plan.request.executor](plan, log)
     return outcomes

@@ -82,15 +82,42 @@ def ray_probe(request: RunRequest):
     return device, precision, f"{reason} (on a Ray worker)"
 
 
-def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int, total: int) -> CellOutcome:
+def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int, total: int,
+              artifact=None) -> CellOutcome:
+    """`artifact`: the PretrainOutcome of the pretraining task this cell needs. It is passed as an
+    ObjectRef, so Ray starts this task only once that one has finished (a task dependency)."""
     import ray
     import torch
 
+    if artifact is not None and artifact.status == "failed" and not cell.error:
+        cell.error = f"pretraining '{artifact.model}' failed: {artifact.error}"
     if request.cpus_per_cell:
         torch.set_num_threads(request.cpus_per_cell)
     worker = ctx.on_worker(_worker_device(), ray.get_runtime_context().get_node_id())
     print(f"[{index}/{total}] start {cell.label} on {worker.host} {worker.device.torch_device} ({ctx.precision})", flush=True)
     return execute_cell(cell, data, request, worker, log=lambda m: print(m, flush=True))
+
+
+def _ray_pretrain(step, request: RunRequest, ctx: RunContext):
+    import ray
+    import torch
+
+    from harness.execution.pretrain import execute_pretraining
+
+    if request.cpus_per_cell:
+        torch.set_num_threads(request.cpus_per_cell)
+    worker = ctx.on_worker(_worker_device(), ray.get_runtime_context().get_node_id())
+    print(f"pretrain {step.label} on {worker.host} {worker.device.torch_device}", flush=True)
+    outcome = execute_pretraining(step, request, worker, log=lambda m: print(m, flush=True))
+    print(f"      {outcome.status}: {outcome.summary or outcome.error}", flush=True)
+    return outcome
+
+
+def _artifact_refs(ray, plan: Plan, gpus: float, cpus: int) -> dict:
+    """One Ray task per pretraining artifact the cells need: model name -> its ObjectRef."""
+    remote = ray.remote(_ray_pretrain).options(num_gpus=gpus, num_cpus=cpus, max_retries=CELL_RETRIES,
+                                               retry_exceptions=False)
+    return {step.name: remote.remote(step, plan.request, plan.context) for step in plan.pretraining_to_run()}
 
 
 def run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
@@ -106,8 +133,10 @@ def run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
     remote = ray.remote(_ray_cell).options(num_gpus=gpus, num_cpus=cpus, max_retries=CELL_RETRIES,
                                            retry_exceptions=False)
     data_refs = {name: ray.put(data) for name, data in plan.data.items()}
+    artifacts = _artifact_refs(ray, plan, gpus, cpus)  # cells without one run meanwhile
     pending = {
-        remote.remote(cell, data_refs[cell.task.name], plan.request, plan.context, i, len(cells)): cell
+        remote.remote(cell, data_refs[cell.task.name], plan.request, plan.context, i, len(cells),
+                      artifacts.get(cell.model.name)): cell
         for i, cell in enumerate(cells, 1)
     }
     outcomes = []

@@ -78,6 +78,13 @@ class Plan:
     registry: ModelRegistry
     offline: bool = False
     searches: list = field(default_factory=list)  # harness.search.Search: task x model pairs with a search
+    pretraining: list = field(default_factory=list)  # harness.planning.pretrain.PretrainStep, one per spec with pretrain:
+
+    def pretraining_to_run(self) -> list:
+        """Artifacts the cells to train need and that are not built (or all of them with --force)."""
+        needed = {c.model.name for c in self.to_run()}
+        return [s for s in self.pretraining if s.name in needed and s.status != "running"
+                and (self.request.force or s.status != "done")]
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
@@ -95,7 +102,9 @@ class Plan:
             planned = sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)
             search = (f" + {planned} search trial cell(s) on the validation split for {len(self.searches)} "
                       f"task x model pair(s), {len(self.cells) - len(finals)} proposed so far")
-        return (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
+        pretrain = (f"{len(self.pretraining)} pretraining artifact(s) ({sum(s.status == 'done' for s in self.pretraining)} "
+                    f"built) before the cells; " if self.pretraining else "")
+        return pretrain + (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
                 f"{len({c.seed for c in finals})} seed(s) = {len(finals)} cell(s){search} ({counts}); "
                 f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
                 f"device {self.context.device.torch_device}, precision {self.context.precision}"
@@ -105,12 +114,15 @@ class Plan:
         return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
                 "executor": self.request.executor, "precision": self.context.precision,
                 "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells],
-                "search_trials_planned": sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)}
+                "search_trials_planned": sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches),
+                "pretraining": [s.row() for s in self.pretraining]}
 
     def table(self) -> str:
         from tabulate import tabulate
 
-        rows = [[c.task.name, c.model.name, c.seed, c.status, "-" if c.pending else c.config_hash, int(c.cost),
+        rows = [["(pretrain)", s.name, s.model.pretrain.seed, s.status, s.key, s.model.pretrain.max_steps * s.model.pretrain.batch_size,
+                 f"masked-LM pretraining on {s.corpus.provenance()['rows']} texts, before its cells"] for s in self.pretraining]
+        rows += [[c.task.name, c.model.name, c.seed, c.status, "-" if c.pending else c.config_hash, int(c.cost),
                  c.note() or (c.label.split(" / ")[2] if c.kind == "trial" else "")] for c in self.cells]
         return tabulate(rows, headers=["task", "model", "seed", "status", "config", "est. rows", "note"],
                         tablefmt="github")

@@ -89,6 +89,8 @@ def set_offline_if_local(tasks: list[TaskSpec], data_dir: str | None, models: li
         if not has_dir and not bundled:
             return False
     for model in models:
+        if model.pretrain is not None and model.pretrain.corpus.hub is not None:
+            return False  # a Hub dataset corpus
         try:
             _, local = resolve_source(model)
         except HarnessError:

@@ -124,11 +124,13 @@ class ModelIdentity:
     weights: str  # the weight format build_model loads: safetensors, pickle (opted in) or none (scratch)
     content_hash: str | None = None
     info: dict[str, Any] | None = None  # what planning read from its config (harness.planning.inspect.ModelInfo)
+    pretrain_artifact: str | None = None  # the key of the pretraining artifact this model is (harness.planning.pretrain)
 
     def as_config(self) -> dict[str, Any]:
         return {"source": self.source, "init": self.init, "revision": self.revision, "weights": self.weights,
                 **({"content_hash": self.content_hash} if self.content_hash else {}),
-                **({"inspected": self.info} if self.info else {})}
+                **({"inspected": self.info} if self.info else {}),
+                **({"pretrain_artifact": self.pretrain_artifact} if self.pretrain_artifact else {})}
 
 
 def _hub_commit(repo: str, revision: str | None) -> str:

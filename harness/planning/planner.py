@@ -125,6 +125,11 @@ def make_plan(request: RunRequest) -> Plan:
     inspect_grid(tasks, models, identities, recipes, data)  # what each checkpoint takes: exit 2 here
     for search in searches:
         search.recipe = recipes[(search.task.name, search.model.name)]
+    from harness.data.tasks import load_registry
+    from harness.planning.pretrain import plan_pretraining
+
+    pretraining = plan_pretraining(models, identities, data, load_registry(request.tasks_dir) if any(
+        m.pretrain for m in models) else {}, request.data_dir, results)  # bad corpus: exit 2 here
     cells = []
     for task in tasks:
         for model in models:
@@ -133,7 +138,7 @@ def make_plan(request: RunRequest) -> Plan:
                 cells.append(_cell(task, model, seed, recipe, identity, data[task.name], precision, results))
     for search in searches:
         search.identity = identities[search.model.name]
-    plan = Plan(request, results, cells, data, context, registry, offline, searches)
+    plan = Plan(request, results, cells, data, context, registry, offline, searches, pretraining)
     if searches:
         refresh(plan)  # trial cells, and the final cells with the selection where every trial has run
     return plan

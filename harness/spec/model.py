@@ -3,9 +3,10 @@ from __future__ import annotations
 from harness.spec.common import NAME_PATTERN, Strict
 from harness.spec.recipe import RecipeOverrides
 from harness.spec.search import SearchBlock
+from harness.spec.pretrain import PretrainSpec, TokenizerSpec
 
 from typing import Literal
-from pydantic import Field
+from pydantic import Field, model_validator
 
 
 # --------------------------------------------------------------------------- models
@@ -19,5 +20,16 @@ class ModelSpec(Strict):
     language: str = ""
     training: RecipeOverrides = Field(default_factory=dict)
     search: SearchBlock | None = Field(None, description="hyperparameter search on the validation split")
+    pretrain: PretrainSpec | None = Field(None, description="masked-LM pretraining of the source before fine-tuning (docs/pretraining.md)")
+    tokenizer: TokenizerSpec | None = Field(None, description="train a tokenizer of its own on the pretraining corpus")
+
+    @model_validator(mode="after")
+    def _tokenizer_needs_corpus(self) -> "ModelSpec":
+        if self.tokenizer and self.tokenizer.train:
+            if self.pretrain is None:
+                raise ValueError("tokenizer: train: true needs a pretrain: block (its corpus trains the tokenizer)")
+            if self.init != "scratch":
+                raise ValueError("tokenizer: train: true goes with init: scratch (pretrained embeddings belong to the source's tokenizer)")
+        return self
 
 

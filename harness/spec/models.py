@@ -36,6 +36,16 @@ def models_file(path: str | Path | None = None) -> Path:
     return Path(value).expanduser().resolve() if value else BUILTIN_MODELS_FILE
 
 
+def _corpus_files_beside(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A `pretrain: corpus: files:` path is relative to the models file, like a local source."""
+    pretrain = entry.get("pretrain")
+    corpus = pretrain.get("corpus") if isinstance(pretrain, dict) else None
+    if not isinstance(corpus, dict) or not isinstance(corpus.get("files"), list):
+        return entry
+    files = [str((folder / Path(f).expanduser()).resolve()) if isinstance(f, str) else f for f in corpus["files"]]
+    return {**entry, "pretrain": {**pretrain, "corpus": {**corpus, "files": files}}}
+
+
 def load_models(path: str | Path | None = None) -> ModelRegistry:
     file = models_file(path)
     raw = read_yaml(file)
@@ -58,6 +68,7 @@ def load_models(path: str | Path | None = None) -> ModelRegistry:
         if not isinstance(entry, dict):
             raise SpecError(f"{file}: models[{i}] is not a mapping")
         where = f"{file}: model '{entry.get('name', f'#{i}')}'"
+        entry = _corpus_files_beside(entry, file.parent)
         try:
             spec = ModelSpec(**entry)
         except ValidationError as exc:

@@ -219,6 +219,9 @@ def _footnote(
     from harness.views.search_views import footnote_lines
 
     lines += footnote_lines(records)  # which cells a search selected, and over what
+    from harness.views.pretrain_views import footnote_lines as pretraining_lines
+
+    lines += pretraining_lines(records)  # which specs were pretrained here, on what corpus, with what budget
     return {
         "split": "test",
         "unit": "percent",

@@ -206,6 +206,10 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
     else:
         out.append("No model has a from-scratch twin (`<name>-scratch`, or init `scratch` with the same source) in these results.")
 
+    from harness.views.pretrain_views import report_section as pretraining_section
+
+    out += ["", *pretraining_section(results, records)]
+
     fr_tasks, headers, rows = french_rows(records)
     if rows:  # only for grids with a French task and a French or multilingual model
         out += ["", "## Monolingual vs multilingual on French tasks", ""]

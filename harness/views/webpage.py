@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.views.summary import point_id, summary_svg
+from harness.views.pretrain_views import loss_curves
 
 TEMPLATE = "leaderboard.html.j2"
 THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
@@ -119,6 +120,7 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
         "throughput_headers": [header for _, header, _ in THROUGHPUT_COLUMNS],
         "notes": data["footnote"]["lines"],
         "failures": data["failures"],
+        "pretraining": loss_curves(results),  # masked-LM loss curves of the pretraining artifacts
         "title": f"Leaderboard: {results.resolve().name}" if results is not None else "Leaderboard",
     }
 
