@@ -146,10 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = command("tasks", "list the tasks, or load one and show its splits")
     _format_option(tasks)
-    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="show")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="show|init")
     show = tasks_sub.add_parser("show", help="load a task and print its splits, rows and label counts as JSON")
     show.add_argument("name", metavar="TASK", help="a task name (see 'harness tasks')")
     show.add_argument("--data-dir", metavar="DIR", help="read local files only (also HARNESS_DATA_DIR)")
+    init = tasks_sub.add_parser("init", help="write a starter task spec (columns, labels found, counts) from a data file")
+    init.add_argument("name", metavar="NAME", help="the new task's name, e.g. reviews-fr")
+    init.add_argument("--from", dest="from_file", required=True, metavar="FILE", help="the training data (.csv, .tsv, .jsonl)")
+    init.add_argument("--test", metavar="FILE", help="the test data (default: a file beside it whose name holds test, dev or eval)")
+    init.add_argument("--out", metavar="FILE", help="where to write the spec (default: NAME.yaml beside the data file)")
 
     _format_option(command("models", "list the model specs of models.yaml"))
     _format_option(command("suites", "list the suites of suites.yaml (named sets of tasks x models)"))
