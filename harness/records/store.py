@@ -75,6 +75,7 @@ class DataSummary(_Open):
     truncated: dict[str, int]
     rows: dict[str, int]
     dropped_empty: dict[str, int] | None = None
+    task_description: str | None = None  # the task spec's description (kept out of the config: no effect on scores)
 
 
 class ResultRecord(_Open):

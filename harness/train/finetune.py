@@ -241,6 +241,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         **scored,
         "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
         "data": {
+            "task_description": spec.description,  # for the model card; not in the config (no effect on scores)
             "max_length": recipe.max_length,
             "truncation_side": recipe.truncation_side,
             "truncated": truncated,  # per split: examples longer than max_length, cut
