@@ -64,7 +64,8 @@ class Training(_Open):
     steps: int
     best_step: int | None
     stopped_early: bool
-    history: list[dict[str, Any]]
+    history: list[dict[str, Any]]  # one entry per evaluation (the validation curve)
+    loss_curve: list[dict[str, Any]] | None = None  # the training loss, logged about 25 times a run
 
 
 class DataSummary(_Open):
