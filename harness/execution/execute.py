@@ -127,7 +127,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         supersede(cell.path)
         write_record(cell.path, record)
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
-    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
+    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to),
+               "suite": request.suite}  # not in the config hash: the web page's title
     record = completed_record(cell.facts, ctx, body, precision, options)
     supersede(cell.path)
     write_record(cell.path, record)
