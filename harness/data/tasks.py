@@ -162,7 +162,7 @@ def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
     if not path.is_dir():
         source = "--data-dir" if data_dir else "HARNESS_DATA_DIR"
         what = "is not a folder" if path.exists() else "does not exist"
-        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see README, Air-gapped runs)")
+        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see docs/tasks-and-readers.md)")
     return path
 
 
@@ -312,7 +312,7 @@ def _remote(spec: TaskSpec, what: str):
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise DataError(
             f"task '{spec.name}': could not read {what} ({type(exc).__name__}: {detail}); "
-            "offline or air-gapped? download the files and pass --data-dir (see README, Air-gapped runs)"
+            "offline or air-gapped? download the files and pass --data-dir (see docs/tasks-and-readers.md)"
         ) from None
 
 
