@@ -48,7 +48,9 @@ def test_card_metadata_has_base_model_labels_recipe_and_metrics_with_cis(tmp_pat
     assert metrics["accuracy"]["args"]["ci_low"] == 70.0 and metrics["accuracy"]["args"]["ci_high"] == 90.0
     assert metrics["f1"]["config"] == "macro" and metrics["f1"]["args"]["ci_low"] == 65.0
     text = card.text
-    for expected in ("0: `entailment`", "`learning_rate` | `2e-05`", "Seed:** 2", f"harness {record['provenance']['harness']}",
+    for expected in ("0: `entailment`", "`learning_rate` | `2e-05`", "Seed:** 2",
+                     f"[encoder-harness](https://pypi.org/project/encoder-harness/) {record['provenance']['harness']}",
+                     "**Task:** `snli` (Stanford NLI), a text pair",
                      "commit `abc123`", "| Test accuracy | 80.00 | 70.00 – 90.00 |", "revision `e73636d`"):
         assert expected in text, expected
 
@@ -72,7 +74,27 @@ def test_saved_model_folder_gets_a_card_from_its_record(toy_env):
     metrics = {m["type"]: m for m in card.data.to_dict()["model-index"][0]["results"][0]["metrics"]}
     assert metrics["accuracy"]["value"] == pytest.approx(round(100 * record["metrics"]["test"]["accuracy"], 2))
     assert metrics["accuracy"]["args"]["ci_low"] == pytest.approx(round(100 * record["metrics"]["test"]["bootstrap"]["accuracy"]["low"], 2))
-    assert f"harness {__version__}" in card.text and "`negative`" in card.text
+    assert f"encoder-harness](https://pypi.org/project/encoder-harness/) {__version__}" in card.text
+    assert "`negative`" in card.text and "pypi.org/project/harness/" not in card.text
+
+
+def test_card_names_the_task_description_data_provenance_and_the_saved_models_path(toy_env):
+    code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--seeds", "1",
+                             "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
+                             "--save-model", "--no-plots", "--no-leaderboard"))
+    assert code == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    description = record["data"]["task_description"]
+    assert description  # stored in the record's data block, out of the config (no effect on scores)
+    text = (record_path(toy_env["results"], toy_env["task"], "tiny", 0).parent / "model-seed-0" / "README.md").read_text()
+    assert f"**Task:** `{toy_env['task']}` ({description.rstrip('.')})" in text
+    assert f'pipeline("text-classification", model="{record["saved_model"]}")' in text  # the real folder, no placeholder
+    assert "RESULTS/" not in text
+    train_source = record["provenance"]["data_files"]["train"]
+    assert f"**train:** {record['data']['rows']['train']} rows from `{train_source}`" in text
+    assert f"**data fingerprint:** `{record['provenance']['data_fingerprint']}`" in text
+    for title in ("Test accuracy", "Test macro-F1"):
+        assert f"| {title} | " in text
 
 
 def _saved_folder(tmp_path):

@@ -71,3 +71,48 @@ def test_report_embeds_the_summary_figure(tmp_path):
     text = write_report(root).read_text()
     assert "![summary: models x tasks](summary.png)" in text
     assert (root / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_loss_panel_draws_the_logged_curve_from_zero_with_the_chance_loss():
+    import math
+
+    record = _record()
+    record["training"]["steps"] = 35
+    record["training"]["loss_curve"] = [{"step": s, "epoch": s / 35, "loss": 1.10 - 0.002 * s} for s in range(1, 36)]
+    loss_ax = curves_figure(record).axes[0]
+    lines = {line.get_label(): line for line in loss_ax.get_lines()}
+    assert len(lines["training loss"].get_xdata()) == 35  # every logged point, not one per evaluation
+    chance = lines["chance: uniform guess (ln 3 = 1.10)"].get_ydata()[0]
+    assert chance == pytest.approx(math.log(3))
+    low, high = loss_ax.get_ylim()
+    assert low == 0 and high >= math.log(3)  # a loss barely below ln 3 is not drawn as steep learning
+    assert loss_ax.get_xlim() == (0, 35)
+
+
+def test_one_evaluation_still_gives_integer_step_ticks():
+    record = _record()
+    record["training"].update(steps=4, history=[{"step": 4, "epoch": 1.0, "train_loss": 1.05,
+                                                 "validation_accuracy": 0.5, "validation_macro_f1": 0.4}])
+    fig = curves_figure(record)
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_the_loss_is_logged_about_25_times_a_run():
+    from harness.spec.recipe import Recipe
+    from harness.train.finetune import loss_logging_steps
+
+    recipe = Recipe(max_epochs=1)
+    assert loss_logging_steps(recipe, train_rows=560, batch_size=16, accumulation=1) == 1  # 35 steps: every step
+    assert loss_logging_steps(Recipe(max_epochs=3), train_rows=16000, batch_size=16, accumulation=1) == 120  # 3000 / 25
+    assert loss_logging_steps(Recipe(max_steps=50), train_rows=10, batch_size=16, accumulation=1) == 2
+
+
+def test_the_progress_bar_shows_the_training_loss_and_validation_accuracy_in_percent():
+    from harness.execution.progress import CellProgressBar
+
+    bar = CellProgressBar("toy / m / seed 0")
+    assert bar.postfix({"loss": 1.0712}) == {"loss": "1.071"}
+    assert bar.postfix({"eval_accuracy": 0.625}) == {"loss": "1.071", "val_acc": "62.5%"}  # the loss stays shown

@@ -5,7 +5,6 @@ import json
 import signal
 from pathlib import Path
 
-import pytest
 
 from conftest import harness_args
 from helpers import write_models_file

@@ -1,5 +1,6 @@
 """End-to-end runner tests on a tiny BERT built in the test session and a toy task."""
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def test_record_has_every_key_and_metrics_match_sklearn(toy_env, capsys):
     history = record["training"]["history"]
     assert [h["epoch"] for h in history] == [1.0, 2.0]
     assert all({"step", "epoch", "train_loss", "validation_accuracy", "validation_macro_f1"} <= set(h) for h in history)
+    assert all(h["train_loss"] is not None for h in history)
+    # 12 optimizer steps, fewer than 25: the training loss is logged at every step, not once per epoch
+    assert [p["step"] for p in record["training"]["loss_curve"]] == list(range(1, 13))
+    out = capsys.readouterr().out  # the end-of-cell line in percent, as every other output
+    assert re.search(r"test accuracy \d+\.\d\d%, macro-F1 \d+\.\d\d%", out), out
     throughput = record["throughput"]
     assert throughput["train_samples_per_s"] > 0 and throughput["eval_samples_per_s"] > 0
     # 48 training rows x 2 epochs, every sample counted once per epoch

@@ -351,7 +351,7 @@ def test_sst2_upstream_tsv(registry):
     assert sorted(both) == sorted(SST2_TRAIN)
     assert data.files["test"] == str(FIXTURES / "SST-2/dev.tsv")
     assert data.files["train"] == str(FIXTURES / "SST-2/train.tsv")
-    assert data.files["validation"] == "5% of train, seed 1234"
+    assert data.files["validation"] == "5% of train, seed 1234, not stratified (too few rows per label)"
     assert data.label_counts("test") == {"negative": 3, "positive": 5}
     assert data.splits["train"].features["label"].names == ["negative", "positive"]
 
@@ -383,7 +383,9 @@ def test_sst2_carve_out_sizes_on_a_larger_train(tmp_path, registry):
     assert (len(train), len(validation)) == (57, 3)  # ceil(0.05 * 60) = 3
     assert not set(train) & set(validation)
     assert sorted(train + validation) == sorted(sentences)
-    assert validation == [sentences[i] for i in (54, 44, 49)]  # np.random.default_rng(1234).permutation(60)[:3]
+    # stratified by label: 30 rows of each label, so the 3 validation rows hold both labels
+    assert sorted(col(data.splits["validation"], "label")) in ([0, 0, 1], [0, 1, 1])
+    assert data.files["validation"] == "5% of train, seed 1234, stratified by label"
     assert rows(load_task(registry["sst2"], tmp_path).splits["validation"], "sentence") == [(s,) for s in validation]
 
 
@@ -470,9 +472,9 @@ def test_flue_cls_upstream_review_xml():
     assert {name: len(ds) for name, ds in data.splits.items()} == {"train": 8, "validation": 2, "test": 10}
     both = rows(data.splits["train"], "text", "label") + rows(data.splits["validation"], "text", "label")
     assert sorted(both) == sorted(CLS_BOOKS_TRAIN)  # every item; &amp; &quot; unescaped; 3 stars negative
-    # Seeded 20% carve-out: ceil(0.2 * 10) = 2 items, np.random.default_rng(42).permutation(10)[:2] = [5, 6].
-    assert rows(data.splits["validation"], "text", "label") == [CLS_BOOKS_TRAIN[5], CLS_BOOKS_TRAIN[6]]
-    assert data.files["validation"] == "20% of train, seed 42"
+    # Seeded 20% carve-out, stratified: ceil(0.2 * 10) = 2 items, one of each label.
+    assert sorted(col(data.splits["validation"], "label")) == [0, 1]
+    assert data.files["validation"] == "20% of train, seed 42, stratified by label"
     assert col(data.splits["test"], "label") == [1, 1, 0, 1, 0, 1, 0, 1, 1, 1]
     assert col(data.splits["test"], "text")[1] == (
         "Une fresque historique d'une rare ampleur, documentée & passionnante du début à la fin."
@@ -675,7 +677,7 @@ def test_missing_file_lists_the_paths_tried(tmp_path, registry):
     data_dir.mkdir()
     with pytest.raises(DataError) as info:
         load_task(registry["sst2"], data_dir)
-    tried = [data_dir / "SST-2/train.tsv"] + [data_dir / "sst2" / f"train.{e}" for e in ("parquet", "jsonl", "csv", "tsv")]
+    tried = [data_dir / "SST-2/train.tsv", Path(registry["sst2"].spec_dir) / "SST-2/train.tsv"] + [data_dir / "sst2" / f"train.{e}" for e in ("parquet", "jsonl", "csv", "tsv")]
     assert str(info.value) == f"task 'sst2': no file for split 'train'; tried: {', '.join(map(str, tried))}"
     # Train present, test missing: the test split's own paths (GLUE validation = dev.tsv).
     (data_dir / "SST-2").mkdir()

@@ -174,7 +174,7 @@ def test_imdb_reads_the_folder_of_files_with_br_tags_kept(registry):
     both = rows(data.splits["train"], "text", "label") + rows(data.splits["validation"], "text", "label")
     assert len(both) == 8 and sorted(label for _, label in both) == [0, 0, 0, 0, 1, 1, 1, 1]
     assert len(data.splits["validation"]) == 1  # ceil(10% of 8), seed 2011
-    assert data.files["validation"] == "10% of train, seed 2011"
+    assert data.files["validation"] == "10% of train, seed 2011, not stratified (too few rows per label)"
     assert data.files["train"] == str(FIXTURES / "aclImdb/train")
     assert data.warnings == {"train": "8 rows, the full upstream split has 25000",
                              "test": "4 rows, the full upstream split has 25000"}

@@ -98,6 +98,25 @@ def test_cli_html_format_links_relative_to_the_output(board_dir, tmp_path, capsy
     assert '"../results/sent-fr/camembert/seed-0-curves.png"' in out.read_text()
 
 
+def test_page_has_a_legend_hideable_throughput_columns_and_a_title_from_the_suite(tmp_path):
+    records = example_records()
+    for record in records:
+        record.setdefault("config", {}).setdefault("options", {})["suite"] = "demo"
+    root = write_results(tmp_path / "results", records)
+    write_leaderboard_files(root)
+    html = (root / "LEADERBOARD.html").read_text()
+    assert "<title>Leaderboard: the demo suite (results)</title>" in html
+    assert html.count('class="legend"') == 2  # one under each chart, naming what the colours mean
+    assert "not significantly different from it" in html and "95% t-interval" in html
+    for header in ("train samples/s", "peak memory (MB)", "device"):
+        assert f'checked> {header}</label>' in html  # a box to hide each throughput column
+
+    records[0]["config"]["options"]["suite"] = "other"  # two suites in one folder: the folder names the page
+    root = write_results(tmp_path / "mixed", records)
+    write_leaderboard_files(root)
+    assert "<title>Leaderboard: mixed</title>" in (root / "LEADERBOARD.html").read_text()
+
+
 # --------------------------------------------------------------------------- a real browser
 def _browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[browser]')")
@@ -159,6 +178,11 @@ def test_page_in_headless_chromium(board_dir, tmp_path):
         mark = driver.find_element(By.ID, "point__accuracy__sent-fr__camembert__0")
         title = mark.find_element(By.TAG_NAME, "title").get_attribute("textContent")
         assert f"seed 1: {cell['values'][1]:.2f}" in title
+        driver.set_window_size(1280, 1800)  # fits a 1280 px screen: no horizontal scroll
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280
+        box = driver.find_element(By.CSS_SELECTOR, '#throughput-columns input[data-column="3"]')
+        box.click()  # hide the first throughput column
+        assert not driver.find_element(By.CSS_SELECTOR, "#table-throughput tbody tr td:nth-child(4)").is_displayed()
         assert driver.save_screenshot(str(tmp_path / "leaderboard.png"))  # kept in pytest's tmp, not the repo
         assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
         assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []

@@ -11,11 +11,13 @@ DESCRIPTION = """\
 Fine-tune pretrained transformer encoders on text-classification tasks and rank them honestly:
 every task x model x seed is one fine-tune with transformers' Trainer, scored on the whole test
 split and written as a typed JSON record; leaderboards give 95% confidence intervals over seeds
-and mark the models a paired bootstrap cannot tell apart from the best."""
+and mark the models that a test counting both seed and test-example variance (seed-and-example
+variance components, Satterthwaite t) cannot tell apart from the best."""
 
 EXAMPLES = """\
 examples:
   harness tasks                                  the tasks of tasks/*.yaml (--format json)
+  harness tasks init my-task --from data.csv     a starter task spec from your own data file
   harness recipe                                 the hyperparameters --set can change
   harness run --suite demo                       the offline demo: 3 tasks x 2 models x 3 seeds
   harness run --suite french --dry-run           the plan: every cell, its config hash and status
@@ -146,10 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = command("tasks", "list the tasks, or load one and show its splits")
     _format_option(tasks)
-    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="show")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="show|init")
     show = tasks_sub.add_parser("show", help="load a task and print its splits, rows and label counts as JSON")
     show.add_argument("name", metavar="TASK", help="a task name (see 'harness tasks')")
     show.add_argument("--data-dir", metavar="DIR", help="read local files only (also HARNESS_DATA_DIR)")
+    init = tasks_sub.add_parser("init", help="write a starter task spec (columns, labels found, counts) from a data file")
+    init.add_argument("name", metavar="NAME", help="the new task's name, e.g. reviews-fr")
+    init.add_argument("--from", dest="from_file", required=True, metavar="FILE", help="the training data (.csv, .tsv, .jsonl)")
+    init.add_argument("--test", metavar="FILE", help="the test data (default: a file beside it whose name holds test, dev or eval)")
+    init.add_argument("--out", metavar="FILE", help="where to write the spec (default: NAME.yaml beside the data file)")
 
     _format_option(command("models", "list the model specs of models.yaml"))
     _format_option(command("suites", "list the suites of suites.yaml (named sets of tasks x models)"))
@@ -180,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--alpha", type=float, default=0.05, metavar="P", help="significance level (default 0.05)")
     compare.add_argument("--format", choices=["md", "json"], default="md", help="report format (default md)")
     compare.add_argument("--output", metavar="FILE", help="write the report here as well")
-    compare.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    compare.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples of the test examples in that test (default 2000)")
 
     baseline = command("baseline", "baseline files for regression testing")
     baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="export")

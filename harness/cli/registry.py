@@ -9,6 +9,8 @@ def cmd_tasks(args) -> int:
     from harness.views.tables import as_json, fit_table
     from harness.data.tasks import describe_task, get_task, load_registry, load_task
 
+    if args.tasks_command == "init":
+        return _tasks_init(args)
     registry = load_registry(args.tasks_dir)
     if args.tasks_command == "show":
         spec = get_task(args.name, registry)
@@ -27,6 +29,29 @@ def cmd_tasks(args) -> int:
     ]
     headers = ["task", "lang", "input", "labels", "source", "description"]
     print(fit_table(rows, headers, wrap=["source", "description"], droppable=["source", "description"]))
+    return 0
+
+
+def _tasks_init(args) -> int:
+    from pathlib import Path
+
+    from harness.data.starter import starter_spec
+    from harness.errors import HarnessError
+    from harness.files import atomic_write_text
+
+    train = Path(args.from_file).expanduser()
+    if not train.is_file():
+        raise HarnessError(f"--from {train}: {'is not a file' if train.exists() else 'does not exist'}; give the data file")
+    test = Path(args.test).expanduser() if args.test else None
+    if test is not None and not test.is_file():
+        raise HarnessError(f"--test {test}: {'is not a file' if test.exists() else 'does not exist'}; give the test data file")
+    out = Path(args.out).expanduser() if args.out else train.parent / f"{args.name}.yaml"
+    if out.exists():
+        raise HarnessError(f"{out} exists; edit it, or give another path with --out")
+    text, summary = starter_spec(args.name, train, out, test)
+    atomic_write_text(out, text)
+    print(f"wrote {out}: {summary}")
+    print(f"next: check it (the TODOs first), then: harness --tasks-dir {out.parent} tasks show {args.name}")
     return 0
 
 

@@ -31,25 +31,84 @@ def _select(path: Path, header: list[str], wanted: list[str]) -> None:
         raise DataError(f"{path}: missing column(s) {missing}; the file has {header}")
 
 
-def _delimited(path: Path, columns: list[str], label: str, delimiter: str, quoting: int) -> Iterator[tuple[int, Row]]:
-    # Decoded whole through harness.files (a bad byte is reported with its line, a folder or a
-    # permission as one line); newline="" lets the csv module handle CRLF and newlines inside
-    # quoted fields. The row number is the line a record starts on.
-    text = read_text(path, error=DataError)
+SNIFFED_DELIMITERS = (",", ";", "\t", "|")
+
+
+def decode_text(path: Path, encoding: str | None = None, detected: dict | None = None) -> str:
+    """The file as text: in `encoding` when the spec names one, else UTF-8 (a byte-order mark
+    dropped) or UTF-16 with its byte-order mark. `detected["encoding"]` says which was used."""
+    if encoding is None:
+        data = read_bytes(path, error=DataError)
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            encoding = "utf-16"
+        else:
+            try:
+                text = read_text(path, error=DataError)
+            except DataError as exc:
+                raise DataError(f"{exc} (or name the file's encoding in the task spec, e.g. 'encoding: cp1252')") from None
+            if detected is not None:
+                detected["encoding"] = "utf-8-sig" if data.startswith(UTF8_BOM) else "utf-8"
+            return text
+    data = read_bytes(path, error=DataError)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}, line {line}: not {encoding} text (byte {data[exc.start:exc.start + 1]!r}); check 'encoding:' in the task spec") from None
+    if detected is not None:
+        detected["encoding"] = encoding
+    return text.removeprefix("\ufeff")
+
+
+def sniff_delimiter(text: str, wanted: list[str], default: str, header: bool = True) -> str:
+    """The field separator of a delimited file: with a header, the first of the default, ',', ';',
+    tab and '|' that splits the header line into fields holding every wanted column; without a
+    header (or when none does), csv.Sniffer's guess among those, else the default."""
+    first = text.splitlines()[0] if text.strip() else ""
+    if header:
+        for candidate in dict.fromkeys((default, *SNIFFED_DELIMITERS)):
+            fields = [f.strip() for f in next(csv.reader([first], delimiter=candidate), [])]
+            if all(c in fields for c in wanted):
+                return candidate
+    try:
+        return csv.Sniffer().sniff("\n".join(text.splitlines()[:20]), delimiters="".join(SNIFFED_DELIMITERS)).delimiter
+    except csv.Error:
+        return default
+
+
+def _delimited(path: Path, columns: list[str], label: str, delimiter: str | None, quoting: int, *,
+               default: str = ",", encoding: str | None = None, header: bool = True,
+               detected: dict | None = None) -> Iterator[tuple[int, Row]]:
+    # Decoded whole (a bad byte is reported with its line, a folder or a permission as one
+    # line); newline="" lets the csv module handle CRLF and newlines inside quoted fields. The
+    # row number is the line a record starts on. `delimiter` None: detected (sniff_delimiter).
+    text = decode_text(path, encoding, detected)
+    if delimiter is None:
+        delimiter = sniff_delimiter(text, columns + [label], default, header)
+    if detected is not None:
+        detected["delimiter"] = delimiter
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     try:
-        header = next(reader)
+        names = next(reader)
     except StopIteration:
         raise DataError(f"{path}: the file is empty (no header row)") from None
     except csv.Error as exc:
         raise DataError(f"{path}, line 1: cannot read the header ({exc})") from None
-    header = [h.strip() for h in header]
-    _select(path, header, columns + [label])
-    index = {name: header.index(name) for name in columns + [label]}
-    start = reader.line_num + 1
+    if header:
+        names = [h.strip() for h in names]
+        _select(path, names, columns + [label])
+        first_rows: list[list[str]] = []
+    else:  # columns are named by their index; the first line is a row
+        first_rows, names = [names], [str(i) for i in range(len(names))]
+        wanted = columns + [label]
+        outside = [c for c in wanted if int(c) >= len(names)]
+        if outside:
+            raise DataError(f"{path}: column index(es) {outside} outside the file's {len(names)} column(s) (0..{len(names) - 1})")
+    index = {name: names.index(name) for name in columns + [label]}
+    start = 1 if first_rows else reader.line_num + 1
     while True:
         try:
-            fields = next(reader)
+            fields = first_rows.pop() if first_rows else next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
@@ -57,22 +116,24 @@ def _delimited(path: Path, columns: list[str], label: str, delimiter: str, quoti
         line_no, start = start, reader.line_num + 1
         if not fields:  # a blank line
             continue
-        if len(fields) < len(header) or any(f.strip() for f in fields[len(header):]):
-            hint = " (a text holding the delimiter must be quoted)" if len(fields) > len(header) else ""
+        if len(fields) < len(names) or any(f.strip() for f in fields[len(names):]):
+            hint = " (a text holding the delimiter must be quoted)" if len(fields) > len(names) else ""
             raise DataError(
-                f"{path}, line {line_no}: {len(fields)} field(s), the header has {len(header)}{hint}"
+                f"{path}, line {line_no}: {len(fields)} field(s), the {'header has' if header else 'first row has'} {len(names)}{hint}"
             )
         yield line_no, {name: fields[i] for name, i in index.items()}
 
 
-def read_csv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
-    """Comma CSV with standard quoting (MIAM; the generic layout's .csv)."""
-    return _delimited(path, columns, label, ",", csv.QUOTE_MINIMAL)
+def read_csv(path: Path, columns: list[str], label: str, **options) -> Iterator[tuple[int, Row]]:
+    """Delimited text with standard quoting (MIAM; the generic layout's .csv). The separator is
+    the spec's `delimiter`, else detected from the header line (',' ';' tab '|'); the spec may also
+    name an `encoding` and say `header: false`."""
+    return _delimited(path, columns, label, options.pop("delimiter", None), csv.QUOTE_MINIMAL, default=",", **options)
 
 
-def read_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
-    """Tab-separated with standard CSV quoting (the generic layout's .tsv)."""
-    return _delimited(path, columns, label, "\t", csv.QUOTE_MINIMAL)
+def read_tsv(path: Path, columns: list[str], label: str, **options) -> Iterator[tuple[int, Row]]:
+    """Tab-separated with standard CSV quoting (the generic layout's .tsv); options as read_csv."""
+    return _delimited(path, columns, label, options.pop("delimiter", None) or "\t", csv.QUOTE_MINIMAL, default="\t", **options)
 
 
 def read_glue_tsv(path: Path, columns: list[str], label: str) -> Iterator[tuple[int, Row]]:
@@ -245,6 +306,9 @@ LOCATION_UNITS: dict[str, str] = {"cls_review": "item", "parquet": "row", "acl_i
 
 # Readers that read a folder instead of a file (the spec's `local` / archive `member` is a folder).
 FOLDER_READERS = {"acl_imdb"}
+
+# Readers that take the spec's `delimiter`, `encoding` and `header` (harness.spec.task.DELIMITED_READERS).
+OPTION_READERS = {"csv", "tsv"}
 
 # The generic local layout `<task>/<split>.<ext>` reads these formats.
 GENERIC_READERS = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}

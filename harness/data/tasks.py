@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from harness.errors import DataError, HarnessError, SpecError
 from harness.files import data_path, os_reason
-from harness.data.readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, READERS
+from harness.data.readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, OPTION_READERS, READERS
+from harness.data.carve import carve_validation
 from harness.spec.task import TaskSpec, task_fields_at
 from harness.spec.common import format_validation_error, read_yaml, suggest
 
@@ -142,6 +143,7 @@ class TaskData:
     fingerprint: str = ""
     warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
     dropped_empty: dict[str, int] = field(default_factory=dict)  # split -> rows dropped by `drop_empty: true`
+    formats: dict[str, dict[str, str]] = field(default_factory=dict)  # split -> reader, delimiter, encoding used
 
     def label_counts(self, split: str) -> dict[str, int]:
         counts = {name: 0 for name in self.spec.labels}
@@ -160,27 +162,39 @@ def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
     if not path.is_dir():
         source = "--data-dir" if data_dir else "HARNESS_DATA_DIR"
         what = "is not a folder" if path.exists() else "does not exist"
-        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see README, Air-gapped runs)")
+        raise DataError(f"{source} {path} {what}; give the folder that holds the task files (see docs/tasks-and-readers.md)")
     return path
 
 
-def _local_candidates(spec: TaskSpec, split: str, data_dir: Path) -> list[tuple[Path, str]]:
+def _local_candidates(spec: TaskSpec, split: str, data_dir: Path | None) -> list[tuple[Path, str]]:
+    """Where a split's file may be, in order. `local:` resolves against the data dir, then the
+    task file's own folder (a folder holding the spec and its CSVs just works); then the generic
+    layout `<data-dir>/<task>/<split>.<ext>`; then files bundled with the spec."""
     source = spec.splits[split]
+    spec_dir = Path(spec.spec_dir)
     out: list[tuple[Path, str]] = []
     if source.local:
-        out.append((data_dir / source.local, spec.reader_for(split)))
+        local = Path(source.local).expanduser()
+        out += [(root / local, spec.reader_for(split)) for root in ([data_dir] if data_dir else []) + [spec_dir]]
     stem = source.hub_split or split
-    for ext, reader in GENERIC_READERS.items():
-        out.append((data_dir / spec.name / f"{stem}.{ext}", reader))
+    if data_dir is not None:
+        out += [(data_dir / spec.name / f"{stem}.{ext}", reader) for ext, reader in GENERIC_READERS.items()]
     if source.bundled:
-        out.append((Path(spec.spec_dir) / source.bundled, spec.reader_for(split)))
-    return out
+        out.append((spec_dir / source.bundled, spec.reader_for(split)))
+    return list(dict.fromkeys(out))
 
 
-def _read_rows(path: Path, reader: str, spec: TaskSpec) -> tuple[list[int], list[dict[str, Any]]]:
-    """Rows of one file; the numbers are what LOCATION_UNITS[reader] says (line, item or row)."""
+def _exists(path: Path, reader: str) -> bool:
+    return path.is_file() or (reader in FOLDER_READERS and path.is_dir())
+
+
+def _read_rows(path: Path, reader: str, spec: TaskSpec, detected: dict | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+    """Rows of one file; the numbers are what LOCATION_UNITS[reader] says (line, item or row).
+    The csv and tsv readers get the spec's delimiter, encoding and header, and fill `detected`."""
     numbers, rows = [], []
-    for number, row in READERS[reader](path, list(spec.text), spec.label):
+    options = ({"delimiter": spec.delimiter, "encoding": spec.encoding, "header": spec.header, "detected": detected}
+               if reader in OPTION_READERS else {})
+    for number, row in READERS[reader](path, list(spec.text), spec.label, **options):
         numbers.append(number)
         rows.append(row)
     return numbers, rows
@@ -298,16 +312,17 @@ def _remote(spec: TaskSpec, what: str):
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise DataError(
             f"task '{spec.name}': could not read {what} ({type(exc).__name__}: {detail}); "
-            "offline or air-gapped? download the files and pass --data-dir (see README, Air-gapped runs)"
+            "offline or air-gapped? download the files and pass --data-dir (see docs/tasks-and-readers.md)"
         ) from None
 
 
 def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     """Load train / validation / test with label ids in the spec's order.
 
-    With a data dir (argument or HARNESS_DATA_DIR) only local files are read: the upstream
-    layout, then the generic layout, then files bundled with the spec. Without one: bundled
-    files, then the Hub, then the upstream URLs.
+    With a data dir (argument or HARNESS_DATA_DIR) only local files are read: `local:` under the
+    data dir, then beside the task file, then the generic layout, then files bundled with the
+    spec. Without one: `local:` beside the task file or bundled files, then the Hub, then the
+    upstream URLs.
     """
     from datasets import ClassLabel, Dataset, Features, Value
 
@@ -316,21 +331,19 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     files: dict[str, str] = {}
     warnings: dict[str, str] = {}
     dropped: dict[str, int] = {}
+    formats: dict[str, dict[str, str]] = {}
     for split, source in spec.splits.items():
-        if local_root is not None:
-            candidates = _local_candidates(spec, split, local_root)
-        elif source.bundled:
-            candidates = [(Path(spec.spec_dir) / source.bundled, spec.reader_for(split))]
-        else:
-            candidates = None
+        candidates = _local_candidates(spec, split, local_root)
+        if local_root is None and not source.bundled and not any(_exists(p, r) for p, r in candidates):
+            candidates = None  # no local copy beside the spec: the Hub or the upstream URL
         if candidates is not None:
-            found = next(((p, r) for p, r in candidates if p.is_file() or (r in FOLDER_READERS and p.is_dir())), None)
+            found = next(((p, r) for p, r in candidates if _exists(p, r)), None)
             if found is None:
                 tried = ", ".join(str(p) for p, _ in candidates)
-                hint = f" (the data dir {local_root} does not exist)" if local_root and not local_root.is_dir() else ""
-                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}{hint}")
+                raise DataError(f"task '{spec.name}': no file for split '{split}'; tried: {tried}")
             path, reader = found
-            numbers, rows = _read_rows(path, reader, spec)
+            formats[split] = {"reader": reader}
+            numbers, rows = _read_rows(path, reader, spec, formats[split])
             where, unit = str(path), LOCATION_UNITS.get(reader, "line")
         elif spec.hub is not None:
             with _remote(spec, f"the Hub dataset {spec.hub.path}"):
@@ -339,11 +352,16 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
         elif source.url:
             with _remote(spec, source.url):
                 path = _from_url(spec, split)
-            numbers, rows = _read_rows(path, spec.reader_for(split), spec)
+            formats[split] = {"reader": spec.reader_for(split)}
+            numbers, rows = _read_rows(path, spec.reader_for(split), spec, formats[split])
             where = source.url + (f"#{source.member}" if source.member else "")
             unit = LOCATION_UNITS.get(spec.reader_for(split), "line")
         else:
-            raise SpecError(f"{spec.spec_file}: task '{spec.name}' split '{split}' has no source; pass --data-dir")
+            tried = ", ".join(str(p) for p, _ in _local_candidates(spec, split, None)) or "no local path"
+            raise SpecError(
+                f"{spec.spec_file}: task '{spec.name}' split '{split}': no file found (tried {tried}); put the file "
+                "there, give 'local:' relative to the task file's folder, or pass --data-dir"
+            )
         columns[split], n_empty = _normalise(spec, where, numbers, rows, unit)
         if spec.drop_empty:
             dropped[split] = n_empty
@@ -358,16 +376,7 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     features = Features({**{c: Value("string") for c in spec.text}, "label": ClassLabel(names=spec.labels)})
     splits = {name: Dataset.from_dict(data, features=features) for name, data in columns.items()}
     if spec.validation_from_train:
-        carve = spec.validation_from_train
-        n_train = len(splits["train"])
-        if n_train - math.ceil(carve.fraction * n_train) < 1:
-            raise DataError(
-                f"task '{spec.name}': train has {n_train} row(s), too few to carve a {carve.fraction:.0%} "
-                f"validation split out of it ({files['train']})"
-            )
-        parts = splits["train"].train_test_split(test_size=carve.fraction, seed=carve.seed, shuffle=True)
-        splits["train"], splits["validation"] = parts["train"], parts["test"]
-        files["validation"] = f"{carve.fraction:.0%} of train, seed {carve.seed}"
+        splits["train"], splits["validation"], files["validation"] = carve_validation(spec, splits["train"], files["train"])
         columns = {name: ds.to_dict() for name, ds in splits.items()}
     for name in ("validation",):
         if len(splits[name]) == 0:
@@ -375,7 +384,7 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     ordered = {name: splits[name] for name in ("train", "validation", "test")}
     return TaskData(
         spec=spec, splits=ordered, files=files, fingerprint=_fingerprint(columns, spec), warnings=warnings,
-        dropped_empty=dropped,
+        dropped_empty=dropped, formats=formats,
     )
 
 
@@ -389,6 +398,7 @@ def describe_task(data: TaskData) -> dict[str, Any]:
             for name, ds in data.splits.items()
         },
         "fingerprint": data.fingerprint,
+        **({"formats": data.formats} if data.formats else {}),
         **({"dropped_empty": data.dropped_empty} if data.spec.drop_empty else {}),
         **({"warnings": data.warnings} if data.warnings else {}),
     }

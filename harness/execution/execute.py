@@ -127,12 +127,13 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     seconds = time.time() - started
     if body is None:
         return record_failure(cell, ctx, error, precision, seconds)
-    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
+    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to),
+               "suite": request.suite}  # not in the config hash: the web page's title
     record = completed_record(cell.facts, ctx, body, precision, options)
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
         val = record["metrics"]["validation"]
-        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
+        summary = (f"trial: validation accuracy {100 * val['accuracy']:.2f}%, macro-F1 {100 * val['macro_f1']:.2f}%; "
                    f"{record['training']['steps']} steps -> {cell.path}")
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
                            trial=cell.label.split(" / ")[2])
@@ -143,7 +144,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]
-    summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; {record['training']['steps']} "
+    summary = (f"test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}%; {record['training']['steps']} "
                f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
 

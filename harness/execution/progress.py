@@ -61,7 +61,7 @@ class CellProgressBar(TrainerCallback):
     validation score; only used when the output is a terminal."""
 
     def __init__(self, label: str):
-        self.label, self.bar = label, None
+        self.label, self.bar, self.shown = label, None, {}
 
     def on_train_begin(self, args, state, control, **kwargs):
         from tqdm.auto import tqdm
@@ -72,19 +72,22 @@ class CellProgressBar(TrainerCallback):
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
+    def postfix(self, logs: dict) -> dict[str, str]:
+        """What the bar shows after `logs`: the last training loss and validation accuracy (in
+        percent, as every other output), each kept until a newer value arrives."""
+        if "loss" in logs:
+            self.shown["loss"] = f"{logs['loss']:.3f}"
+        if "eval_accuracy" in logs:
+            self.shown["val_acc"] = f"{100 * logs['eval_accuracy']:.1f}%"
+        return dict(self.shown)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs:
-            shown = {}
-            if "loss" in logs:
-                shown["loss"] = f"{logs['loss']:.3f}"
-            if "eval_accuracy" in logs:
-                shown["val_acc"] = f"{100 * logs['eval_accuracy']:.1f}"
-            if shown:
-                self.bar.set_postfix(shown, refresh=False)
+        if self.bar is not None and logs and ("loss" in logs or "eval_accuracy" in logs):
+            self.bar.set_postfix(self.postfix(logs), refresh=False)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.bar is not None and metrics and "eval_accuracy" in metrics:
-            self.bar.set_postfix({"val_acc": f"{100 * metrics['eval_accuracy']:.1f}"}, refresh=True)
+            self.bar.set_postfix(self.postfix(metrics), refresh=True)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

@@ -64,7 +64,8 @@ class Training(_Open):
     steps: int
     best_step: int | None
     stopped_early: bool
-    history: list[dict[str, Any]]
+    history: list[dict[str, Any]]  # one entry per evaluation (the validation curve)
+    loss_curve: list[dict[str, Any]] | None = None  # the training loss, logged about 25 times a run
     # always a new head initialised from the seed; replaced: the checkpoint had one (its label count, problem_type)
     head: dict[str, Any] | None = None
 
@@ -77,6 +78,7 @@ class DataSummary(_Open):
     truncated: dict[str, int]
     rows: dict[str, int]
     dropped_empty: dict[str, int] | None = None
+    task_description: str | None = None  # the task spec's description (kept out of the config: no effect on scores)
 
 
 class ResultRecord(_Open):

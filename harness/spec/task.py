@@ -35,10 +35,15 @@ class SplitSource(Strict):
 
 
 class CarveOut(Strict):
-    """A validation split cut out of train with a recorded seed and fraction."""
+    """A validation split cut out of train with a recorded seed and fraction, stratified by label
+    (each label keeps its share of rows in both parts) unless `stratify: false`."""
 
     fraction: float = Field(gt=0, lt=1)
     seed: int
+    stratify: bool = True
+
+
+DELIMITED_READERS = ("csv", "tsv")  # the readers that take `delimiter`, `encoding` and `header`
 
 
 class TaskSpec(Strict):
@@ -53,15 +58,22 @@ class TaskSpec(Strict):
     splits: dict[Literal["train", "validation", "test"], SplitSource]
     validation_from_train: CarveOut | None = None
     drop_labels: list[str | int] = Field(default_factory=list, description="label values dropped (no gold label)")
-    drop_empty: bool = Field(
-        False, description="drop rows whose text (either text of a pair) is empty or blank; counted per split in the record"
-    )
     expected_rows: dict[Literal["train", "validation", "test"], int] = Field(
         default_factory=dict,
         description="rows of the full upstream splits (after drop_labels, before drop_empty and a carve-out)",
     )
     drop_empty: bool = Field(
         False, description="drop rows whose text is empty or only whitespace (counted in the record); default: an error"
+    )
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1,
+        description="csv/tsv: the field separator (e.g. ';'); default: detected from the header line",
+    )
+    encoding: str | None = Field(
+        None, description="csv/tsv: the text encoding (e.g. cp1252); default: UTF-8, or UTF-16 with a byte-order mark",
+    )
+    header: bool = Field(
+        True, description="csv/tsv: false when the file has no header row; `text` and `label` are then column indexes (0, 1, ...)",
     )
     metric: Literal["accuracy"] = "accuracy"
     training: RecipeOverrides = Field(default_factory=dict, description="recipe overrides (default budget)")
@@ -72,7 +84,26 @@ class TaskSpec(Strict):
     @field_validator("text", mode="before")
     @classmethod
     def _text_as_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        value = [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        # a column index (header: false) is written `text: 0`; columns are named by strings
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value] if isinstance(value, list) else value
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label_index(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        import codecs
+
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding '{value}' (e.g. utf-8, cp1252, latin-1, utf-16)") from None
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -91,6 +122,14 @@ class TaskSpec(Strict):
         missing = sorted(need - have)
         if missing:
             raise ValueError(f"splits: missing {missing} (or set validation_from_train)")
+        readers = {self.reader_for(split) for split in self.splits}
+        options = [k for k in ("delimiter", "encoding") if getattr(self, k) is not None] + ([] if self.header else ["header"])
+        if options and not readers <= set(DELIMITED_READERS):
+            raise ValueError(f"{', '.join(options)}: only for the csv and tsv readers (this task reads {sorted(readers)})")
+        if not self.header:
+            named = [c for c in [*self.text, self.label] if not c.isdigit()]
+            if named:
+                raise ValueError(f"header: false: text and label are column indexes (0, 1, ...), not names {named}")
         return self
 
     def reader_for(self, split: str) -> str:

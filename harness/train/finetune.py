@@ -57,7 +57,21 @@ class CellRun:
 
 
 # --------------------------------------------------------------------------- one cell
-def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int, trackers: dict[str, Any] | None = None):
+LOSS_CURVE_POINTS = 25  # the training loss is logged about this often per run (at least every step)
+
+
+def loss_logging_steps(recipe: Recipe, train_rows: int, batch_size: int, accumulation: int) -> int:
+    """Optimizer steps between two logged training losses: about LOSS_CURVE_POINTS points over the
+    run (a loss logged once per epoch gives a 3-point curve that says nothing)."""
+    import math
+
+    per_epoch = max(1, math.ceil(train_rows / max(1, batch_size * accumulation)))
+    total = recipe.max_steps or math.ceil(recipe.max_epochs * per_epoch)
+    return max(1, total // LOSS_CURVE_POINTS)
+
+
+def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: int, trackers: dict[str, Any] | None = None,
+                   train_rows: int = 0):
     recipe = run.recipe
     by_steps = recipe.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
@@ -75,8 +89,8 @@ def _training_args(run: CellRun, work_dir: str, batch_size: int, accumulation: i
         max_steps=recipe.max_steps or -1,
         eval_strategy=strategy,
         eval_steps=recipe.eval_steps,
-        logging_strategy=strategy,
-        logging_steps=recipe.eval_steps or 500,
+        logging_strategy="steps",
+        logging_steps=loss_logging_steps(recipe, train_rows, batch_size, accumulation),
         logging_nan_inf_filter=False,
         save_strategy=strategy if run.checkpoint else "no",
         save_steps=recipe.eval_steps,
@@ -109,17 +123,25 @@ def _tensorboard_callback(log_dir: Path):
     return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(log_dir)))
 
 
+def _loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The logged training losses (step, epoch, loss), about LOSS_CURVE_POINTS of them."""
+    return [{"step": int(e["step"]), "epoch": round(float(e.get("epoch", 0.0)), 4), "loss": e["loss"]}
+            for e in log_history if "loss" in e]
+
+
 def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    losses = {entry["step"]: entry["loss"] for entry in log_history if "loss" in entry}
+    """One entry per evaluation; `train_loss` is the last training loss logged at or before it."""
+    losses = sorted((entry["step"], entry["loss"]) for entry in log_history if "loss" in entry)
     out = []
     for entry in log_history:
         if "eval_accuracy" in entry:
             step = entry["step"]
+            before = [loss for at, loss in losses if at <= step]
             out.append(
                 {
                     "step": step,
                     "epoch": round(float(entry.get("epoch", 0.0)), 4),
-                    "train_loss": losses.get(step),
+                    "train_loss": before[-1] if before else None,
                     "validation_accuracy": entry["eval_accuracy"],
                     "validation_macro_f1": entry.get("eval_macro_f1"),
                 }
@@ -183,7 +205,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             model=model,
             args=_training_args(run, work_dir, batch_size, accumulation, {
                 "report_to": trainer_report_to(run.report_to), "run_name": run_name(spec.name, run.model.name, run.seed),
-            }),
+            }, train_rows=len(encoded["train"])),
             train_dataset=encoded["train"],
             eval_dataset=encoded["validation"].remove_columns(["length"]),
             processing_class=tokenizer,
@@ -243,6 +265,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         **scored,
         "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
         "data": {
+            "task_description": spec.description,  # for the model card; not in the config (no effect on scores)
             "max_length": recipe.max_length,
             "truncation_side": recipe.truncation_side,
             "truncated": truncated,  # per split: examples longer than max_length, cut
@@ -257,6 +280,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "best_validation_accuracy": best.best,
             "stopped_early": best.stopped_early,
             "history": _history(trainer.state.log_history),
+            "loss_curve": _loss_curve(trainer.state.log_history),
             "train_rows": len(encoded["train"]),
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),

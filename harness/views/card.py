@@ -20,6 +20,8 @@ from harness.errors import HarnessError
 from harness.files import atomic_write_text
 
 CARD_NAME = "README.md"
+PROJECT = "encoder-harness"  # the distribution's name (the PyPI name `harness` is an unrelated project)
+PROJECT_URL = "https://pypi.org/project/encoder-harness/"
 METRIC_NAMES = {m.name: f"Test {m.title}" for m in METRICS_REGISTRY.values()}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -32,10 +34,10 @@ TEMPLATE = """---
 
 {{ summary }}
 
-- **Task:** `{{ task }}` ({{ task_description }}), {{ input }}; labels (id: name): {{ labels }}
+- **Task:** `{{ task }}`{{ task_description }}, {{ input }}; labels (id: name): {{ labels }}
 - **Base model:** {{ base }}
 - **Seed:** {{ seed }}; precision {{ precision }}; {{ steps }} optimizer steps, best step {{ best_step }}
-- **Made with:** harness {{ harness_version }}{{ commit }}
+- **Made with:** [{{ project }}]({{ project_url }}) {{ harness_version }}{{ commit }}
 
 ## Test results
 
@@ -56,6 +58,10 @@ mean and a confidence interval over seeds, which says more about the recipe than
 {% for key, value in recipe %}| `{{ key }}` | `{{ value }}` |
 {% endfor %}
 
+## Data
+
+{% for row in data_rows %}- {{ row }}
+{% endfor %}
 ## Use
 
 ```python
@@ -108,20 +114,23 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
     metrics_rows = [
         {"name": METRIC_NAMES[m], "value": f"{_pct(test[m]):.2f}",
          "low": _fmt((bootstrap.get(m) or {}).get("low")), "high": _fmt((bootstrap.get(m) or {}).get("high"))}
-        for m in ("accuracy", "macro_f1")
+        for m in METRICS_REGISTRY if m in test
     ]
     init = model.get("init", "pretrained")
     training = record.get("training") or {}
+    data_block = record.get("data") or {}
+    description = str(data_block.get("task_description") or task_spec.get("description") or "").rstrip(".")
     return ModelCard.from_template(
         data,
         template_str=TEMPLATE,
         title=name,
         summary=(
             f"`{record['model']}` fine-tuned on the `{record['task']}` text-classification task by "
-            f"[harness](https://pypi.org/project/harness/) (seed {record['seed']})."
+            f"[{PROJECT}]({PROJECT_URL}) (seed {record['seed']})."
             + (" Trained from randomly initialised weights (a from-scratch baseline)." if init == "scratch" else "")
         ),
-        task=record["task"], task_description=task_spec.get("description", "").rstrip("."),
+        task=record["task"], task_description=f" ({description})" if description else "",
+        project=PROJECT, project_url=PROJECT_URL, data_rows=_data_rows(record),
         input="a text pair (" + " / ".join(text_columns) + ")" if len(text_columns) == 2 else "single text",
         labels=", ".join(f"{i}: `{label}`" for i, label in enumerate(labels)),
         base=(f"[{base}](https://huggingface.co/{base})" if base else f"`{model.get('source')}`")
@@ -135,9 +144,28 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
         ci_method=f"{bootstrap.get('method', 'n/a')}, {bootstrap.get('resamples', 'n/a')} resamples",
         metrics=metrics_rows,
         recipe=sorted((config.get("recipe") or {}).items()),
-        usage_path=repo_id or f"RESULTS/{record['task']}/{record['model']}/model-seed-{record['seed']}", example=example,
+        usage_path=repo_id or record.get("saved_model") or f"{record['task']}/{record['model']}/model-seed-{record['seed']}",
+        example=example,
         cli_example='"first text" "second text"' if len(text_columns) == 2 else '"a text"',
     )
+
+
+def _data_rows(record: dict[str, Any]) -> list[str]:
+    """Where each split came from, its rows and fingerprint: the data provenance of the record."""
+    provenance = record.get("provenance") or {}
+    data = record.get("data") or {}
+    rows = data.get("rows") or {}
+    out = []
+    for split, source in (provenance.get("data_files") or {}).items():
+        count = f"{rows[split]} rows" if split in rows else "rows n/a"
+        cut = (data.get("truncated") or {}).get(split)
+        out.append(f"**{split}:** {count} from `{source}`" + (f"; {cut} cut at {data.get('max_length')} tokens" if cut else ""))
+    if provenance.get("data_fingerprint"):
+        out.append(f"**data fingerprint:** `{provenance['data_fingerprint']}` (the rows and labels read, as `harness tasks show` prints it)")
+    dropped = {k: v for k, v in (data.get("dropped_empty") or {}).items() if v}
+    if dropped:
+        out.append("**rows dropped (empty text):** " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
+    return out or ["not recorded"]
 
 
 def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, Any], bootstrap: dict[str, Any]):

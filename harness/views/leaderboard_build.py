@@ -71,7 +71,14 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
         throughput=throughput,
         footnote=_footnote(records, groups, tasks),
         failures=failures,
+        suite=_one_suite(records),
     )
+
+
+def _one_suite(records: list[dict[str, Any]]) -> str | None:
+    """The suite every record was run by (`harness run --suite NAME`), else None."""
+    suites = {((r.get("config") or {}).get("options") or {}).get("suite") for r in records}
+    return next(iter(suites)) if len(suites) == 1 else None
 
 
 def _mark_column(

@@ -95,6 +95,7 @@ class Leaderboard:
     throughput: list[dict[str, Any]]
     footnote: dict[str, Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
+    suite: str | None = None  # the suite every record was run by, for the web page's title
 
     # ----------------------------------------------------------------- DataFrames
     def metric_table(self, metric: str) -> pd.DataFrame:
@@ -271,6 +272,7 @@ class Leaderboard:
             "throughput": self.throughput,
             "failures": self.failures,
             "footnote": {key: value for key, value in self.footnote.items()},
+            "suite": self.suite,
         }
 
     def to_json(self) -> str:

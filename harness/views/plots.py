@@ -172,9 +172,14 @@ def curves_figure(record: dict[str, Any]):
         pairs = [(s, v) for s, v in pairs if v is not None]
         return [s for s, _ in pairs], [v for _, v in pairs]
 
-    steps, loss = series("train_loss")
+    steps, loss = _loss_series(training, series)
     if loss:
         loss_ax.plot(steps, loss, marker="o", markersize=3, color="tab:red", label="training loss")
+    k = len(record.get("labels") or [])
+    if k >= 2:  # the loss of a uniform guess: a loss near it has learnt nothing
+        loss_ax.axhline(math.log(k), color="gray", linestyle=(0, (1, 2)), linewidth=1, label=f"chance: uniform guess (ln {k} = {math.log(k):.2f})")
+    top = max([*loss, math.log(k) if k >= 2 else 0.0]) if loss or k >= 2 else 1.0
+    loss_ax.set_ylim(0, 1.1 * top)  # from zero, chance included: noise is not drawn as learning
     acc_steps, acc = series("validation_accuracy")
     f1_steps, f1 = series("validation_macro_f1")
     if acc:
@@ -198,6 +203,9 @@ def curves_figure(record: dict[str, Any]):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best")
     score_ax.set_ylim(0, 100)
+    last = _number(training.get("steps")) or max([*steps, *acc_steps, 1.0])
+    for ax in (loss_ax, score_ax):  # the whole run, from step 0: integer ticks even for one point
+        ax.set_xlim(0, max(1.0, last))
     loss_ax.set_title("training loss", fontsize=10)
     score_ax.set_title(f"validation (early stopping on {_stopping_rule(record)})", fontsize=10)
     stopped = " (stopped early)" if training.get("stopped_early") else ""
@@ -207,6 +215,17 @@ def curves_figure(record: dict[str, Any]):
         fontsize=10,
     )
     return fig
+
+
+def _loss_series(training: dict[str, Any], series) -> tuple[list[float], list[float]]:
+    """The training loss curve: the record's `loss_curve` (logged about 25 times a run), else the
+    loss at each evaluation (records written before the curve was kept)."""
+    curve = [(float(p["step"]), _number(p.get("loss"))) for p in training.get("loss_curve") or []
+             if isinstance(p, dict) and _number(p.get("step")) is not None]
+    curve = sorted((s, v) for s, v in curve if v is not None)
+    if curve:
+        return [s for s, _ in curve], [v for _, v in curve]
+    return series("train_loss")
 
 
 def _stopping_rule(record: dict[str, Any]) -> str:

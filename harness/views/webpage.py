@@ -121,8 +121,15 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
         "notes": data["footnote"]["lines"],
         "failures": data["failures"],
         "pretraining": loss_curves(results),  # masked-LM loss curves of the pretraining artifacts
-        "title": f"Leaderboard: {results.resolve().name}" if results is not None else "Leaderboard",
+        "title": page_title(data, results),
     }
+
+
+def page_title(data: dict[str, Any], results: Path | None) -> str:
+    """'Leaderboard: the demo suite' when one suite made every record, else the run's folder."""
+    if data.get("suite"):
+        return f"Leaderboard: the {data['suite']} suite" + (f" ({results.resolve().name})" if results is not None else "")
+    return f"Leaderboard: {results.resolve().name}" if results is not None else "Leaderboard"
 
 
 def render_html(data: dict[str, Any], results: str | Path | None = None, page_dir: str | Path | None = None) -> str:
