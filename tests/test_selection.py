@@ -203,3 +203,23 @@ def test_compare_card_and_baseline_carry_mcc(tmp_path):
     assert "Test MCC" in card and "matthews_correlation" in card
     document = baseline_document(good)
     assert "mcc" in json.dumps(document)
+
+
+def test_a_run_selecting_on_loss_restores_the_lowest_validation_loss(toy_env):
+    from harness.cli.main import main
+    from harness.records.store import record_path
+
+    from conftest import harness_args
+
+    code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--data-dir", str(toy_env["data"]),
+                             "--results", str(toy_env["results"]), "--no-leaderboard", "--models", "tiny",
+                             "--seeds", "1", "--set", "selection_metric=loss", "--set", "max_epochs=4",
+                             "--set", "learning_rate=0.002"))
+    assert code == 0
+    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    training, history = record["training"], record["training"]["history"]
+    lowest = min(history, key=lambda h: h["validation_loss"])
+    assert training["selection_metric"] == "loss" and training["restored_step"] == lowest["step"]
+    assert training["min_steps"] == 3  # the warm-up: 10% of 4 epochs x 6 steps, rounded up
+    assert record["metrics"]["validation"]["loss"] == pytest.approx(lowest["validation_loss"], rel=1e-4)
+    assert record["config"]["recipe"]["selection_metric"] == "loss"

@@ -133,7 +133,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
         val = record["metrics"]["validation"]
-        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; "
+        summary = (f"trial: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}, MCC {val['mcc']:.4f}; "
                    f"{record['training']['steps']} steps -> {cell.path}")
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
                            trial=cell.label.split(" / ")[2])
@@ -144,7 +144,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]
-    summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; {record['training']['steps']} "
+    summary = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, MCC {test['mcc']:.4f}; "
+               f"{record['training']['steps']} "
                f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
 
