@@ -223,3 +223,16 @@ def test_a_run_selecting_on_loss_restores_the_lowest_validation_loss(toy_env):
     assert training["min_steps"] == 3  # the warm-up: 10% of 4 epochs x 6 steps, rounded up
     assert record["metrics"]["validation"]["loss"] == pytest.approx(lowest["validation_loss"], rel=1e-4)
     assert record["config"]["recipe"]["selection_metric"] == "loss"
+
+
+def test_search_selects_the_lowest_mean_validation_loss():
+    from harness.planning.search import SearchSpec, TrialResult, select
+
+    spec = SearchSpec(space={"learning_rate": [2e-5, 3e-5, 5e-5]})
+    results = [TrialResult({"learning_rate": 2e-5}, [0.52, 0.50], False, []),
+               TrialResult({"learning_rate": 3e-5}, [0.41, 0.43], False, []),
+               TrialResult({"learning_rate": 5e-5}, [0.47, 0.45], False, [])]
+    by_loss, by_accuracy = select(results, spec, "loss"), select(results, spec, "accuracy")
+    assert by_loss["chosen"] == {"learning_rate": 3e-5} and by_loss["metric"] == "validation loss"
+    assert "lower is better" in by_loss["rule"]
+    assert by_accuracy["chosen"] == {"learning_rate": 2e-5} and "higher is better" in by_accuracy["rule"]
