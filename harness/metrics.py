@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, matthews_corrcoef, precision_recall_fscore_support
 
 MACRO_F1_DEFINITION = (
     "scikit-learn f1_score(average='macro') with its default labels: the unweighted mean of "
@@ -19,6 +19,16 @@ def accuracy(references: Sequence[int], predictions: Sequence[int]) -> float:
 
 def macro_f1(references: Sequence[int], predictions: Sequence[int]) -> float:
     return float(f1_score(references, predictions, average="macro", zero_division=0))
+
+
+MCC_DEFINITION = (
+    "scikit-learn matthews_corrcoef (multiclass: Gorodkin's R_K from the confusion matrix); "
+    "0 where every prediction or every reference is one class"
+)
+
+
+def mcc(references: Sequence[int], predictions: Sequence[int]) -> float:
+    return float(matthews_corrcoef(references, predictions))
 
 
 # --------------------------------------------------------------------------- the registry
@@ -50,6 +60,12 @@ def metric_names() -> tuple[str, ...]:
     return tuple(METRICS)
 
 
+def metric_bounds(name: str) -> tuple[float, float]:
+    """The range a metric cannot leave (its intervals are clipped to it): 0..1, MCC -1..1."""
+    metric = get_metric(name)
+    return metric.low, metric.high
+
+
 def get_metric(name: str) -> Metric:
     if name not in METRICS:
         raise KeyError(f"unknown metric '{name}'; choose from {', '.join(METRICS)}")
@@ -58,10 +74,33 @@ def get_metric(name: str) -> Metric:
 
 register(Metric("accuracy", "accuracy", accuracy, definition="scikit-learn accuracy_score"))
 register(Metric("macro_f1", "macro-F1", macro_f1, definition=MACRO_F1_DEFINITION))
+register(Metric("mcc", "MCC", mcc, low=-1.0, definition=MCC_DEFINITION))
+
+
+
+# Early stopping and the best checkpoint can also follow the validation loss (cross-entropy of the
+# validation logits): not a test metric (no view ranks on it), so it is not in METRICS.
+def _needs_logits(references: Sequence[int], predictions: Sequence[int]) -> float:
+    raise ValueError("the validation loss is computed from logits, not from predicted labels")
+
+
+VALIDATION_LOSS = Metric("loss", "validation loss", _needs_logits, higher_is_better=False, high=float("inf"),
+                         definition="mean cross-entropy of the validation logits (natural log)")
+
+
+def selection_metrics() -> tuple[str, ...]:
+    """What early stopping, the best checkpoint and a search can select on: every registered
+    metric and the validation loss."""
+    return (*metric_names(), VALIDATION_LOSS.name)
+
+
+def selection_metric(name: str) -> Metric:
+    """The metric (with its direction) that `selection_metric: name` selects on."""
+    return VALIDATION_LOSS if name == VALIDATION_LOSS.name else get_metric(name)
 
 
 def classification_metrics(references: Sequence[int], predictions: Sequence[int], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, and per-class scores and the confusion matrix over the full label list."""
+    """The registered metrics, and per-class scores and the confusion matrix over the full label list."""
     refs = np.asarray(references, dtype=int)
     preds = np.asarray(predictions, dtype=int)
     ids = list(range(len(labels)))

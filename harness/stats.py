@@ -2,9 +2,10 @@
 test every view uses (`seed_example_test`), which counts both training-seed and test-example variance.
 
 Bootstrap metrics are vectorised: a resample is a vector of multinomial counts over the test
-examples, so accuracy and macro-F1 of every resample come from a few matrix products. Macro-F1
+examples, so accuracy, macro-F1 and MCC of every resample come from a few matrix products. Macro-F1
 follows scikit-learn's default: the mean over classes present in the references or predictions
-(of that resample).
+(of that resample). MCC is scikit-learn's multiclass `matthews_corrcoef`, which needs only the trace
+and the marginals of the (weighted) confusion matrix, and is 0 where its denominator is.
 """
 from __future__ import annotations
 
@@ -67,10 +68,12 @@ def metric_on_resamples(
     total = weights.sum(axis=1)
     if metric == "accuracy":
         return (weights @ correct) / total
-    if metric != "macro_f1":
-        raise ValueError(f"unknown metric '{metric}' (accuracy, macro_f1)")
+    if metric not in ("macro_f1", "mcc"):
+        raise ValueError(f"unknown metric '{metric}' (accuracy, macro_f1, mcc)")
     eye = np.eye(n_labels, dtype=dtype)
     ref_onehot, pred_onehot = eye[refs], eye[preds]  # (n, K)
+    if metric == "mcc":
+        return _mcc(weights @ correct, total, weights @ ref_onehot, weights @ pred_onehot)
     tp = weights @ (ref_onehot * correct[:, None])
     support = weights @ ref_onehot
     predicted = weights @ pred_onehot
@@ -79,6 +82,19 @@ def metric_on_resamples(
         f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
     present = denom > 0
     return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def _mcc(correct: np.ndarray, total: np.ndarray, true_counts: np.ndarray, pred_counts: np.ndarray) -> np.ndarray:
+    """Multiclass MCC per resample from the weighted confusion matrix C: correct = trace(C),
+    total = sum(C), true_counts / pred_counts = its row / column sums (as sklearn, in float64)."""
+    c, s = correct.astype(np.float64), total.astype(np.float64)
+    t, p = true_counts.astype(np.float64), pred_counts.astype(np.float64)
+    cov_ytyp = c * s - (t * p).sum(axis=1)
+    cov_ypyp = s**2 - (p * p).sum(axis=1)
+    cov_ytyt = s**2 - (t * t).sum(axis=1)
+    denom = cov_ytyt * cov_ypyp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, cov_ytyp / np.sqrt(np.where(denom > 0, denom, 1.0)), 0.0)
 
 
 def point_metric(references: Sequence[int], predictions: Sequence[int], metric: str, n_labels: int) -> float:
@@ -90,7 +106,7 @@ def bootstrap_record_ci(
     references: Sequence[int], predictions: Sequence[int], resamples: int = 1000, seed: int = 0,
     confidence: float = 0.95, n_labels: int | None = None,
 ) -> dict[str, Any]:
-    """Percentile bootstrap CIs of test accuracy and macro-F1 over test examples."""
+    """Percentile bootstrap CIs of every registered test metric over test examples."""
     n_labels = n_labels or int(max(max(references, default=0), max(predictions, default=0)) + 1)
     weights = resample_weights(len(references), resamples, seed)
     alpha = (1 - confidence) / 2

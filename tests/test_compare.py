@@ -10,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
+from harness.metrics import metric_names
 from helpers import make_record, predictions_with_accuracy, write_results
 from harness.records.baselines import BASELINE_SCHEMA_VERSION, read_baseline
 from harness.records.grouping import Cell, SeedRun
 from harness.cli.main import main
 from harness.views.compare import assert_no_regression, compare
 from harness.errors import HarnessError
+from harness.metrics import metric_names
 
 LABELS = ["negative", "neutral", "positive"]
 N = 400
@@ -64,7 +66,7 @@ def test_real_drop_is_flagged_and_exits_1(tmp_path, capsys):
     assert code == 1
     first = out.splitlines()[0]
     assert first.startswith("**Regression:**") and "miam / bert" in first
-    assert "### Regressions (2)" in out and "### Unchanged (0)" in out
+    assert f"### Regressions ({len(metric_names())})" in out and "### Unchanged (0)" in out
     regressions = out.split("### Regressions")[1].split("### Improvements")[0]
     assert "| miam " in regressions and "-10.00" in regressions and "3 (0, 1, 2)" in regressions
 
@@ -79,8 +81,9 @@ def test_identical_candidate_is_not_flagged(tmp_path, capsys):
     base = results(tmp_path, "base", records("miam", "bert", 0.85), records("miam", "xlmr", 0.8))
     code, out, _ = run_compare(capsys, base, base)
     assert code == 0
-    assert out.startswith("**No regression:** 0 of 4 comparison(s)")
-    assert "### Regressions (0)" in out and "### Improvements (0)" in out and "### Unchanged (4)" in out
+    every = 2 * len(metric_names())  # two cells x every registered metric
+    assert out.startswith(f"**No regression:** 0 of {every} comparison(s)")
+    assert "### Regressions (0)" in out and "### Improvements (0)" in out and f"### Unchanged ({every})" in out
     result = compare(base, base)
     assert {c.status for c in result.comparisons} == {"unchanged"}
     assert all(c.delta == 0 and c.p_value == 1.0 for c in result.comparisons)
@@ -91,7 +94,7 @@ def test_significant_improvement_is_reported_and_exits_0(tmp_path, capsys):
     cand = results(tmp_path, "cand", records("miam", "bert", 0.85, salt=1))
     code, out, _ = run_compare(capsys, cand, base)
     assert code == 0
-    assert out.startswith("**No regression:**") and "### Improvements (2)" in out
+    assert out.startswith("**No regression:**") and f"### Improvements ({len(metric_names())})" in out
     assert "+10.00" in out.split("### Improvements")[1].split("### Unchanged")[0]
 
 
@@ -144,8 +147,8 @@ def test_false_alarm_rate_under_the_null_stays_near_alpha():
     regression (one-sided) rate about alpha / 2. Measured: about 0.05 two-sided."""
     rng = np.random.default_rng(20240601)
     trials, alpha = 200, 0.05
-    significant = {"accuracy": 0, "macro_f1": 0}
-    regressed = {"accuracy": 0, "macro_f1": 0}
+    significant = dict.fromkeys(metric_names(), 0)
+    regressed = dict.fromkeys(metric_names(), 0)
     for _ in range(trials):
         result = compare(_bernoulli_cell(rng, 0.2), _bernoulli_cell(rng, 0.2), max_drop=0.0, alpha=alpha, resamples=500)
         for c in result.comparisons:
@@ -311,7 +314,7 @@ def test_json_format_parses_and_output_file_matches(tmp_path, capsys):
     assert json.loads(report.read_text()) == data
     assert data["regressed"] is True and data["exit_code"] == 1
     assert data["verdict"].startswith("Regression:")
-    assert data["counts"] == {"regressed": 2, "improved": 0, "unchanged": 0}
+    assert data["counts"] == {"regressed": len(metric_names()), "improved": 0, "unchanged": 0}
     assert data["settings"]["resamples"] == 1000 and data["settings"]["max_drop_points"] == 0.5
     row = data["regressions"][0]
     assert {"task", "model", "metric", "baseline", "candidate", "delta", "low", "high", "p_value", "pairs",
@@ -346,7 +349,7 @@ def test_assert_no_regression_raises_with_the_report(tmp_path):
     assert "### Regressions (1)" in message and "macro-F1" in message
 
     result = harness.assert_no_regression(base, base)
-    assert not result.regressed and len(result.comparisons) == 2
+    assert not result.regressed and len(result.comparisons) == len(metric_names())
     # a drop within the tolerance passes
     assert not assert_no_regression(cand, base, max_drop=15.0).regressed
     with pytest.raises(HarnessError, match="unknown metric"):

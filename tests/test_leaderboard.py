@@ -13,6 +13,7 @@ from scipy import stats as scipy_stats
 
 from harness.cli.main import main
 from harness.errors import HarnessError
+from harness.metrics import metric_bounds, metric_names
 from harness.views.leaderboard import build_leaderboard, leaderboard_markdown, leaderboard_tables, write_leaderboard_files
 from helpers import make_record, predictions_with_accuracy, write_results
 
@@ -138,10 +139,11 @@ def test_seed_interval_of_a_percentage_is_clipped_to_0_100():
     assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**85.00 [{85 - half:.2f}, 100.00] (2)**"
     assert cell_of(board.metric_table("accuracy"), "low", "t") == f"6.00 [0.00, {6 + 100 * t_half_width([0.02, 0.10]):.2f}] (2)"
     frame = board.cells_frame()
-    task_rows = frame[frame["kind"] == "task"]
+    task_rows = frame[(frame["kind"] == "task") & (frame["metric"] == "accuracy")]
     assert task_rows["high"].max() == pytest.approx(100.0) and task_rows["low"].min() == pytest.approx(0.0)
-    cells = json.loads(board.to_json())["cells"]
-    assert all(0 <= c["low"] <= c["high"] <= 100 for c in cells if c["low"] is not None)
+    cells = json.loads(board.to_json())["cells"]  # each metric within its own range (MCC: -100..100)
+    assert all(100 * metric_bounds(c["metric"])[0] <= c["low"] <= c["high"] <= 100 * metric_bounds(c["metric"])[1]
+               for c in cells if c["low"] is not None)
 
 
 def test_missing_cell_is_an_en_dash_and_blocks_the_average():
@@ -313,7 +315,8 @@ def test_write_files_csv_and_json(tmp_path):
     assert list(frame.columns[:12]) == [
         "kind", "task", "model", "metric", "mean", "half_width", "std", "low", "high", "n_seeds", "n_failed", "status",
     ]
-    assert len(frame) == 2 * 2 * 3 + 2 * 3  # task x model x metric, then the averages
+    metrics = len(metric_names())
+    assert len(frame) == 2 * 3 * metrics + 3 * metrics  # task x model x metric, then the averages
     row = csv_row(frame, "sent-fr", "camembert")
     assert row["mean"] == pytest.approx(90.0) and row["half_width"] == pytest.approx(100 * t_half_width([0.90, 0.91, 0.89]))
     assert row["n_seeds"] == 3 and row["status"] == "completed" and bool(row["best"]) is True

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, matthews_corrcoef
 
 from conftest import harness_args
 from harness.cli.main import main
@@ -51,12 +51,16 @@ def test_record_has_every_key_and_metrics_match_sklearn(toy_env, capsys):
     assert len(refs) == 16 and len(preds) == 16
     assert record["metrics"]["test"]["accuracy"] == pytest.approx(accuracy_score(refs, preds))
     assert record["metrics"]["test"]["macro_f1"] == pytest.approx(f1_score(refs, preds, average="macro"))
+    assert record["metrics"]["test"]["mcc"] == pytest.approx(matthews_corrcoef(refs, preds))
+    val_refs, val_preds = record["references"]["validation"], record["predictions"]["validation"]
+    assert record["metrics"]["validation"]["mcc"] == pytest.approx(matthews_corrcoef(val_refs, val_preds))
     assert record["metrics"]["test"]["confusion_matrix"] == confusion_matrix(refs, preds, labels=[0, 1]).tolist()
     assert set(record["metrics"]["test"]["per_class"]) == {"negative", "positive"}
     assert record["labels"] == ["negative", "positive"]
     history = record["training"]["history"]
     assert [h["epoch"] for h in history] == [1.0, 2.0]
-    assert all({"step", "epoch", "train_loss", "validation_accuracy", "validation_macro_f1"} <= set(h) for h in history)
+    assert all({"step", "epoch", "train_loss", "validation_loss", "validation_accuracy", "validation_macro_f1",
+                "validation_mcc"} <= set(h) for h in history)
     assert all(h["train_loss"] is not None for h in history)
     # 12 optimizer steps, fewer than 25: the training loss is logged at every step, not once per epoch
     assert [p["step"] for p in record["training"]["loss_curve"]] == list(range(1, 13))

@@ -237,9 +237,9 @@ def test_selection_tie_goes_to_the_first_proposed_configuration():
     results = [TrialResult({"learning_rate": 2e-5}, [0.5, 0.7], False, []),
                TrialResult({"learning_rate": 3e-5}, [0.6, 0.6], False, []),
                TrialResult({"learning_rate": 5e-5}, [0.9, None], False, [])]  # a failed seed: not eligible
-    chosen = select(results, spec, task)
+    chosen = select(results, spec, "accuracy")
     assert chosen["chosen"] == {"learning_rate": 2e-5} and chosen["chosen_mean"] == pytest.approx(0.6)
-    assert select([TrialResult({"learning_rate": 2e-5}, [None], True, [])], spec, task) is None
+    assert select([TrialResult({"learning_rate": 2e-5}, [None], True, [])], spec, "accuracy") is None
 
 
 def test_search_layers_later_wins_and_the_shipped_suites(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
+from harness.metrics import metric_names
 from harness.views.leaderboard import write_leaderboard_files
 from helpers import write_results
 from test_leaderboard import example_records
@@ -83,7 +84,7 @@ def test_page_is_self_contained_with_charts_and_image_links(board_dir):
     assert "link" not in reader.tags  # no external stylesheet
     assert not re.search(r"<script[^>]+src=", html)
     assert not [u for u in reader.urls if re.match(r"[a-z]+://", u)], reader.urls
-    assert html.count("<svg") == 2  # one chart per metric, inline
+    assert html.count("<svg") == len(metric_names())  # one chart per registered metric, inline
     assert 'id="point__accuracy__sent-fr__camembert__0"' in html  # the chart's mark the page hooks on
     details = json.loads(re.search(r'id="cell-details">(.*?)</script>', html, re.S).group(1))
     seed0 = details["point__accuracy__sent-fr__camembert"]["per_seed"][0]

@@ -5,6 +5,7 @@ import argparse
 import textwrap
 import yaml
 from harness import __version__
+from harness.metrics import metric_names
 
 
 DESCRIPTION = """\
@@ -180,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                       epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared.")
     compare.add_argument("candidate", metavar="CANDIDATE", help="results folder or baseline file")
     compare.add_argument("--baseline", required=True, metavar="BASELINE", help="results folder or baseline file")
-    compare.add_argument("--metrics", type=_csv_list, default=["accuracy", "macro_f1"], metavar="M,M",
-                         help="metrics to compare (default accuracy,macro_f1)")
+    compare.add_argument("--metrics", type=_csv_list, default=list(metric_names()), metavar="M,M",
+                         help=f"metrics to compare (default {','.join(metric_names())})")
     compare.add_argument("--max-drop", type=float, default=0.5, metavar="POINTS",
                          help="points a significant drop must exceed to count (default 0.5)")
     compare.add_argument("--alpha", type=float, default=0.05, metavar="P", help="significance level (default 0.05)")

@@ -133,7 +133,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
         val = record["metrics"]["validation"]
-        summary = (f"trial: validation accuracy {100 * val['accuracy']:.2f}%, macro-F1 {100 * val['macro_f1']:.2f}%; "
+        summary = (f"trial: validation accuracy {100 * val['accuracy']:.2f}%, macro-F1 {100 * val['macro_f1']:.2f}%, "
+                   f"MCC {100 * val['mcc']:.2f}; "
                    f"{record['training']['steps']} steps -> {cell.path}")
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
                            trial=cell.label.split(" / ")[2])
@@ -144,7 +145,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]
-    summary = (f"test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}%; {record['training']['steps']} "
+    summary = (f"test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}%, "
+               f"MCC {100 * test['mcc']:.2f}; {record['training']['steps']} "
                f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
 

@@ -101,7 +101,7 @@ def cell_config(task_spec, data_fingerprint: str, model_spec, identity, recipe, 
     return {
         "task": {"spec": task_spec.model_dump(exclude=SPEC_BOOKKEEPING), "data_fingerprint": data_fingerprint},
         "model": {**model_spec.model_dump(exclude={"description", "language", "search"}), **identity.as_config()},
-        "recipe": recipe.model_dump(),
+        "recipe": recipe.hashed(),  # new fields only where set (Recipe.hashed)
         "seed": seed,
         "precision": precision,
         "harness_major": HARNESS_MAJOR,

@@ -4,7 +4,8 @@ A `search:` block (models.yaml `defaults` and each model, a suite and its per-mo
 `--search`) declares a space over recipe fields. Each proposed configuration x trial seed is a
 *trial cell* of the plan, written to `RESULTS/<task>/<model>/search/` and scored on the
 validation split only (the test split is never read for a trial). Per task x model the
-configuration with the best mean validation primary metric over its trial seeds is chosen; the
+configuration with the best mean validation `selection_metric` (the recipe's: accuracy by default,
+loss lower is better) over its trial seeds is chosen; the
 final seeds then run with it, and their records carry `selection`.
 
 Strategies:
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from pydantic import ValidationError
 from harness.errors import HarnessError
+from harness.metrics import selection_metric
 from harness.planning.status import CellStatus
 from harness.planning.context import config_hash
 from harness.spec.model import ModelSpec
@@ -33,7 +35,7 @@ from harness.spec.task import TaskSpec
 from harness.spec.common import format_validation_error
 
 
-TIE_RULE = ("best mean validation {metric} over the trial seeds; a tie goes to the configuration proposed "
+TIE_RULE = ("best mean validation {metric} ({direction} is better) over the trial seeds; a tie goes to the configuration proposed "
             "first (grid: the declared order, e.g. the smaller learning rate when values are listed ascending)")
 PENDING = object()  # a trial configuration whose seeds have not all run yet
 
@@ -152,7 +154,8 @@ def trial_id(params: dict[str, Any]) -> str:
     return config_hash(params)[:10]
 
 
-def proposals(spec: SearchSpec, score_of: Callable[[dict[str, Any]], Any]) -> tuple[list[dict[str, Any]], bool]:
+def proposals(spec: SearchSpec, score_of: Callable[[dict[str, Any]], Any],
+              higher_is_better: bool = True) -> tuple[list[dict[str, Any]], bool]:
     """The configurations proposed so far, in order, without repeats, and whether the list is
     complete. `score_of(params)` is the configuration's mean validation score, None if its trials
     failed, or PENDING if they have not all run (tpe then stops after the current round)."""
@@ -160,7 +163,7 @@ def proposals(spec: SearchSpec, score_of: Callable[[dict[str, Any]], Any]) -> tu
         keys = list(spec.space)
         out = [dict(zip(keys, combo)) for combo in itertools.product(*(spec.space[k] for k in keys))]
         return out, True
-    return _optuna_proposals(spec, score_of)
+    return _optuna_proposals(spec, score_of, higher_is_better)
 
 
 def _distributions(spec: SearchSpec) -> dict[str, Any]:
@@ -187,14 +190,14 @@ def _optuna():
     return optuna
 
 
-def _optuna_proposals(spec: SearchSpec, score_of) -> tuple[list[dict[str, Any]], bool]:
+def _optuna_proposals(spec: SearchSpec, score_of, higher_is_better: bool = True) -> tuple[list[dict[str, Any]], bool]:
     optuna = _optuna()
     if spec.strategy == "random":
         sampler, round_size = optuna.samplers.RandomSampler(seed=spec.sampler_seed), spec.n_trials
     else:
         round_size = spec.round_size
         sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed, n_startup_trials=round_size)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = optuna.create_study(direction="maximize" if higher_is_better else "minimize", sampler=sampler)
     distributions = _distributions(spec)
     out: list[dict[str, Any]] = []
     asked = 0
@@ -238,19 +241,21 @@ class TrialResult:
         return PENDING if self.pending else self.mean
 
 
-def select(results: list[TrialResult], spec: SearchSpec, task: TaskSpec) -> dict[str, Any] | None:
-    """The record's `selection`, or None while a trial has not run. A configuration with a failed
-    seed is not eligible; if none is eligible the chosen configuration is None."""
+def select(results: list[TrialResult], spec: SearchSpec, metric: str) -> dict[str, Any] | None:
+    """The record's `selection` on the validation `metric` (a selection metric: its direction from
+    the registry), or None while a trial has not run. A configuration with a failed seed is not
+    eligible; if none is eligible the chosen configuration is None."""
     if any(r.pending for r in results):
         return None
+    higher = selection_metric(metric).higher_is_better
     best: TrialResult | None = None
     for result in results:  # proposal order: the first of equal means wins
-        if result.mean is not None and (best is None or result.mean > best.mean):
+        if result.mean is not None and (best is None or (result.mean > best.mean if higher else result.mean < best.mean)):
             best = result
     return {
         **spec.as_config(),
-        "metric": f"validation {task.metric}",
-        "rule": TIE_RULE.format(metric=task.metric),
+        "metric": f"validation {metric}",
+        "rule": TIE_RULE.format(metric=metric, direction="higher" if higher else "lower"),
         "trials": [{"params": r.params, "validation_scores": r.scores, "mean": r.mean, "records": r.paths}
                    for r in results],
         "chosen": best.params if best else None,
@@ -307,7 +312,7 @@ def _trial_outcome(cells, metric: str, params: dict[str, Any]) -> TrialResult:
     for cell in cells:
         verdict = cell.verdict if cell.status in (CellStatus.DONE, CellStatus.FAILED) else None
         if verdict is not None and verdict.current:
-            scores.append(verdict.record["metrics"]["validation"][metric])
+            scores.append(verdict.record["metrics"]["validation"].get(metric))  # None: not recorded (loss, older record)
         elif verdict is not None and verdict.failed_here(cell.config_hash):
             scores.append(None)
         else:
@@ -335,10 +340,11 @@ def search_cells(search: Search, data, precision: str, results) -> tuple[list, l
                       extra={"kind": "trial", "searched": list(spec.space)})
                 for seed in range(spec.seeds)
             ]
-        return _trial_outcome(trials[key], task.metric, params)
+        return _trial_outcome(trials[key], metric, params)
 
-    proposed, complete = proposals(spec, lambda params: outcome(params).score())
-    selection = select([outcome(p) for p in proposed], spec, task) if complete else None
+    metric = search.recipe.selection_metric  # the trials' own recipes may search other values of it
+    proposed, complete = proposals(spec, lambda params: outcome(params).score(), selection_metric(metric).higher_is_better)
+    selection = select([outcome(p) for p in proposed], spec, metric) if complete else None
     extra = {"search": spec.as_config()}
     finals = []
     for seed in search.seeds:

@@ -35,6 +35,8 @@ class SplitMetrics(_Open):
     n: int
     accuracy: float
     macro_f1: float
+    mcc: float | None = None  # absent in records written before MCC was registered: read_record derives it
+    loss: float | None = None  # validation: mean cross-entropy (what selection_metric=loss follows); absent in older records
 
 
 class TestMetrics(SplitMetrics):
@@ -62,12 +64,18 @@ class Throughput(_Open):
 class Training(_Open):
     epochs: float
     steps: int
-    best_step: int | None
+    best_step: int | None  # the best evaluation on selection_metric
     stopped_early: bool
     history: list[dict[str, Any]]  # one entry per evaluation (the validation curve)
     loss_curve: list[dict[str, Any]] | None = None  # the training loss, logged about 25 times a run
     # always a new head initialised from the seed; replaced: the checkpoint had one (its label count, problem_type)
     head: dict[str, Any] | None = None
+    # the selection (absent in records written before it was recorded):
+    selection_metric: str | None = None  # the validation metric early stopping and the best checkpoint followed
+    min_steps: int | None = None  # the earliest step early stopping could stop at (default: the warm-up steps)
+    restored_step: int | None = None  # whose weights were restored and scored (None: the last step's)
+    stopped_at_step: int | None = None  # where early stopping ended training (None: the budget ended it)
+    stopped_on: str | None = None  # the metric early stopping stopped on
 
 
 class DataSummary(_Open):
@@ -195,6 +203,31 @@ def read_record(path: str | Path) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise HarnessError(f"{path}: invalid result record: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return derive_missing_metrics(record)
+
+
+def derive_missing_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    """A reader of older records: a metric registered after a record was written (MCC) is computed
+    from the record's own predictions and references of that split, and named in
+    `metrics.derived_on_read` (the file itself is not changed)."""
+    from harness.metrics import METRICS
+
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return record
+    derived = []
+    for split in ("validation", "test"):
+        scores = metrics.get(split)
+        refs = (record.get("references") or {}).get(split)
+        preds = (record.get("predictions") or {}).get(split)
+        if not isinstance(scores, dict) or not refs or preds is None or len(refs) != len(preds):
+            continue
+        for metric in METRICS.values():
+            if scores.get(metric.name) is None:
+                scores[metric.name] = metric.compute(refs, preds)
+                derived.append(f"{split}.{metric.name}")
+    if derived:
+        metrics["derived_on_read"] = derived
     return record
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from harness.spec.common import Strict, format_validation_error, suggest
 
 from typing import Annotated, Any, Literal
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from harness.errors import SpecError
+from harness.metrics import selection_metric, selection_metrics
 
 
 # --------------------------------------------------------------------------- recipe
@@ -19,6 +20,12 @@ class Recipe(Strict):
     max_steps: int | None = Field(None, ge=1, description="step budget; overrides max_epochs")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps instead of every epoch")
     patience: int | None = Field(4, ge=1, description="early-stopping patience in evaluations; null = off")
+    selection_metric: str = Field(
+        "accuracy", description=f"validation metric that early stopping, the best checkpoint and a search follow: "
+        f"{' | '.join(selection_metrics())} (loss: lower is better)")
+    min_steps: int | None = Field(
+        None, ge=0, description="earliest optimizer step early stopping may stop at; null = the warm-up steps "
+        "(evaluations before it never count towards patience)")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of the steps spent warming the learning rate up")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
@@ -36,6 +43,28 @@ class Recipe(Strict):
     max_train_samples: int | None = Field(None, ge=1, description="train on a fixed random subset (seed 0) of N rows")
     max_eval_samples: int | None = Field(None, ge=1, description="score a fixed random subset (seed 0) of N validation / test rows")
     oom_retries: int = Field(3, ge=0, description="out of memory: halve the training or evaluation batch this many times at most")
+
+    @field_validator("selection_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in selection_metrics():
+            raise ValueError(f"unknown selection metric '{value}'{suggest(value, selection_metrics())}; "
+                             f"choose from {', '.join(selection_metrics())}")
+        return value
+
+    def selects_on(self):
+        """The metric early stopping and the best checkpoint follow, with its direction."""
+        return selection_metric(self.selection_metric)
+
+    def hashed(self) -> dict[str, Any]:
+        """The recipe as it enters a cell's configuration (and so its hash): a field added after
+        records existed (ADDED_FIELDS) appears only where it is set away from its default, so a
+        record written before it existed keeps its hash and stays current."""
+        return self.model_dump(exclude={k for k in ADDED_FIELDS if getattr(self, k) == Recipe.model_fields[k].default})
+
+
+# Recipe fields added after records were written with today's hashes: hashed only when not at the default.
+ADDED_FIELDS = ("selection_metric", "min_steps")
 
 
 def recipe_fields() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness.device import synchronize
-from harness.metrics import summary_metrics
+from harness.metrics import selection_metric, summary_metrics
 
 
 class NaNLossError(RuntimeError):
@@ -43,14 +43,19 @@ def _make_callbacks():
             self.steps += 1
 
     class BestState(TrainerCallback):
-        """Early stopping with patience on the validation primary metric, and the best weights
-        kept in memory (no checkpoint written to disk) and restored when training ends. The
+        """Early stopping with patience on the validation `selection_metric` (its direction from
+        the metric registry: loss lower, the others higher is better), and the best weights kept
+        in memory (no checkpoint written to disk) and restored when training ends. Every
+        evaluation may become the best; only evaluations at or after `min_steps` (default: the
+        warm-up steps) count towards patience, so training never stops inside the warm-up. The
         validation predictions of the best evaluation are kept too (`best_validation`), so the
         validation split is not scored a second time with the same weights."""
 
-        def __init__(self, metric: str, patience: int | None):
+        def __init__(self, metric: str, patience: int | None, min_steps: int | None = None):
+            self.selects_on = selection_metric(metric)
             self.metric = f"eval_{metric}"
             self.patience = patience
+            self.min_steps = min_steps  # None until training begins: then the warm-up steps
             self.best: float | None = None
             self.best_step: int | None = None
             self.best_state: dict | None = None
@@ -58,21 +63,39 @@ def _make_callbacks():
             self.pending_validation: dict | None = None  # set by CountingTrainer.evaluate
             self.bad_evals = 0
             self.stopped_early = False
+            self.stopped_at_step: int | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if self.min_steps is None:
+                self.min_steps = int(args.get_warmup_steps(state.max_steps))
+
+        def improves(self, value: float) -> bool:
+            if self.best is None:
+                return True
+            return value > self.best if self.selects_on.higher_is_better else value < self.best
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
             value = (metrics or {}).get(self.metric)
             pending, self.pending_validation = self.pending_validation, None
             if value is None:
                 return
-            if self.best is None or value > self.best:
+            if self.improves(value):
                 self.best, self.best_step, self.bad_evals = value, state.global_step, 0
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 self.best_validation = pending
-            else:
+            elif state.global_step >= (self.min_steps or 0):
                 self.bad_evals += 1
                 if self.patience is not None and self.bad_evals >= self.patience:
-                    self.stopped_early = True
+                    self.stopped_early, self.stopped_at_step = True, state.global_step
                     control.should_training_stop = True
+
+        def summary(self) -> dict:
+            """What the record's `training` says about the selection."""
+            return {"selection_metric": self.selects_on.name, "min_steps": self.min_steps, "patience": self.patience,
+                    "best_step": self.best_step, "restored_step": self.best_step if self.best_state is not None else None,
+                    "best_validation_value": self.best, "stopped_early": self.stopped_early,
+                    "stopped_at_step": self.stopped_at_step,
+                    "stopped_on": self.selects_on.name if self.stopped_early else None}
 
         def restore(self, model) -> None:
             if self.best_state is not None:
@@ -91,13 +114,12 @@ def _make_callbacks():
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
             if eval_dataset is not None or self.fast_eval is None:
                 return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-            import torch
+            from harness.train.scoring import validation_loss
 
             fast = self.fast_eval
             out = fast["batch"].predict(self.model, fast["dataset"], fast["collator"], fast["precision"], fast["sort"])
             references = np.asarray(fast["dataset"]["labels"])
-            logits = torch.from_numpy(out["logits"])
-            loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(references).long()))
+            loss = validation_loss(out["logits"], references.tolist())
             metrics = {f"{metric_key_prefix}_loss": loss}
             for key, value in summary_metrics(references.tolist(), out["logits"].argmax(-1).tolist()).items():
                 metrics[f"{metric_key_prefix}_{key}"] = value

@@ -63,7 +63,7 @@ def save_state(checkpoint: Path, best, meter) -> None:
 
     state = {
         "best": best.best, "best_step": best.best_step, "bad_evals": best.bad_evals,
-        "stopped_early": best.stopped_early,
+        "stopped_early": best.stopped_early, "stopped_at_step": best.stopped_at_step, "min_steps": best.min_steps,
         "meter": {k: getattr(meter, k) for k in ("seconds", "steps", "samples", "real_tokens", "padded_tokens")},
         "best_validation": None,
     }
@@ -83,6 +83,8 @@ def load_state(checkpoint: Path, best, meter) -> int:
     state: dict[str, Any] = json.loads((checkpoint / STATE_FILE).read_text())
     best.best, best.best_step, best.bad_evals = state["best"], state["best_step"], state["bad_evals"]
     best.stopped_early = state["stopped_early"]
+    best.stopped_at_step = state.get("stopped_at_step")  # absent in checkpoints of older harness versions
+    best.min_steps = state.get("min_steps", best.min_steps)
     for key, value in state["meter"].items():
         setattr(meter, key, value)
     if (checkpoint / BEST_WEIGHTS).is_file():

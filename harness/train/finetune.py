@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
 from harness.files import atomic_write_text
-from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
+from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, metric_names, summary_metrics
 from harness.planning.identity import ModelIdentity
 from harness.train.flops import forward_flops_per_token
 from harness.train.model import build_model, count_parameters, head_facts, load_tokenizer
@@ -29,7 +29,7 @@ from harness.train.trackers import run_name, tracker_config, trainer_report_to
 from harness.train.callbacks import NaNLossError, _make_callbacks, _save_state_callback  # noqa: F401 (NaNLossError: the execute policy)
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
 from harness.data.encoding import encode_split, subset, test_fingerprint, tokenize_split  # noqa: F401
-from harness.train.scoring import EvalBatch, inference_weights, predict  # noqa: F401 (re-exported for callers and tests)
+from harness.train.scoring import EvalBatch, inference_weights, predict, validation_loss  # noqa: F401 (re-exported for callers and tests)
 
 
 @dataclass
@@ -130,7 +130,8 @@ def _loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per evaluation; `train_loss` is the last training loss logged at or before it."""
+    """Per evaluation: step, epoch, train loss (the last logged at or before it), validation loss and
+    every registered metric."""
     losses = sorted((entry["step"], entry["loss"]) for entry in log_history if "loss" in entry)
     out = []
     for entry in log_history:
@@ -142,8 +143,8 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "step": step,
                     "epoch": round(float(entry.get("epoch", 0.0)), 4),
                     "train_loss": before[-1] if before else None,
-                    "validation_accuracy": entry["eval_accuracy"],
-                    "validation_macro_f1": entry.get("eval_macro_f1"),
+                    "validation_loss": entry.get("eval_loss"),
+                    **{f"validation_{name}": entry.get(f"eval_{name}") for name in metric_names()},
                 }
             )
     return out
@@ -194,7 +195,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         state["batch"] = batch_size
         accumulation = recipe.gradient_accumulation_steps * (start_batch // batch_size)
         model = build_model(run.identity, list(spec.labels), run.seed)
-        meter, best = StepMeter(), BestState(spec.metric, recipe.patience)
+        meter, best = StepMeter(), BestState(recipe.selection_metric, recipe.patience, recipe.min_steps)
         resume, state["resume"] = state["resume"], None  # an out-of-memory retry starts over
         if resume is not None:
             state["resumed_from_step"] = ckpt.load_state(resume, best, meter)
@@ -276,9 +277,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         "training": {
             "epochs": float(trainer.state.epoch or 0.0),
             "steps": int(trainer.state.global_step),
-            "best_step": best.best_step,
-            "best_validation_accuracy": best.best,
-            "stopped_early": best.stopped_early,
+            **best.summary(),  # selection_metric, min_steps, best_step, restored_step, stopped_at_step, ...
             "history": _history(trainer.state.log_history),
             "loss_curve": _loss_curve(trainer.state.log_history),
             "train_rows": len(encoded["train"]),
@@ -402,7 +401,8 @@ def _scores(run: CellRun, encoded: dict[str, Any], val: dict[str, Any], test: di
     inference (`timed`, `n_timed`: the test split, or validation for a search trial)."""
     val_refs = list(encoded["validation"]["labels"])
     val_preds = val["logits"].argmax(-1).tolist()
-    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds)}}
+    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds),
+                              "loss": validation_loss(val["logits"], val_refs)}}
     predictions, references = {"validation": val_preds}, {"validation": val_refs}
     if test is None:  # a trial: the test split is never read
         return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION}, "predictions": predictions,

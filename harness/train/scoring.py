@@ -107,3 +107,11 @@ class EvalBatch:
         if self.size == self.start:
             return None
         return f"out of memory while scoring: eval batch {self.start} -> {self.size}"
+
+
+def validation_loss(logits: np.ndarray, references: list[int]) -> float:
+    """Mean cross-entropy of the logits (what early stopping on `loss` follows), as the Trainer's eval_loss."""
+    import torch
+
+    return float(torch.nn.functional.cross_entropy(torch.from_numpy(np.asarray(logits, dtype=np.float32)),
+                                                   torch.as_tensor(references, dtype=torch.long)))

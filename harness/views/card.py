@@ -8,7 +8,7 @@ as each metric's `args`), and the harness version and commit. Scores are in perc
 """
 from __future__ import annotations
 
-from harness.metrics import METRICS as METRICS_REGISTRY
+from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
 
 import json
 import os
@@ -23,6 +23,7 @@ CARD_NAME = "README.md"
 PROJECT = "encoder-harness"  # the distribution's name (the PyPI name `harness` is an unrelated project)
 PROJECT_URL = "https://pypi.org/project/encoder-harness/"
 METRIC_NAMES = {m.name: f"Test {m.title}" for m in METRICS_REGISTRY.values()}
+HUB_METRIC = {"accuracy": "accuracy", "macro_f1": "f1", "mcc": "matthews_correlation"}  # the Hub's metric ids
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -106,7 +107,7 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
     data = ModelCardData(
         model_name=name, base_model=base, language=[language] if language else None, library_name="transformers",
         pipeline_tag="text-classification", tags=["text-classification", "harness", f"harness-task-{record['task']}"],
-        eval_results=results, metrics=["accuracy", "f1"],
+        eval_results=results, metrics=sorted({HUB_METRIC.get(m, m) for m in metric_names()}),
     )
     labels = record.get("labels") or []
     text_columns = task_spec.get("text") or ["text"]
@@ -114,7 +115,7 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
     metrics_rows = [
         {"name": METRIC_NAMES[m], "value": f"{_pct(test[m]):.2f}",
          "low": _fmt((bootstrap.get(m) or {}).get("low")), "high": _fmt((bootstrap.get(m) or {}).get("high"))}
-        for m in METRICS_REGISTRY if m in test
+        for m in metric_names() if m in test
     ]
     init = model.get("init", "pretrained")
     training = record.get("training") or {}
@@ -169,7 +170,7 @@ def _data_rows(record: dict[str, Any]) -> list[str]:
 
 
 def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, Any], bootstrap: dict[str, Any]):
-    """The model-index entries: test accuracy and macro-F1 in percent, their CIs as `args`."""
+    """The model-index entries: every registered test metric in percent, its CI as `args`."""
     from huggingface_hub import EvalResult
 
     ci_args = {"confidence": bootstrap.get("confidence", 0.95), "method": bootstrap.get("method"),
@@ -179,13 +180,13 @@ def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, A
             task_type="text-classification", task_name="Text classification",
             dataset_type=hub.get("path") or record["task"], dataset_name=record["task"],
             dataset_config=hub.get("name"), dataset_split="test", dataset_revision=hub.get("revision"),
-            metric_type=metric if metric == "accuracy" else "f1", metric_name=METRIC_NAMES[metric],
+            metric_type=HUB_METRIC.get(metric, metric), metric_name=METRIC_NAMES[metric],
             metric_value=_pct(test[metric]),
             metric_config="macro" if metric == "macro_f1" else None,
             metric_args={**ci_args, "ci_low": _pct((bootstrap.get(metric) or {}).get("low")),
                          "ci_high": _pct((bootstrap.get(metric) or {}).get("high"))},
         )
-        for metric in ("accuracy", "macro_f1")
+        for metric in metric_names()
     ]
 
 

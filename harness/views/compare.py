@@ -149,7 +149,8 @@ class ComparisonResult:
             f"a smaller true drop can pass unnoticed. Each comparison is tested on its own at alpha "
             f"{_num(self.alpha)} (no correction for the {len(self.comparisons)} comparison(s)). Macro-F1: the "
             f"unweighted mean of per-class F1 over the classes present in the references or predictions "
-            f"(scikit-learn's default)."
+            f"(scikit-learn's default). MCC: scikit-learn's matthews_corrcoef (multiclass R_K, -1..1), in points "
+            f"like the others."
         )
 
     # -- renderings

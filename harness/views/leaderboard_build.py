@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from harness.errors import HarnessError
 from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
+from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.stats import SIGNIFICANCE_METHOD, mean_ci, seed_example_test
 
 
@@ -33,7 +34,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                     seeds=[int(r["seed"]) for r in group.completed],
                     failed_seeds=[int(r["seed"]) for r in group.failed],
                     values=values,
-                    stats=mean_ci(values, CONFIDENCE, bounds=(0.0, 1.0)),
+                    stats=mean_ci(values, CONFIDENCE, bounds=metric_bounds(metric)),
                 )
             _mark_column(metric, task, models, cells, groups)
 
@@ -218,6 +219,7 @@ def _footnote(
         + (" Where a model has one seed, training (seed) variance is not accounted for: only the test examples' is."
            if single_seed else ""),
         "Macro-F1: " + (" / ".join(definitions) if definitions else "n/a") + ".",
+        f"MCC: {MCC_DEFINITION}; -1..1, shown x 100 like the others (intervals clipped to -100..100).",
         f"Seeds: {seeds_text}.",
         f"Versions: {version_text}.",
         "Throughput: mean over completed seeds; training counts optimizer steps only, tokens are real "

@@ -231,10 +231,12 @@ def _loss_series(training: dict[str, Any], series) -> tuple[list[float], list[fl
 def _stopping_rule(record: dict[str, Any]) -> str:
     """The early-stopping metric and patience, from the record's own configuration."""
     config = record.get("config") or {}
-    metric = ((config.get("task") or {}).get("spec") or {}).get("metric") or "accuracy"
+    training = record.get("training") or {}
+    metric = training.get("selection_metric") or (config.get("recipe") or {}).get("selection_metric") or "accuracy"
     patience = (config.get("recipe") or {}).get("patience")
     rule = f"validation {metric.replace('_', '-')}"
-    return rule + (f", patience {patience}" if patience else ", no patience: best of all evaluations")
+    start = f" from step {training['min_steps']}" if training.get("min_steps") else ""
+    return rule + (f", patience {patience}{start}" if patience else ", no patience: best of all evaluations")
 
 
 def _chance_lines(record: dict[str, Any]) -> list[tuple[float, str, str]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 from harness.errors import HarnessError
+from harness.metrics import METRICS, metric_names
 from harness.views.report_tables import CI_METHOD, DASH, FAILED, TOP_CONFUSIONS, _by_cell, _completed, _gain_cell, _mean, _md_table, _points, _rel, _test, french_rows, pretraining_gain_rows
 from harness.files import atomic_write_text
 from harness.records.store import cell_dir, load_records, record_path
@@ -196,12 +197,11 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         out.append("")
         rows = []
         for row in gains:
-            acc, acc_ci = _gain_cell(row["accuracy"])
-            f1, f1_ci = _gain_cell(row["macro_f1"])
             rows.append([row["model"], row["scratch"], row["task"], f"{row['seeds'][0]} / {row['seeds'][1]}",
-                         acc, acc_ci, f1, f1_ci])
+                         *(part for metric in metric_names() for part in _gain_cell(row[metric]))])
         out.append(_md_table(
-            ["model", "scratch twin", "task", "seeds", "Δ accuracy", "95% CI, p", "Δ macro-F1", "95% CI, p"], rows
+            ["model", "scratch twin", "task", "seeds",
+             *(part for m in METRICS.values() for part in (f"Δ {m.title}", "95% CI, p"))], rows
         ))
     else:
         out.append("No model has a from-scratch twin (`<name>-scratch`, or init `scratch` with the same source) in these results.")
@@ -213,7 +213,8 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
     fr_tasks, headers, rows = french_rows(records)
     if rows:  # only for grids with a French task and a French or multilingual model
         out += ["", "## Monolingual vs multilingual on French tasks", ""]
-        out.append("Test accuracy / macro-F1 in points, mean ± 95% t half-width over seeds. Embedding share = "
+        out.append(f"Test {' / '.join(m.title for m in METRICS.values())} in points, mean ± 95% t half-width over "
+                   "seeds ([low, high] where clipped to the metric's range). Embedding share = "
                    "share of the parameters in the embeddings (1 - non-embedding / total).")
         out.append("")
         out.append(_md_table(headers, rows))

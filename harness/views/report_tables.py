@@ -6,7 +6,7 @@ as the leaderboard's daggers and `harness compare`.
 """
 from __future__ import annotations
 
-from harness.metrics import metric_names
+from harness.metrics import metric_bounds, metric_names
 
 import math
 from pathlib import Path
@@ -214,7 +214,7 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
 
     parts = []
     for metric in metric_names():
-        summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=(0.0, 1.0))
+        summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=metric_bounds(metric))
         if summary["mean"] is None:
             parts.append(DASH)
         elif summary["clipped"]:

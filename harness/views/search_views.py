@@ -59,6 +59,11 @@ def _columns(group: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
     return keys, sorted(combos, key=lambda c: tuple((v is None, v if isinstance(v, (int, float)) else str(v)) for v in c))
 
 
+def _unit(metric: str) -> tuple[float, str]:
+    """A selection metric's display scale: scores in percent, the validation loss as it is."""
+    return (1.0, "") if str(metric).endswith("loss") else (100.0, " (%)")
+
+
 def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Path:
     """Validation score (mean over trial seeds, %) of every model (rows) at every searched
     configuration (columns) of one task; the chosen one is framed. Blank: not tried by that model."""
@@ -72,13 +77,15 @@ def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Pa
 
     models = sorted(group)
     keys, combos = _columns(group)
+    metric = next(iter(group.values()))["metric"]
+    scale, unit = _unit(metric)
     grid = np.full((len(models), len(combos)), np.nan)
     chosen_at: dict[int, int] = {}
     for i, model in enumerate(models):
         for trial in group[model]["trials"]:
             j = combos.index(tuple(trial["params"].get(k) for k in keys))
             if trial["mean"] is not None:
-                grid[i, j] = 100 * trial["mean"]
+                grid[i, j] = scale * trial["mean"]
             if trial["params"] == group[model]["chosen"]:
                 chosen_at[i] = j
     fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(combos), 1.6 + 0.5 * len(models)), dpi=100)
@@ -91,9 +98,8 @@ def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Pa
     ax.set_xticks(range(len(combos)), ["\n".join(f"{v:g}" if isinstance(v, float) else str(v) for v in c) for c in combos])
     ax.set_yticks(range(len(models)), models)
     ax.set_xlabel(" / ".join(keys))
-    metric = next(iter(group.values()))["metric"]
-    ax.set_title(f"{task}: {metric} (%) per trial configuration; chosen framed")
-    fig.colorbar(image, ax=ax, label=f"{metric} (%)")
+    ax.set_title(f"{task}: {metric}{unit} per trial configuration; chosen framed")
+    fig.colorbar(image, ax=ax, label=f"{metric}{unit}")
     fig.tight_layout()
     import io
 
@@ -113,11 +119,11 @@ def report_section(results: Path, records: list[dict[str, Any]]) -> list[str]:
         return out + ["No search in these results: every cell uses its declared recipe.", ""]
     rule = next(iter(chosen.values()))["rule"]
     out += [f"Chosen on the validation split only; {rule}.", "",
-            "| task | model | chosen | validation mean (%) | searched |", "|---|---|---|---:|---|"]
+            "| task | model | chosen | validation mean (% ; a loss as is) | searched |", "|---|---|---|---:|---|"]
     for (task, model), selection in sorted(chosen.items()):
-        mean = selection.get("chosen_mean")
+        mean, scale = selection.get("chosen_mean"), _unit(selection.get("metric", ""))[0]
         out.append(f"| {task} | {model} | {_values(selection['chosen'])} | "
-                   f"{'–' if mean is None else f'{100 * mean:.2f}'} | {_over(selection)} |")
+                   f"{'–' if mean is None else f'{scale * mean:.2f}'} | {_over(selection)} |")
     out.append("")
     for task in sorted({t for t, _ in chosen}):
         group = {model: s for (t, model), s in chosen.items() if t == task}

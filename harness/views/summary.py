@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import atomic_write_bytes
+from harness.metrics import METRICS, metric_bounds, metric_names
 
 DPI = 100
 PANEL_WIDTH_IN = 3.4
@@ -25,7 +26,7 @@ ROW_HEIGHT_IN = 0.34
 PANEL_BASE_HEIGHT_IN = 1.1
 PANELS_PER_ROW = 4
 MIN_WIDTH_IN = 6.0  # room for the title when there is a single task
-METRIC_LABELS = {"accuracy": "test accuracy (%)", "macro_f1": "test macro-F1 (%)"}
+METRIC_LABELS = {m.name: f"test {m.title} (%)" for m in METRICS.values()}  # the registry's metrics
 
 
 def point_id(metric: str, task: str, model: str) -> str:
@@ -70,17 +71,18 @@ def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",
 
 
 def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], dict[str, Any]]) -> None:
+    floor, ceiling = (100 * bound for bound in metric_bounds(metric))  # percent: 0..100, MCC -100..100
     for y, model in enumerate(order):
         cell = cells.get((task, model))
         if cell is None or cell["mean"] is None:
             status = "no record" if cell is None or cell["status"] == "missing" else cell["status"]
-            ax.text(50, y, status, ha="center", va="center", fontsize=8, color="gray")
+            ax.text((floor + ceiling) / 2, y, status, ha="center", va="center", fontsize=8, color="gray")
             continue
         colour = "tab:blue" if cell["best"] or cell["tie_with_best"] else "tab:gray"
         mark = ax.scatter([cell["mean"]], [y], s=36, color=colour, zorder=3)
         group = [mark]
         if cell["low"] is not None and cell["high"] is not None:
-            low, high = max(0.0, cell["low"]), min(100.0, cell["high"])
+            low, high = max(floor, cell["low"]), min(ceiling, cell["high"])
             (line,) = ax.plot([low, high], [y, y], color=colour, linewidth=2.5, alpha=0.6, solid_capstyle="butt")
             group.append(line)
         if cell["values"]:
@@ -88,7 +90,7 @@ def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, 
             group.append(dots)
         for artist in group:  # one id per artist: matplotlib writes it as the id of the artist's <g>
             artist.set_gid(f"{point_id(metric, task, model)}__{group.index(artist)}")
-    ax.set_xlim(0, 100)
+    ax.set_xlim(floor, ceiling)
     ax.set_ylim(-0.6, len(order) - 0.4)
     ax.set_title(task, fontsize=9)
     ax.set_xlabel(METRIC_LABELS.get(metric, metric), fontsize=8)
@@ -109,8 +111,8 @@ def summary_svg(data: dict[str, Any], metric: str) -> str:
 
 
 def write_summary_png(data: dict[str, Any], path: str | Path) -> Path:
-    """Both metrics in one PNG (for REPORT.md), written atomically."""
-    fig = summary_figure(data, ("accuracy", "macro_f1"))
+    """Every registered metric in one PNG (for REPORT.md), written atomically."""
+    fig = summary_figure(data, metric_names())
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     atomic_write_bytes(Path(path), buffer.getvalue())

@@ -6,7 +6,7 @@ markdown, CSV and JSON outputs), rendered with a Jinja2 template shipped in the 
 (charts are matplotlib SVG from `harness.summary`), and nothing is fetched from a network, so the
 file opens from a CI artifact or a shared drive and can be published as a static page.
 
-The page holds what the markdown holds (accuracy and macro-F1 tables with CIs, bold bests and †
+The page holds what the markdown holds (a table per registered metric with CIs, bold bests and †
 marks, failed and missing cells, the throughput table, the notes, failed runs) plus sortable
 columns, a per-task chart per metric, per-seed values on hover and click, and links to each
 cell's confusion matrix and curves images (relative to the page, when the images exist).
