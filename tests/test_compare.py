@@ -17,7 +17,6 @@ from harness.records.grouping import Cell, SeedRun
 from harness.cli.main import main
 from harness.views.compare import assert_no_regression, compare
 from harness.errors import HarnessError
-from harness.metrics import metric_names
 
 LABELS = ["negative", "neutral", "positive"]
 N = 400
