@@ -115,6 +115,7 @@ def seed_example_test(
     seed: int = 0,
     alpha: float = 0.05,
     power: float = POWER,
+    resampled: "ResampledMetrics | None" = None,
 ) -> dict[str, Any]:
     """Candidate minus baseline on one test set, over paired seeds (candidate[i] with baseline[i]),
     counting both sources of variance: which seeds were trained, and which test examples were drawn.
@@ -135,20 +136,28 @@ def seed_example_test(
     Returns fractions (not points): delta, its CI at 1 - alpha, the two-sided p-value, the standard
     error, the components and `mde`: the smallest true drop this test detects with probability
     `power` at `alpha`, given the variance seen here ((t_{1-alpha/2} + t_{power}) x standard error).
+    `resampled`: a `ResampledMetrics` shared across tests (its resamples and seed win), so each
+    seed run's bootstrap metrics are computed once.
     """
     k = len(candidate)
     if k != len(baseline) or k == 0:
         raise ValueError("seed_example_test needs the same, non-zero number of candidate and baseline seeds")
-    n = len(references)
-    weights = resample_weights(n, resamples, seed)
-    boot = np.empty((k, resamples))
-    cand_points, base_points = np.empty(k), np.empty(k)
-    for i, (cand, base) in enumerate(zip(candidate, baseline)):
-        boot[i] = metric_on_resamples(references, cand, weights, metric, n_labels) - metric_on_resamples(
-            references, base, weights, metric, n_labels
-        )
-        cand_points[i] = point_metric(references, cand, metric, n_labels)
-        base_points[i] = point_metric(references, base, metric, n_labels)
+    table = resampled if resampled is not None else ResampledMetrics(resamples, seed)
+    table.add(references, list(candidate) + list(baseline), metric, n_labels)
+    cand_boot, cand_points = table.get(references, candidate, metric, n_labels)
+    base_boot, base_points = table.get(references, baseline, metric, n_labels)
+    return paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(references),
+                       alpha=alpha, power=power, resamples=table.resamples)
+
+
+def paired_test(
+    cand_boot: np.ndarray, base_boot: np.ndarray, cand_points: np.ndarray, base_points: np.ndarray,
+    metric: str, n: int, alpha: float = 0.05, power: float = POWER, resamples: int = 2000,
+) -> dict[str, Any]:
+    """`seed_example_test` from each seed run's metric on the shared resamples ((k, resamples)
+    arrays) and its plain value ((k,) arrays): what a view computes once per run and reuses."""
+    k = len(cand_points)
+    boot = cand_boot - base_boot
     deltas = cand_points - base_points
     delta = float(deltas.mean())
     v_examples = float(boot.mean(axis=0).var(ddof=1))
@@ -189,6 +198,98 @@ def seed_example_test(
         "training_variance_counted": k > 1,
         "resamples": resamples,
     }
+
+
+def examples_needed(result: dict[str, Any], target: float, alpha: float = 0.05) -> int | None:
+    """About how many test examples would let this test detect a drop of `target` (a fraction)
+    with its power, keeping the seed variance seen here (which more examples do not shrink);
+    None when the seed variance alone already hides such a drop (more seeds are needed)."""
+    t_sum = float(scipy_stats.t.ppf(1 - alpha / 2, result["df"]) + scipy_stats.t.ppf(result["power"], result["df"]))
+    room = (target / t_sum) ** 2 - result["v_seeds"]
+    if room <= 0 or result["v_examples"] <= 0:
+        return None
+    return int(math.ceil(result["n_examples"] * result["v_examples"] / room))
+
+
+def _digest(values: Sequence[int]) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(np.asarray(values, dtype=np.int64).tobytes(), digest_size=16).digest()
+
+
+class ResampledMetrics:
+    """Each seed run's metric on the shared bootstrap resamples, computed once and reused by every
+    paired test it takes part in (a leaderboard tests each model against the best: without this,
+    the best model's runs are resampled again for every other model).
+
+    `add` computes many runs of one test set at once: one matrix product of the (resamples, n)
+    weights with the stacked per-run indicator columns, instead of one product per run."""
+
+    def __init__(self, resamples: int = 2000, seed: int = 0) -> None:
+        self.resamples, self.seed = resamples, seed
+        self._boot: dict[tuple, np.ndarray] = {}
+        self._point: dict[tuple, float] = {}
+
+    def _key(self, refs_key: bytes, predictions: Sequence[int], metric: str, n_labels: int) -> tuple:
+        return (refs_key, _digest(predictions), metric, n_labels)
+
+    def add(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str, n_labels: int) -> None:
+        refs_key = _digest(references)
+        todo: dict[tuple, Sequence[int]] = {}
+        for predictions in runs:
+            key = self._key(refs_key, predictions, metric, n_labels)
+            if key not in self._boot:
+                todo.setdefault(key, predictions)
+        if not todo:
+            return
+        weights = resample_weights(len(references), self.resamples, self.seed)
+        ones = np.ones((1, len(references)), dtype=np.float64)
+        preds = [todo[key] for key in todo]
+        boots = metrics_on_resamples(references, preds, weights, metric, n_labels)
+        points = metrics_on_resamples(references, preds, ones, metric, n_labels)
+        for i, key in enumerate(todo):
+            self._boot[key] = boots[i]
+            self._point[key] = float(points[i, 0])
+
+    def get(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str,
+            n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+        """(k, resamples) metric on the resamples and (k,) plain metric of these runs."""
+        self.add(references, runs, metric, n_labels)
+        refs_key = _digest(references)
+        keys = [self._key(refs_key, p, metric, n_labels) for p in runs]
+        return np.stack([self._boot[k] for k in keys]), np.array([self._point[k] for k in keys])
+
+
+def metrics_on_resamples(
+    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, metric: str, n_labels: int
+) -> np.ndarray:
+    """(runs, resamples): `metric_on_resamples` of many runs on one test set, in one matrix product."""
+    refs = np.asarray(references, dtype=np.int64)
+    preds = np.asarray(runs, dtype=np.int64).reshape(len(runs), len(refs))  # (R, n)
+    dtype = weights.dtype
+    correct = (preds == refs[None, :]).astype(dtype)  # (R, n)
+    total = weights.sum(axis=1)  # (B,)
+    if metric == "accuracy":
+        return (correct @ weights.T) / total[None, :]
+    if metric != "macro_f1":
+        raise ValueError(f"unknown metric '{metric}' (accuracy, macro_f1)")
+    r, k = len(runs), n_labels
+    ref_onehot = np.eye(k, dtype=dtype)[refs]  # (n, K)
+    pred_onehot = np.eye(k, dtype=dtype)[preds]  # (R, n, K)
+    columns = np.concatenate([
+        (pred_onehot * correct[:, :, None]).transpose(1, 0, 2).reshape(len(refs), r * k),  # true positives
+        pred_onehot.transpose(1, 0, 2).reshape(len(refs), r * k),  # predicted
+        ref_onehot,  # support (the same for every run)
+    ], axis=1)
+    counts = weights @ columns  # (B, 2 R K + K)
+    tp = counts[:, : r * k].reshape(-1, r, k)
+    predicted = counts[:, r * k: 2 * r * k].reshape(-1, r, k)
+    support = counts[:, 2 * r * k:][:, None, :]
+    denom = support + predicted
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+    present = denom > 0
+    return ((f1 * present).sum(axis=2) / np.maximum(present.sum(axis=2), 1)).T  # (R, B)
 
 
 def format_p(p_value: float | None, resamples: int | None = None) -> str:

@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     compare = command("compare", "paired comparison of a candidate against a baseline",
-                      epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared.")
+                      epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
+                             "(with --require-all also a cell only one side has).")
     compare.add_argument("candidate", metavar="CANDIDATE", help="results folder or baseline file")
     compare.add_argument("--baseline", required=True, metavar="BASELINE", help="results folder or baseline file")
     compare.add_argument("--metrics", type=_csv_list, default=["accuracy", "macro_f1"], metavar="M,M",
@@ -181,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=["md", "json"], default="md", help="report format (default md)")
     compare.add_argument("--output", metavar="FILE", help="write the report here as well")
     compare.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    compare.add_argument("--tasks", type=_csv_list, metavar="A,B", help="compare only these tasks")
+    compare.add_argument("--models", type=_csv_list, metavar="X,Y",
+                         help="compare only these models (a model name also selects its variants, model@NAME)")
+    compare.add_argument("--require-all", action="store_true",
+                         help="exit 2 when a cell is on one side only (default: compare the common cells, list the rest)")
 
     baseline = command("baseline", "baseline files for regression testing")
     baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="export")

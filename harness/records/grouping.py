@@ -64,6 +64,7 @@ class SeedRun:
     config_hash: str
     provenance: dict[str, Any]
     metrics: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)  # the record's configuration (what compare diffs)
 
     @property
     def test_fingerprint(self) -> str | None:
@@ -102,6 +103,7 @@ def seed_run(record: dict[str, Any]) -> SeedRun:
         config_hash=str(record.get("config_hash", "")),
         provenance=dict(record.get("provenance") or {}),
         metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
+        config=dict(record.get("config") or {}),
     )
 
 
