@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except HarnessError as exc:  # a --config file that cannot be read
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)

@@ -5,6 +5,7 @@ import argparse
 import textwrap
 import yaml
 from harness import __version__
+from harness.errors import HarnessError
 
 
 DESCRIPTION = """\
@@ -83,6 +84,9 @@ def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = (
 
 
 def _run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--config", metavar="FILE",
+                     help="a YAML file of these options (tasks: a,b  set: {learning_rate: 3e-5} ...); "
+                          "options given here override it")
     run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
     run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
     run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
@@ -218,7 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse, then merge the global options given after the command into those given before."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):  # the file's values become the defaults: the command line wins
+        from harness.cli.run_options import converted, load_config
+
+        values = converted(load_config(args.config), f"--config {args.config}")
+        if "search_block" in values:
+            raise HarnessError(f"--config {args.config}: 'search' takes {{field: [values]}} here (the search-* "
+                               f"options set strategy, trials, seeds and budget)")
+        run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+        run.set_defaults(**{("tasks_dir_after" if k == "tasks_dir" else "models_file_after" if k == "models_file"
+                             else k): v for k, v in values.items()})
+        args = parser.parse_args(argv)
     args.tasks_dir = list(args.tasks_dir) + list(getattr(args, "tasks_dir_after", []))
     args.models_file = getattr(args, "models_file_after", None) or args.models_file
     return args

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from harness.errors import HarnessError
 from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
-from harness.stats import SIGNIFICANCE_METHOD, mean_ci, seed_example_test
+from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
@@ -21,6 +21,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
     groups = group_records(records)
 
     cells: dict[tuple[str, str, str], Cell] = {}
+    runs = _SeedRuns(ResampledMetrics(RESAMPLES, BOOTSTRAP_SEED))  # each seed run converted and resampled once
     for metric in METRICS:
         for task in tasks:
             for model in models:
@@ -35,7 +36,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                     values=values,
                     stats=mean_ci(values, CONFIDENCE, bounds=(0.0, 1.0)),
                 )
-            _mark_column(metric, task, models, cells, groups)
+            _mark_column(metric, task, models, cells, groups, runs)
 
     averages: dict[tuple[str, str], float | None] = {}
     best_average: dict[str, set[str]] = {}
@@ -80,6 +81,7 @@ def _mark_column(
     models: list[str],
     cells: dict[tuple[str, str, str], Cell],
     groups: dict[tuple[str, str], RecordGroup],
+    runs: "_SeedRuns",
 ) -> None:
     """Bold the best mean(s) of a task column; mark the models not significantly different from it."""
     scored = [m for m in models if cells[(metric, task, m)].mean is not None]
@@ -98,13 +100,27 @@ def _mark_column(
             continue
         cell = cells[(metric, task, model)]
         cell.comparison = _paired_test(
-            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference
+            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference, runs
         )
         cell.tie = cell.comparison.get("p_value") is not None and cell.comparison["p_value"] >= ALPHA
 
 
+class _SeedRuns:
+    """The typed seed runs of the records (converted once) and their shared bootstrap table."""
+
+    def __init__(self, table: ResampledMetrics) -> None:
+        self.table = table
+        self._runs: dict[int, Any] = {}
+
+    def of(self, record: dict[str, Any]):
+        key = id(record)
+        if key not in self._runs:
+            self._runs[key] = seed_run(record)
+        return self._runs[key]
+
+
 def _paired_test(
-    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str
+    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str, runs: _SeedRuns
 ) -> dict[str, Any]:
     """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
     by_seed_c = {int(r["seed"]): r for r in candidate}
@@ -114,8 +130,8 @@ def _paired_test(
     if not common:
         return {**out, "skipped": "no seed in common with the best model"}
     try:
-        cand = [seed_run(by_seed_c[s]) for s in common]
-        base = [seed_run(by_seed_b[s]) for s in common]
+        cand = [runs.of(by_seed_c[s]) for s in common]
+        base = [runs.of(by_seed_b[s]) for s in common]
     except HarnessError:
         return {**out, "skipped": "test predictions missing"}
     problem = test_set_problem("", cand, base)
@@ -123,7 +139,7 @@ def _paired_test(
         return {**out, "skipped": problem.lstrip(": ")}
     result = seed_example_test(
         base[0].references, [r.predictions for r in cand], [r.predictions for r in base], metric, n_labels(cand + base),
-        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA,
+        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA, resampled=runs.table,
     )
     return {
         **out,
