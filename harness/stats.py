@@ -211,85 +211,109 @@ def examples_needed(result: dict[str, Any], target: float, alpha: float = 0.05) 
     return int(math.ceil(result["n_examples"] * result["v_examples"] / room))
 
 
-def _digest(values: Sequence[int]) -> bytes:
-    import hashlib
-
-    return hashlib.blake2b(np.asarray(values, dtype=np.int64).tobytes(), digest_size=16).digest()
-
-
 class ResampledMetrics:
     """Each seed run's metric on the shared bootstrap resamples, computed once and reused by every
     paired test it takes part in (a leaderboard tests each model against the best: without this,
     the best model's runs are resampled again for every other model).
 
-    `add` computes many runs of one test set at once: one matrix product of the (resamples, n)
-    weights with the stacked per-run indicator columns, instead of one product per run."""
+    `add` computes many runs of one test set at once, and every metric from one set of confusion
+    counts per resample (`confusion_on_resamples`): a few matrix products for all runs of a task."""
 
     def __init__(self, resamples: int = 2000, seed: int = 0) -> None:
         self.resamples, self.seed = resamples, seed
         self._boot: dict[tuple, np.ndarray] = {}
         self._point: dict[tuple, float] = {}
+        self._digests: dict[int, tuple[Any, bytes]] = {}  # id(list) -> (the list, kept alive; its digest)
 
-    def _key(self, refs_key: bytes, predictions: Sequence[int], metric: str, n_labels: int) -> tuple:
-        return (refs_key, _digest(predictions), metric, n_labels)
+    def _digest(self, values: Sequence[int]) -> bytes:
+        import hashlib
+
+        known = self._digests.get(id(values))
+        if known is not None and known[0] is values:
+            return known[1]
+        digest = hashlib.blake2b(np.asarray(values, dtype=np.int64).tobytes(), digest_size=16).digest()
+        self._digests[id(values)] = (values, digest)
+        return digest
 
     def add(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str, n_labels: int) -> None:
-        refs_key = _digest(references)
-        todo: dict[tuple, Sequence[int]] = {}
+        """Compute (once) every registered metric of these runs on the resamples; `metric` must be one."""
+        if metric not in _FROM_CONFUSION:
+            raise ValueError(f"unknown metric '{metric}' ({', '.join(_FROM_CONFUSION)})")
+        refs_key = self._digest(references)
+        todo: dict[bytes, Sequence[int]] = {}
         for predictions in runs:
-            key = self._key(refs_key, predictions, metric, n_labels)
-            if key not in self._boot:
-                todo.setdefault(key, predictions)
+            digest = self._digest(predictions)
+            if (refs_key, digest, metric, n_labels) not in self._boot:
+                todo.setdefault(digest, predictions)
         if not todo:
             return
         weights = resample_weights(len(references), self.resamples, self.seed)
-        ones = np.ones((1, len(references)), dtype=np.float64)
-        preds = [todo[key] for key in todo]
-        boots = metrics_on_resamples(references, preds, weights, metric, n_labels)
-        points = metrics_on_resamples(references, preds, ones, metric, n_labels)
-        for i, key in enumerate(todo):
-            self._boot[key] = boots[i]
-            self._point[key] = float(points[i, 0])
+        preds = list(todo.values())
+        boot = confusion_on_resamples(references, preds, weights, n_labels)  # (R, B, K, K)
+        point = confusion_on_resamples(references, preds, np.ones((1, len(references)), np.float64), n_labels)
+        for name, from_confusion in _FROM_CONFUSION.items():
+            values, points = from_confusion(boot), from_confusion(point)
+            for i, digest in enumerate(todo):
+                self._boot[(refs_key, digest, name, n_labels)] = values[i]
+                self._point[(refs_key, digest, name, n_labels)] = float(points[i, 0])
 
     def get(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str,
             n_labels: int) -> tuple[np.ndarray, np.ndarray]:
         """(k, resamples) metric on the resamples and (k,) plain metric of these runs."""
         self.add(references, runs, metric, n_labels)
-        refs_key = _digest(references)
-        keys = [self._key(refs_key, p, metric, n_labels) for p in runs]
+        refs_key = self._digest(references)
+        keys = [(refs_key, self._digest(p), metric, n_labels) for p in runs]
         return np.stack([self._boot[k] for k in keys]), np.array([self._point[k] for k in keys])
+
+
+def confusion_on_resamples(
+    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, n_labels: int
+) -> np.ndarray:
+    """(runs, resamples, K, K): each run's confusion counts (reference x prediction) on every
+    resample (rows of `weights`). Per reference class j, one matrix product of the weights of its
+    examples with the runs' "predicted k" indicators (K - 1 of them: the last is the class's weight
+    total minus the others): about 2 (K - 1) x resamples x examples x runs operations in all."""
+    refs = np.asarray(references, dtype=np.int64)
+    preds = np.asarray(runs, dtype=np.int64).reshape(len(runs), len(refs))  # (R, n)
+    r, k, b = len(runs), n_labels, weights.shape[0]
+    out = np.zeros((r, b, k, k), dtype=np.float64)
+    for j in range(k):
+        rows = np.flatnonzero(refs == j)
+        if rows.size == 0:
+            continue
+        w = np.ascontiguousarray(weights[:, rows])  # (B, n_j)
+        p = preds[:, rows]  # (R, n_j)
+        indicators = np.concatenate([(p == c).T for c in range(k - 1)], axis=1).astype(weights.dtype)
+        counts = (w @ indicators).reshape(b, k - 1, r) if k > 1 else np.zeros((b, 0, r))
+        out[:, :, j, : k - 1] = counts.transpose(2, 0, 1)
+        out[:, :, j, k - 1] = w.sum(axis=1)[None, :] - counts.sum(axis=1).T
+    return out
+
+
+def _accuracy_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    return np.trace(confusion, axis1=-2, axis2=-1) / confusion.sum(axis=(-2, -1))
+
+
+def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """scikit-learn's default macro-F1: over the classes present in the references or predictions."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denom = confusion.sum(axis=-1) + confusion.sum(axis=-2)  # support + predicted
+    present = denom > 0.5  # counts are whole numbers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
+    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+_FROM_CONFUSION = {"accuracy": _accuracy_from_confusion, "macro_f1": _macro_f1_from_confusion}
 
 
 def metrics_on_resamples(
     references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, metric: str, n_labels: int
 ) -> np.ndarray:
-    """(runs, resamples): `metric_on_resamples` of many runs on one test set, in one matrix product."""
-    refs = np.asarray(references, dtype=np.int64)
-    preds = np.asarray(runs, dtype=np.int64).reshape(len(runs), len(refs))  # (R, n)
-    dtype = weights.dtype
-    correct = (preds == refs[None, :]).astype(dtype)  # (R, n)
-    total = weights.sum(axis=1)  # (B,)
-    if metric == "accuracy":
-        return (correct @ weights.T) / total[None, :]
-    if metric != "macro_f1":
-        raise ValueError(f"unknown metric '{metric}' (accuracy, macro_f1)")
-    r, k = len(runs), n_labels
-    ref_onehot = np.eye(k, dtype=dtype)[refs]  # (n, K)
-    pred_onehot = np.eye(k, dtype=dtype)[preds]  # (R, n, K)
-    columns = np.concatenate([
-        (pred_onehot * correct[:, :, None]).transpose(1, 0, 2).reshape(len(refs), r * k),  # true positives
-        pred_onehot.transpose(1, 0, 2).reshape(len(refs), r * k),  # predicted
-        ref_onehot,  # support (the same for every run)
-    ], axis=1)
-    counts = weights @ columns  # (B, 2 R K + K)
-    tp = counts[:, : r * k].reshape(-1, r, k)
-    predicted = counts[:, r * k: 2 * r * k].reshape(-1, r, k)
-    support = counts[:, 2 * r * k:][:, None, :]
-    denom = support + predicted
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
-    present = denom > 0
-    return ((f1 * present).sum(axis=2) / np.maximum(present.sum(axis=2), 1)).T  # (R, B)
+    """(runs, resamples): `metric_on_resamples` of many runs on one test set at once."""
+    if metric not in _FROM_CONFUSION:
+        raise ValueError(f"unknown metric '{metric}' ({', '.join(_FROM_CONFUSION)})")
+    return _FROM_CONFUSION[metric](confusion_on_resamples(references, runs, weights, n_labels))
 
 
 def format_p(p_value: float | None, resamples: int | None = None) -> str:

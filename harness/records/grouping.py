@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from harness.metrics import metric_names
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -70,6 +71,11 @@ class SeedRun:
     def test_fingerprint(self) -> str | None:
         return self.provenance.get("test_fingerprint")
 
+    @functools.cached_property
+    def top_label(self) -> int:
+        """The largest label id among its predictions and references (computed once)."""
+        return max(max(self.predictions, default=0), max(self.references, default=0))
+
 
 @dataclass
 class Cell:
@@ -96,8 +102,8 @@ def seed_run(record: dict[str, Any]) -> SeedRun:
         raise HarnessError(f"{where}: completed record without test predictions and references")
     return SeedRun(
         seed=int(record["seed"]),
-        predictions=[int(p) for p in predictions],
-        references=[int(r) for r in references],
+        predictions=list(map(int, predictions)),
+        references=list(map(int, references)),
         labels=list(record.get("labels") or []),
         data_fingerprint=record_fingerprint(record),
         config_hash=str(record.get("config_hash", "")),
@@ -162,7 +168,7 @@ def test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -
             if len(run.predictions) != len(run.references):
                 return (f"{cell_name}: {side} seed {run.seed} has {len(run.predictions)} predictions for "
                         f"{len(run.references)} test examples")
-            top = max(run.predictions + run.references, default=0)
+            top = run.top_label
             if labels and top >= len(labels):
                 return f"{cell_name}: {side} seed {run.seed} has label id {top}, outside its {len(labels)} labels"
     if not reference:
@@ -172,4 +178,4 @@ def test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -
 
 def n_labels(runs: list[SeedRun]) -> int:
     """The label count a metric needs: the label list, or one more than the largest id seen."""
-    return max(max(len(r.labels) for r in runs), 1 + max(max(r.predictions + r.references, default=0) for r in runs))
+    return max(max(len(r.labels) for r in runs), 1 + max(r.top_label for r in runs))

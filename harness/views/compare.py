@@ -338,9 +338,12 @@ def compare(
     table = ResampledMetrics(resamples, seed)  # each seed run resampled once, all runs of a test set at once
     comparisons = []
     for metric in metrics:
+        by_test: dict[tuple, list] = {}  # every run of one test set resampled in one pass
         for cand, base, common in paired.plans:
             runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-            table.add(runs[-1].references, [r.predictions for r in runs], metric, n_labels(runs))
+            by_test.setdefault((tuple(runs[-1].references), n_labels(runs)), []).extend(runs)
+        for (refs, k), runs in by_test.items():
+            table.add(runs[-1].references, [r.predictions for r in runs], metric, k)
         for cand, base, common in paired.plans:
             runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
             refs, k = runs[-1].references, n_labels(runs)

@@ -36,6 +36,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                     values=values,
                     stats=mean_ci(values, CONFIDENCE, bounds=(0.0, 1.0)),
                 )
+            runs.prepare(metric, [groups[(task, m)] for m in models if (task, m) in groups])
             _mark_column(metric, task, models, cells, groups, runs)
 
     averages: dict[tuple[str, str], float | None] = {}
@@ -117,6 +118,20 @@ class _SeedRuns:
         if key not in self._runs:
             self._runs[key] = seed_run(record)
         return self._runs[key]
+
+    def prepare(self, metric: str, groups: list[RecordGroup]) -> None:
+        """Resample every completed run of one task at once (grouped by test set and label count)."""
+        by_test: dict[tuple, list] = {}
+        for group in groups:
+            for record in group.completed:
+                try:
+                    run = self.of(record)
+                except HarnessError:
+                    continue
+                if len(run.predictions) == len(run.references) and run.references:
+                    by_test.setdefault((tuple(run.references), len(run.labels)), []).append(run)
+        for same in by_test.values():
+            self.table.add(same[0].references, [r.predictions for r in same], metric, n_labels(same))
 
 
 def _paired_test(
