@@ -167,6 +167,13 @@ def pair_cells(cand_side: Side, base_side: Side, require_all: bool = False) -> P
         if side.failed:
             shown = _shown([f"{t} / {m} / seed {s}" for t, m, s in side.failed])
             out.notes.append(f"the {name} has {len(side.failed)} failed record(s), not compared: {shown}")
+    from harness.records.chance import at_chance
+
+    for cand, base, common in out.plans:
+        for name, cell in (("candidate", cand), ("baseline", base)):
+            reason = at_chance([cell.seeds[s] for s in common])
+            if reason:
+                out.notes.append(f"{cell.name}: the {name} is at chance level (⚠): {reason}")
     all_pairs = [(c.seeds[s], b.seeds[s]) for c, b, common in out.plans for s in common]
     out.notes.extend(_environment_notes(all_pairs))
     return out

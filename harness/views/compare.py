@@ -225,7 +225,9 @@ class ComparisonResult:
             if any(c.within_tolerance for c in items):
                 lines += [f"\\* a significant drop (p < {_num(self.alpha)}) within the {_num(self.max_drop)}-point "
                           f"tolerance: not counted as a regression.", ""]
-        changed = _config_lines(self.comparisons)
+        from harness.views.compare_table import config_lines
+
+        changed = config_lines(self.comparisons)
         if changed:
             lines += ["### Configuration differences (baseline → candidate)", ""] + changed + [""]
         if self.notes:
@@ -234,27 +236,9 @@ class ComparisonResult:
         return "\n".join(lines)
 
     def _table(self, items: list[Comparison]) -> str:
-        import pandas as pd
+        from harness.views.compare_table import comparison_table
 
-        frame = pd.DataFrame(
-            [
-                {
-                    "task": c.task,
-                    "model": c.model,
-                    "metric": METRIC_NAMES.get(c.metric, c.metric),
-                    "baseline": f"{c.baseline:.2f}",
-                    "candidate": f"{c.candidate:.2f}",
-                    "delta": f"{c.delta:+.2f}" + ("\\*" if c.within_tolerance else ""),
-                    self.ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]" + ("†" if c.clipped else ""),
-                    "p": format_p(c.p_value),
-                    "detectable drop": c.detectable_text,
-                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡"),
-                }
-                for c in items
-            ]
-        )
-        align = ("left", "left", "left", "right", "right", "right", "right", "right", "right", "left")
-        return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+        return comparison_table(items, self.ci_label)
 
     def render(self, fmt: str = "md") -> str:
         if fmt == "json":
@@ -262,20 +246,6 @@ class ComparisonResult:
         if fmt == "md":
             return self.to_markdown()
         raise ValueError(f"unknown format '{fmt}' (md, json)")
-
-
-def _config_lines(comparisons: list[Comparison]) -> list[str]:
-    lines, seen = [], set()
-    for c in comparisons:
-        if c.config_changes and (c.task, c.model) not in seen:
-            seen.add((c.task, c.model))
-            changes = "; ".join(f"`{k}` {_value(old)} → {_value(new)}" for k, (old, new) in c.config_changes.items())
-            lines.append(f"- {c.task} / {c.model}: {changes}")
-    return lines
-
-
-def _value(value: Any) -> str:
-    return "(absent)" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
 def _num(value: float) -> str:

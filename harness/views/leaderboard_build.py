@@ -9,6 +9,8 @@ from typing import Any, Iterable
 from harness.errors import HarnessError
 from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
+from harness.records.chance import at_chance
+from harness.views.formatting import AT_CHANCE_MARK
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
@@ -38,6 +40,9 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                 )
             runs.prepare(metric, [groups[(task, m)] for m in models if (task, m) in groups])
             _mark_column(metric, task, models, cells, groups, runs)
+            for model in models:
+                if (task, model) in groups and groups[(task, model)].completed:
+                    cells[(metric, task, model)].at_chance = runs.chance(groups[(task, model)])
 
     averages: dict[tuple[str, str], float | None] = {}
     best_average: dict[str, set[str]] = {}
@@ -112,12 +117,22 @@ class _SeedRuns:
     def __init__(self, table: ResampledMetrics) -> None:
         self.table = table
         self._runs: dict[int, Any] = {}
+        self._chance: dict[tuple[str, str], str | None] = {}
 
     def of(self, record: dict[str, Any]):
         key = id(record)
         if key not in self._runs:
             self._runs[key] = seed_run(record)
         return self._runs[key]
+
+    def chance(self, group: RecordGroup) -> str | None:
+        key = (group.task, group.model)
+        if key not in self._chance:
+            try:
+                self._chance[key] = at_chance([self.of(r) for r in group.completed])
+            except HarnessError:
+                self._chance[key] = None
+        return self._chance[key]
 
     def prepare(self, metric: str, groups: list[RecordGroup]) -> None:
         """Resample every completed run of one task at once (grouped by test set and label count)."""
@@ -232,6 +247,8 @@ def _footnote(
         + (f" (a fixed subset: max_eval_samples = {', '.join(map(str, subsets))})" if subsets else "")
         + f"; test examples: {sizes_text}.",
         f"Cells: {ci_method}. `(k of n seeds; f failed)`: the mean over the k completed seeds only.",
+        f"{AT_CHANCE_MARK}: at chance level, i.e. test accuracy not significantly above the majority-class rate "
+        f"(one-sided binomial test over the pooled seeds, p ≥ 0.05) or a seed predicting one class for every row. "
         f"`{FAILED}`: every seed of the cell failed; `{MISSING}`: no record for this task × model. "
         "Neither counts as 0 or enters an average.",
         f"`{AVERAGE}`: mean over tasks of the per-task means, only for models with a result on every task "

@@ -1,7 +1,7 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
-from harness.views.formatting import score_text
+from harness.views.formatting import AT_CHANCE_MARK, score_text
 
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
 
@@ -52,6 +52,7 @@ class Cell:
     best: bool = False
     tie: bool = False  # not significantly different from the column's best model
     comparison: dict[str, Any] | None = None  # the paired test against the best, or why none was run
+    at_chance: str | None = None  # why the cell is at chance level (harness.records.chance), or None
 
     @property
     def status(self) -> str:
@@ -77,6 +78,8 @@ class Cell:
             text = f"**{text}**"
         if self.tie:
             text += f" {TIE_MARK}"
+        if self.at_chance:
+            text += f" {AT_CHANCE_MARK}"
         return text
 
 
@@ -292,7 +295,7 @@ def _pct(fraction: float | None) -> float | None:
 def _cell_display(cell) -> dict[str, Any]:
     """Whether the interval was cut at the metric's range, and the cell as every view prints it."""
     stats = cell.stats
-    return {"clipped": bool(stats.get("clipped")),
+    return {"at_chance": cell.at_chance, "clipped": bool(stats.get("clipped")),
             "display": score_text(_pct(stats["mean"]), _pct(stats["half_width"]), _pct(stats["low"]),
                                   _pct(stats["high"]), bool(stats.get("clipped")), len(cell.seeds),
                                   len(cell.failed_seeds)) or None}
