@@ -37,6 +37,7 @@ class RunOptions(TypedDict, total=False):
     models: str | list[str]
     seeds: int
     seed_list: str | list[int]
+    variant: str  # cells stored as model@variant
     set: dict[str, Any] | list[str]  # {"learning_rate": 3e-5} or ["learning_rate=3e-5"]
     search: dict[str, list[Any]] | list[str]  # {"learning_rate": [1e-5, 2e-5]} (or a whole search block)
     search_strategy: str

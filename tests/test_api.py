@@ -82,3 +82,18 @@ def test_load_gives_typed_records_a_frame_a_leaderboard_and_a_comparison(tmp_pat
     assert json.loads(results.leaderboard().to_json())
     comparison = results.compare(base, metrics=["accuracy"], resamples=300)
     assert comparison.regressed and [c.model for c in comparison.regressions] == ["m1"]
+
+
+def test_a_variant_stores_its_cells_beside_the_plain_model(toy_env, capsys):
+    plain = harness.plan(**env_options(toy_env))
+    variant = harness.plan(**env_options(toy_env, variant="lr-high", set={"learning_rate": 0.002}))
+    assert [c.model.name for c in variant.cells] == ["tiny@lr-high"]
+    assert variant.cells[0].path.parent.name == "tiny@lr-high" and plain.cells[0].path.parent.name == "tiny"
+    assert variant.cells[0].path.parent.parent == plain.cells[0].path.parent.parent
+    assert variant.cells[0].status == "todo"
+    with pytest.raises(HarnessError, match="--variant 'Bad Name'"):
+        harness.plan(**env_options(toy_env, variant="Bad Name"))
+    assert main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--variant", "v2",
+                             "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
+                             "--dry-run", "--format", "json")) == 0
+    assert json.loads(capsys.readouterr().out)["cells"][0]["model"] == "tiny@v2"

@@ -90,6 +90,9 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
     run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
     run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
+    run.add_argument("--variant", metavar="NAME",
+                     help="store the cells as MODEL@NAME, so two recipes of one model sit side by side in one results "
+                          "folder and leaderboard (e.g. --variant lr3e-5 --set learning_rate=3e-5)")
     run.add_argument("--seeds", type=int, metavar="N", help="number of seeds: 0..N-1 (default 3, or the suite's)")
     run.add_argument("--seed-list", metavar="0,1,2",
                      help="explicit seeds instead of --seeds, comma-separated, each 0 or more and given once")

@@ -146,4 +146,5 @@ def request_from_args(args: argparse.Namespace):
         executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
         cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
         search=getattr(args, "search_block", None) or search_block(args), no_search=args.no_search,
+        variant=args.variant,
     )
