@@ -97,3 +97,19 @@ def test_a_variant_stores_its_cells_beside_the_plain_model(toy_env, capsys):
                              "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
                              "--dry-run", "--format", "json")) == 0
     assert json.loads(capsys.readouterr().out)["cells"][0]["model"] == "tiny@v2"
+
+
+def test_stale_cells_name_the_keys_that_changed(toy_env):
+    from harness.records.store import record_path, write_record
+
+    plan = harness.plan(**env_options(toy_env, set={"learning_rate": 0.001}))
+    cell = plan.cells[0]
+    refs = [0, 1, 0, 1]
+    record = make_record(toy_env["task"], "tiny", 0, refs, refs, ["negative", "positive"])
+    record["config"], record["config_hash"] = cell.facts.config, cell.config_hash
+    write_record(record_path(toy_env["results"], toy_env["task"], "tiny", 0), record)
+    assert harness.plan(**env_options(toy_env, set={"learning_rate": 0.001})).cells[0].status == "done"
+    stale = harness.plan(**env_options(toy_env, set={"learning_rate": 0.002})).cells[0]
+    assert stale.status == "stale" and stale.note() == "changed: recipe.learning_rate 0.001 -> 0.002"
+    assert "recipe.learning_rate 0.001 -> 0.002" in harness.plan(
+        **env_options(toy_env, set={"learning_rate": 0.002})).table()
