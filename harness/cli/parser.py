@@ -5,7 +5,6 @@ import argparse
 import textwrap
 import yaml
 from harness import __version__
-from harness.errors import HarnessError
 
 
 DESCRIPTION = """\
@@ -225,19 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse, then merge the global options given after the command into those given before."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "config", None):  # the file's values become the defaults: the command line wins
-        from harness.cli.run_options import converted, load_config
+    return merge_global_options(build_parser().parse_args(argv))
 
-        values = converted(load_config(args.config), f"--config {args.config}")
-        if "search_block" in values:
-            raise HarnessError(f"--config {args.config}: 'search' takes {{field: [values]}} here (the search-* "
-                               f"options set strategy, trials, seeds and budget)")
-        run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
-        run.set_defaults(**{("tasks_dir_after" if k == "tasks_dir" else "models_file_after" if k == "models_file"
-                             else k): v for k, v in values.items()})
-        args = parser.parse_args(argv)
+
+def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
     args.tasks_dir = list(args.tasks_dir) + list(getattr(args, "tasks_dir_after", []))
     args.models_file = getattr(args, "models_file_after", None) or args.models_file
     return args

@@ -148,3 +148,21 @@ def request_from_args(args: argparse.Namespace):
         search=getattr(args, "search_block", None) or search_block(args), no_search=args.no_search,
         variant=args.variant,
     )
+
+
+def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
+    """`harness ...` parsed; for `run --config FILE`, the file's values become the defaults and the
+    command line wins (its --set adds to the file's set)."""
+    from harness.cli.parser import build_parser, merge_global_options
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        values = converted(load_config(args.config), f"--config {args.config}")
+        if "search_block" in values:
+            raise HarnessError(f"--config {args.config}: 'search' takes {{field: [values]}} here (the search-* "
+                               f"options set strategy, trials, seeds and budget)")
+        run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+        run.set_defaults(**{f"{k}_after" if k in ("tasks_dir", "models_file") else k: v for k, v in values.items()})
+        args = parser.parse_args(argv)
+    return merge_global_options(args)
