@@ -1,38 +1,83 @@
 """The Python API: the CLI's `run`, for notebooks and CI scripts.
 
     import harness
-    plan = harness.plan(tasks=["demo-nli-en"], models=["minilm-l6"], seeds=1)
+    plan = harness.plan(tasks="demo-nli-en", models="minilm-l6", seeds=1, set={"learning_rate": 3e-5})
     print(plan.table())
     result = harness.run(tasks=["demo-nli-en"], models=["minilm-l6"], seeds=1, executor="ray")
-    result.failed   # the failed cells' outcomes
+    result.failed    # the failed cells' outcomes
+    result.scores()  # the completed cells' test metrics
+    results = harness.load("results/demo")   # typed records: .to_pandas(), .leaderboard(), .compare(...)
 
-Keyword arguments are the `harness run` options (see harness.planning.RunRequest); a bad value
-raises HarnessError before anything runs, as the CLI exits 2.
+Keyword arguments are exactly the `harness run` options with underscores (`RunOptions`): comma
+lists as a string "a,b" or a list, `set` as {"key": value} or ["key=value"]. A bad value raises the
+CLI's one-line HarnessError before anything runs, as the CLI exits 2.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
+
+from typing_extensions import Unpack
 
 from harness.errors import HarnessError
 from harness.execution.execute import CellOutcome
 from harness.planning.cells import Plan
 from harness.planning.request import RunRequest
 from harness.planning.planner import make_plan
-from harness.spec.common import suggest
+
+
+class RunOptions(TypedDict, total=False):
+    """The `harness run` options (see `harness run --help` for each one's meaning)."""
+
+    config: str | Path  # a YAML file of these options; the keyword arguments override it
+    suite: str
+    tasks: str | list[str]  # "a,b" or ["a", "b"]
+    models: str | list[str]
+    seeds: int
+    seed_list: str | list[int]
+    variant: str  # cells stored as model@variant
+    set: dict[str, Any] | list[str]  # {"learning_rate": 3e-5} or ["learning_rate=3e-5"]
+    search: dict[str, list[Any]] | list[str]  # {"learning_rate": [1e-5, 2e-5]} (or a whole search block)
+    search_strategy: str
+    search_trials: int
+    search_seeds: int
+    search_budget: dict[str, Any] | list[str]
+    no_search: bool
+    data_dir: str | Path
+    results: str | Path
+    precision: str
+    max_train_samples: int
+    max_eval_samples: int
+    force: bool
+    save_model: bool
+    report_to: str | list[str]
+    tensorboard: bool
+    no_leaderboard: bool
+    no_plots: bool
+    checkpoint: bool | None
+    executor: str
+    device: str
+    gpus_per_cell: float
+    cpus_per_cell: int
+    ray_address: str
+    tasks_dir: str | list[str]
+    models_file: str | list[str]
 
 
 def _request(options: dict[str, Any]) -> RunRequest:
-    names = [f.name for f in dataclasses.fields(RunRequest)]
-    for key in options:
-        if key not in names:
-            raise HarnessError(f"unknown run option '{key}'{suggest(key, names)}")
-    return RunRequest(**options)
+    from harness.cli.run_options import load_config, namespace, request_from_args
+
+    options = dict(options)
+    if options.get("config"):
+        path = options.pop("config")
+        options = {**load_config(path), **options}
+    options.pop("config", None)
+    return request_from_args(namespace(options, "harness.run"))
 
 
-def plan(**options: Any) -> Plan:
+def plan(**options: Unpack[RunOptions]) -> Plan:
     """Validate the options and return the plan: every cell with its config hash and status."""
     return make_plan(_request(options))
 
@@ -49,6 +94,24 @@ class RunResult:
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "failed")}
+
+    def records(self) -> "Results":
+        """The records of this plan's cells, read back from the results folder (done or skipped)."""
+        return load(self.plan.results)
+
+    def scores(self) -> list[dict[str, Any]]:
+        """One row per completed or skipped cell: task, model, seed, status and its test metrics."""
+        from harness.metrics import metric_names
+        from harness.records.store import read_record
+
+        rows = []
+        for outcome in self.outcomes:
+            if outcome.status == "failed" or not Path(outcome.path).is_file():
+                continue
+            test = ((read_record(outcome.path).get("metrics") or {}).get("test")) or {}
+            rows.append({"task": outcome.task, "model": outcome.model, "seed": outcome.seed,
+                         "status": outcome.status, **{m: test.get(m) for m in metric_names()}})
+        return rows
 
 
 def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
@@ -76,6 +139,14 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     return RunResult(the_plan, outcomes, board)
 
 
-def run(log: Callable[[str], None] = print, **options: Any) -> RunResult:
+def run(log: Callable[[str], None] = print, **options: Unpack[RunOptions]) -> RunResult:
     """Plan, then execute: `harness run` as a function."""
     return execute(plan(**options), log)
+
+
+def load(results: str | Path) -> "Results":
+    """The records of a results folder (typed, validated), for a notebook: `.to_pandas()`,
+    `.leaderboard()`, `.compare(baseline)`."""
+    from harness.views.results import Results
+
+    return Results.load(results)

@@ -131,6 +131,7 @@ def seed_example_test(
     seed: int = 0,
     alpha: float = 0.05,
     power: float = POWER,
+    resampled: "ResampledMetrics | None" = None,
 ) -> dict[str, Any]:
     """Candidate minus baseline on one test set, over paired seeds (candidate[i] with baseline[i]),
     counting both sources of variance: which seeds were trained, and which test examples were drawn.
@@ -151,20 +152,28 @@ def seed_example_test(
     Returns fractions (not points): delta, its CI at 1 - alpha, the two-sided p-value, the standard
     error, the components and `mde`: the smallest true drop this test detects with probability
     `power` at `alpha`, given the variance seen here ((t_{1-alpha/2} + t_{power}) x standard error).
+    `resampled`: a `ResampledMetrics` shared across tests (its resamples and seed win), so each
+    seed run's bootstrap metrics are computed once.
     """
     k = len(candidate)
     if k != len(baseline) or k == 0:
         raise ValueError("seed_example_test needs the same, non-zero number of candidate and baseline seeds")
-    n = len(references)
-    weights = resample_weights(n, resamples, seed)
-    boot = np.empty((k, resamples))
-    cand_points, base_points = np.empty(k), np.empty(k)
-    for i, (cand, base) in enumerate(zip(candidate, baseline)):
-        boot[i] = metric_on_resamples(references, cand, weights, metric, n_labels) - metric_on_resamples(
-            references, base, weights, metric, n_labels
-        )
-        cand_points[i] = point_metric(references, cand, metric, n_labels)
-        base_points[i] = point_metric(references, base, metric, n_labels)
+    table = resampled if resampled is not None else ResampledMetrics(resamples, seed)
+    table.add(references, list(candidate) + list(baseline), metric, n_labels)
+    cand_boot, cand_points = table.get(references, candidate, metric, n_labels)
+    base_boot, base_points = table.get(references, baseline, metric, n_labels)
+    return paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(references),
+                       alpha=alpha, power=power, resamples=table.resamples)
+
+
+def paired_test(
+    cand_boot: np.ndarray, base_boot: np.ndarray, cand_points: np.ndarray, base_points: np.ndarray,
+    metric: str, n: int, alpha: float = 0.05, power: float = POWER, resamples: int = 2000,
+) -> dict[str, Any]:
+    """`seed_example_test` from each seed run's metric on the shared resamples ((k, resamples)
+    arrays) and its plain value ((k,) arrays): what a view computes once per run and reuses."""
+    k = len(cand_points)
+    boot = cand_boot - base_boot
     deltas = cand_points - base_points
     delta = float(deltas.mean())
     v_examples = float(boot.mean(axis=0).var(ddof=1))
@@ -205,6 +214,122 @@ def seed_example_test(
         "training_variance_counted": k > 1,
         "resamples": resamples,
     }
+
+
+def examples_needed(result: dict[str, Any], target: float, alpha: float = 0.05) -> int | None:
+    """About how many test examples would let this test detect a drop of `target` (a fraction)
+    with its power, keeping the seed variance seen here (which more examples do not shrink);
+    None when the seed variance alone already hides such a drop (more seeds are needed)."""
+    t_sum = float(scipy_stats.t.ppf(1 - alpha / 2, result["df"]) + scipy_stats.t.ppf(result["power"], result["df"]))
+    room = (target / t_sum) ** 2 - result["v_seeds"]
+    if room <= 0 or result["v_examples"] <= 0:
+        return None
+    return int(math.ceil(result["n_examples"] * result["v_examples"] / room))
+
+
+class ResampledMetrics:
+    """Each seed run's metric on the shared bootstrap resamples, computed once and reused by every
+    paired test it takes part in (a leaderboard tests each model against the best: without this,
+    the best model's runs are resampled again for every other model).
+
+    `add` computes many runs of one test set at once, and every metric from one set of confusion
+    counts per resample (`confusion_on_resamples`): a few matrix products for all runs of a task."""
+
+    def __init__(self, resamples: int = 2000, seed: int = 0) -> None:
+        self.resamples, self.seed = resamples, seed
+        self._boot: dict[tuple, np.ndarray] = {}
+        self._point: dict[tuple, float] = {}
+        self._digests: dict[int, tuple[Any, bytes]] = {}  # id(list) -> (the list, kept alive; its digest)
+
+    def _digest(self, values: Sequence[int]) -> bytes:
+        import hashlib
+
+        known = self._digests.get(id(values))
+        if known is not None and known[0] is values:
+            return known[1]
+        digest = hashlib.blake2b(np.asarray(values, dtype=np.int64).tobytes(), digest_size=16).digest()
+        self._digests[id(values)] = (values, digest)
+        return digest
+
+    def add(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str, n_labels: int) -> None:
+        """Compute (once) every registered metric of these runs on the resamples; `metric` must be one."""
+        if metric not in _FROM_CONFUSION:
+            raise ValueError(f"unknown metric '{metric}' ({', '.join(_FROM_CONFUSION)})")
+        refs_key = self._digest(references)
+        todo: dict[bytes, Sequence[int]] = {}
+        for predictions in runs:
+            digest = self._digest(predictions)
+            if (refs_key, digest, metric, n_labels) not in self._boot:
+                todo.setdefault(digest, predictions)
+        if not todo:
+            return
+        weights = resample_weights(len(references), self.resamples, self.seed)
+        preds = list(todo.values())
+        boot = confusion_on_resamples(references, preds, weights, n_labels)  # (R, B, K, K)
+        point = confusion_on_resamples(references, preds, np.ones((1, len(references)), np.float64), n_labels)
+        for name, from_confusion in _FROM_CONFUSION.items():
+            values, points = from_confusion(boot), from_confusion(point)
+            for i, digest in enumerate(todo):
+                self._boot[(refs_key, digest, name, n_labels)] = values[i]
+                self._point[(refs_key, digest, name, n_labels)] = float(points[i, 0])
+
+    def get(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str,
+            n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+        """(k, resamples) metric on the resamples and (k,) plain metric of these runs."""
+        self.add(references, runs, metric, n_labels)
+        refs_key = self._digest(references)
+        keys = [(refs_key, self._digest(p), metric, n_labels) for p in runs]
+        return np.stack([self._boot[k] for k in keys]), np.array([self._point[k] for k in keys])
+
+
+def confusion_on_resamples(
+    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, n_labels: int
+) -> np.ndarray:
+    """(runs, resamples, K, K): each run's confusion counts (reference x prediction) on every
+    resample (rows of `weights`). Per reference class j, one matrix product of the weights of its
+    examples with the runs' "predicted k" indicators (K - 1 of them: the last is the class's weight
+    total minus the others): about 2 (K - 1) x resamples x examples x runs operations in all."""
+    refs = np.asarray(references, dtype=np.int64)
+    preds = np.asarray(runs, dtype=np.int64).reshape(len(runs), len(refs))  # (R, n)
+    r, k, b = len(runs), n_labels, weights.shape[0]
+    out = np.zeros((r, b, k, k), dtype=np.float64)
+    for j in range(k):
+        rows = np.flatnonzero(refs == j)
+        if rows.size == 0:
+            continue
+        w = np.ascontiguousarray(weights[:, rows])  # (B, n_j)
+        p = preds[:, rows]  # (R, n_j)
+        indicators = np.concatenate([(p == c).T for c in range(k - 1)], axis=1).astype(weights.dtype)
+        counts = (w @ indicators).reshape(b, k - 1, r) if k > 1 else np.zeros((b, 0, r))
+        out[:, :, j, : k - 1] = counts.transpose(2, 0, 1)
+        out[:, :, j, k - 1] = w.sum(axis=1)[None, :] - counts.sum(axis=1).T
+    return out
+
+
+def _accuracy_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    return np.trace(confusion, axis1=-2, axis2=-1) / confusion.sum(axis=(-2, -1))
+
+
+def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """scikit-learn's default macro-F1: over the classes present in the references or predictions."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denom = confusion.sum(axis=-1) + confusion.sum(axis=-2)  # support + predicted
+    present = denom > 0.5  # counts are whole numbers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
+    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+_FROM_CONFUSION = {"accuracy": _accuracy_from_confusion, "macro_f1": _macro_f1_from_confusion}
+
+
+def metrics_on_resamples(
+    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, metric: str, n_labels: int
+) -> np.ndarray:
+    """(runs, resamples): `metric_on_resamples` of many runs on one test set at once."""
+    if metric not in _FROM_CONFUSION:
+        raise ValueError(f"unknown metric '{metric}' ({', '.join(_FROM_CONFUSION)})")
+    return _FROM_CONFUSION[metric](confusion_on_resamples(references, runs, weights, n_labels))
 
 
 def format_p(p_value: float | None, resamples: int | None = None) -> str:

@@ -137,7 +137,8 @@ def test_seed_interval_of_a_percentage_is_clipped_to_0_100():
     half = 100 * t_half_width([0.80, 0.90])
     assert half > 15
     assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**85.00 [{85 - half:.2f}, 100.00] (2)**"
-    assert cell_of(board.metric_table("accuracy"), "low", "t") == f"6.00 [0.00, {6 + 100 * t_half_width([0.02, 0.10]):.2f}] (2)"
+    # 6% accuracy is below the majority-class rate: flagged at chance (⚠)
+    assert cell_of(board.metric_table("accuracy"), "low", "t") == f"6.00 [0.00, {6 + 100 * t_half_width([0.02, 0.10]):.2f}] (2) ⚠"
     frame = board.cells_frame()
     task_rows = frame[(frame["kind"] == "task") & (frame["metric"] == "accuracy")]
     assert task_rows["high"].max() == pytest.approx(100.0) and task_rows["low"].min() == pytest.approx(0.0)

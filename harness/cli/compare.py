@@ -13,7 +13,7 @@ def cli_main(args) -> int:
         check_output_file(Path(args.output), "--output")  # before minutes of bootstrap
     result = compare(
         args.candidate, args.baseline, metrics=args.metrics, max_drop=args.max_drop, alpha=args.alpha,
-        resamples=args.resamples,
+        resamples=args.resamples, tasks=args.tasks, models=args.models, require_all=args.require_all,
     )
     text = result.render(args.format)
     print(text, end="" if text.endswith("\n") else "\n")

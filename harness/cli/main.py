@@ -3,7 +3,7 @@ from __future__ import annotations
 from harness.cli.registry import cmd_models, cmd_recipe, cmd_suites, cmd_tasks
 from harness.cli.hub import cmd_push
 from harness.cli.run import cmd_run
-from harness.cli.parser import parse_args
+from harness.cli.run_options import parse_command_line
 
 import sys
 from harness.errors import HarnessError
@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    args = parse_args(argv)
+    try:
+        args = parse_command_line(argv)
+    except HarnessError as exc:  # a --config file that cannot be read
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)

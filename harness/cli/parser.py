@@ -86,9 +86,15 @@ def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = (
 
 
 def _run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--config", metavar="FILE",
+                     help="a YAML file of these options (tasks: a,b  set: {learning_rate: 3e-5} ...); "
+                          "options given here override it")
     run.add_argument("--suite", metavar="NAME", help="a named set of tasks x models (see 'harness suites')")
     run.add_argument("--tasks", type=_csv_list, metavar="A,B", help="comma-separated task names (overrides the suite's)")
     run.add_argument("--models", type=_csv_list, metavar="X,Y", help="comma-separated model names (overrides the suite's)")
+    run.add_argument("--variant", metavar="NAME",
+                     help="store the cells as MODEL@NAME, so two recipes of one model sit side by side in one results "
+                          "folder and leaderboard (e.g. --variant lr3e-5 --set learning_rate=3e-5)")
     run.add_argument("--seeds", type=int, metavar="N", help="number of seeds: 0..N-1 (default 3, or the suite's)")
     run.add_argument("--seed-list", metavar="0,1,2",
                      help="explicit seeds instead of --seeds, comma-separated, each 0 or more and given once")
@@ -178,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     compare = command("compare", "paired comparison of a candidate against a baseline",
-                      epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared.")
+                      epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
+                             "(with --require-all also a cell only one side has).")
     compare.add_argument("candidate", metavar="CANDIDATE", help="results folder or baseline file")
     compare.add_argument("--baseline", required=True, metavar="BASELINE", help="results folder or baseline file")
     compare.add_argument("--metrics", type=_csv_list, default=list(metric_names()), metavar="M,M",
@@ -189,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=["md", "json"], default="md", help="report format (default md)")
     compare.add_argument("--output", metavar="FILE", help="write the report here as well")
     compare.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples of the test examples in that test (default 2000)")
+    compare.add_argument("--tasks", type=_csv_list, metavar="A,B", help="compare only these tasks")
+    compare.add_argument("--models", type=_csv_list, metavar="X,Y",
+                         help="compare only these models (a model name also selects its variants, model@NAME)")
+    compare.add_argument("--require-all", action="store_true",
+                         help="exit 2 when a cell is on one side only (default: compare the common cells, list the rest)")
 
     baseline = command("baseline", "baseline files for regression testing")
     baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="export")
@@ -221,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse, then merge the global options given after the command into those given before."""
-    args = build_parser().parse_args(argv)
+    return merge_global_options(build_parser().parse_args(argv))
+
+
+def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
     args.tasks_dir = list(args.tasks_dir) + list(getattr(args, "tasks_dir_after", []))
     args.models_file = getattr(args, "models_file_after", None) or args.models_file
     return args

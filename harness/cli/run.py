@@ -1,25 +1,15 @@
 """`harness run`."""
 from __future__ import annotations
-from harness.cli.parser import search_block
 
 import json
 
 
 def cmd_run(args) -> int:
     from harness.api import execute
-    from harness.planning.request import RunRequest
+    from harness.cli.run_options import request_from_args
     from harness.planning.planner import make_plan
 
-    request = RunRequest(
-        suite=args.suite, tasks=args.tasks, models=args.models, seeds=args.seeds, seed_list=args.seed_list,
-        data_dir=args.data_dir, results=args.results, precision=args.precision, overrides=dict(args.overrides),
-        max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, force=args.force,
-        save_model=args.save_model, tensorboard=args.tensorboard, report_to=args.report_to, plots=not args.no_plots,
-        leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
-        executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
-        cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
-        search=search_block(args), no_search=args.no_search,
-    )
+    request = request_from_args(args)
     plan = make_plan(request)
     if args.dry_run:
         if args.format == "json":

@@ -54,7 +54,27 @@ class Cell:
     def note(self) -> str:
         if self.pending:
             return "configuration chosen by the search (after the trials)"
-        return self.error or ""
+        if self.error:
+            return self.error
+        if self.status is CellStatus.STALE:
+            return self.stale_reason()
+        return ""
+
+    def stale_reason(self) -> str:
+        """Why the record on disk is not this cell's: the configuration keys that changed (old -> new)."""
+        if self.verdict.state is RecordState.UNREADABLE:
+            return f"record unreadable: {self.verdict.reason}"
+        record = self.verdict.record
+        if self.verdict.state is not RecordState.STALE or record is None:
+            return ""
+        from harness.records.pairing import flatten
+
+        old, new = flatten(record.get("config") or {}), flatten(self.facts.config)
+        changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if not changed:
+            return "changed: the config hash only (same keys and values: another harness version's hash)"
+        shown = "; ".join(f"{k} {_short(old.get(k))} -> {_short(new.get(k))}" for k in changed[:4])
+        return f"changed: {shown}" + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
 
     @property
     def config_hash(self) -> str:
@@ -126,6 +146,11 @@ class Plan:
                  c.note() or (c.label.split(" / ")[2] if c.kind == "trial" else "")] for c in self.cells]
         return tabulate(rows, headers=["task", "model", "seed", "status", "config", "est. rows", "note"],
                         tablefmt="github")
+
+
+def _short(value: Any) -> str:
+    text = "(absent)" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def estimated_cost(rows: int, recipe: Recipe) -> float:

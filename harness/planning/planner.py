@@ -42,6 +42,10 @@ def _grid(request: RunRequest):
             raise HarnessError(f"--{kind}s: '{dupes[0]}' is listed twice")
     tasks = [get_task(name, task_registry) for name in task_names]
     models = [model_registry.get(name) for name in model_names]
+    variant = request.variant or (suite.variant if suite else None)
+    if variant:  # the same model under another name: its records sit beside the plain model's
+        check_variant(variant)
+        models = [model.model_copy(update={"name": f"{model.name}@{variant}"}) for model in models]
     from harness.planning.identity import refuse_pickle_only
 
     for model in models:  # exit 2 before any training, not a failed cell per seed
@@ -55,6 +59,16 @@ def _grid(request: RunRequest):
             overrides[key] = value
     results = Path(request.results) if request.results else Path("results") / (suite.name if suite else "")
     return tasks, models, model_registry, seeds, overrides, results
+
+
+def check_variant(variant: str) -> None:
+    import re
+
+    from harness.spec.common import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, variant):
+        raise HarnessError(f"--variant '{variant}': use lowercase letters, digits, '-', '_' or '.' (it becomes part of the "
+                           f"model's name, model@{variant}, and of its results folder)")
 
 
 def _recipes(tasks, models, registry: ModelRegistry, overrides) -> dict[tuple[str, str], Recipe]:

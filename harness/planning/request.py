@@ -40,5 +40,6 @@ class RunRequest:
     checkpoint: bool | None = None  # None: cells planned for more than CHECKPOINT_MIN_STEPS steps
     search: dict[str, Any] = field(default_factory=dict)  # --search: a search block (space, strategy, ...)
     no_search: bool = False  # ignore every search block: run the recipe as declared
+    variant: str | None = None  # the cells are stored as model@variant: two recipes of a model side by side
 
 

@@ -88,8 +88,9 @@ def search_layers(registry, model: ModelSpec, suite, request) -> list[tuple[Sear
         layers.append((model.search, f"model '{model.name}': search"))
     if suite is not None and suite.search is not None:
         layers.append((suite.search, f"suite '{suite.name}': search"))
-        if model.name in suite.search.models:
-            layers.append((suite.search.models[model.name], f"suite '{suite.name}': search: models: {model.name}"))
+        base = model.name.split("@", 1)[0]  # a variant (model@NAME) takes its model's block
+        if base in suite.search.models:
+            layers.append((suite.search.models[base], f"suite '{suite.name}': search: models: {base}"))
     if request.search:
         layers.append((_layer(request.search, "--search"), "--search"))
     return layers

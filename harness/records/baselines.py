@@ -10,7 +10,7 @@ under `left_out`.
      "source": "results/", "metric_definitions": {...}, "left_out": [{"task", "model", "seed", "error"}],
      "cells": [{"task", "model", "labels", "references"?: [...],
                 "seeds": [{"seed", "data_fingerprint", "config_hash", "provenance", "metrics", "predictions",
-                           "references"?: [...]}]}]}
+                           "config"?: {...}, "references"?: [...]}]}]}
 
 References are stored once per cell when every seed of the cell has the same ones (the normal
 case), and per seed otherwise. Readers reject any other `kind` or `baseline_schema_version`.
@@ -140,6 +140,7 @@ def baseline_document(records: list[dict[str, Any]], source: str | None = None) 
                 "provenance": run.provenance,
                 "metrics": run.metrics,
                 "predictions": run.predictions,
+                "config": run.config,
             }
             if shared is None:
                 entry["references"] = run.references
@@ -254,6 +255,7 @@ def parse_baseline(document: Any, where: str) -> Side:
                 config_hash=seed.config_hash,
                 provenance=dict(seed.provenance),
                 metrics=dict(seed.metrics),
+                config=dict(extra.get("config") or {}),
             )
     failed = [(str(d.get("task")), str(d.get("model")), int(d.get("seed", -1))) for d in parsed.left_out]
     meta = {"created_at": parsed.created_at, "harness_version": parsed.harness_version, "exported_from": parsed.source}

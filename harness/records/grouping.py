@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from harness.metrics import metric_names
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -64,10 +65,16 @@ class SeedRun:
     config_hash: str
     provenance: dict[str, Any]
     metrics: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)  # the record's configuration (what compare diffs)
 
     @property
     def test_fingerprint(self) -> str | None:
         return self.provenance.get("test_fingerprint")
+
+    @functools.cached_property
+    def top_label(self) -> int:
+        """The largest label id among its predictions and references (computed once)."""
+        return max(max(self.predictions, default=0), max(self.references, default=0))
 
 
 @dataclass
@@ -95,13 +102,14 @@ def seed_run(record: dict[str, Any]) -> SeedRun:
         raise HarnessError(f"{where}: completed record without test predictions and references")
     return SeedRun(
         seed=int(record["seed"]),
-        predictions=[int(p) for p in predictions],
-        references=[int(r) for r in references],
+        predictions=list(map(int, predictions)),
+        references=list(map(int, references)),
         labels=list(record.get("labels") or []),
         data_fingerprint=record_fingerprint(record),
         config_hash=str(record.get("config_hash", "")),
         provenance=dict(record.get("provenance") or {}),
         metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
+        config=dict(record.get("config") or {}),
     )
 
 
@@ -160,7 +168,7 @@ def test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -
             if len(run.predictions) != len(run.references):
                 return (f"{cell_name}: {side} seed {run.seed} has {len(run.predictions)} predictions for "
                         f"{len(run.references)} test examples")
-            top = max(run.predictions + run.references, default=0)
+            top = run.top_label
             if labels and top >= len(labels):
                 return f"{cell_name}: {side} seed {run.seed} has label id {top}, outside its {len(labels)} labels"
     if not reference:
@@ -170,4 +178,4 @@ def test_set_problem(cell_name: str, cand: list[SeedRun], base: list[SeedRun]) -
 
 def n_labels(runs: list[SeedRun]) -> int:
     """The label count a metric needs: the label list, or one more than the largest id seen."""
-    return max(max(len(r.labels) for r in runs), 1 + max(max(r.predictions + r.references, default=0) for r in runs))
+    return max(max(len(r.labels) for r in runs), 1 + max(r.top_label for r in runs))

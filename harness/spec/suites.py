@@ -23,6 +23,7 @@ class Suite(Strict):
     seeds: int = Field(3, ge=1)
     training: RecipeOverrides = Field(default_factory=dict)
     search: SuiteSearchBlock | None = None
+    variant: str | None = Field(None, pattern=NAME_PATTERN)  # cells stored as model@variant (see --variant)
 
 
 def load_suites(path: str | Path | None = None) -> dict[str, Suite]:

@@ -10,10 +10,18 @@ Verdict per comparison (deltas in points, i.e. metric x 100):
 - regressed: p < alpha, delta < 0 and the drop is larger than `max_drop` points;
 - improved: p < alpha and delta > 0 (no minimum size: any significant gain is reported);
 - unchanged: everything else, including significant drops within the `max_drop` tolerance.
-Each comparison also states the smallest drop it could have detected (80% power).
+Each comparison also states the smallest drop it could have detected (80% power), within the
+metric's range: a drop larger than the baseline's score is "not detectable at this test size", with
+about how many test examples would detect a `max_drop` (at least 1-point) drop. Intervals are cut at
+the metric's range (harness.metrics: low, high) and marked †.
+
+Only the cells both sides have are compared; those only one side has are listed in the notes (an
+error with `require_all`). `tasks` / `models` select cells; per cell, the configuration keys that
+differ between the sides are listed.
 
 Exit codes of the CLI: 0 nothing regressed, 1 something regressed, 2 the inputs cannot be compared
-(different test sets, cells missing on either side, no common seeds), raised as HarnessError.
+(different test sets, no common seeds, no common cell; with --require-all, a cell only one side
+has), raised as HarnessError.
 """
 from __future__ import annotations
 
@@ -22,10 +30,11 @@ from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
-from harness.records.baselines import Side, load_side
+from harness.records.baselines import load_side
 from harness.errors import HarnessError
-from harness.records.grouping import Cell, SeedRun, n_labels, test_set_problem
-from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, format_p
+from harness.records.grouping import Cell, n_labels
+from harness.records.pairing import filter_sides, pair_cells
+from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, examples_needed, format_p
 
 
 DEFAULT_METRICS = metric_names()
@@ -54,11 +63,21 @@ class Comparison:
     n_examples: int
     status: str  # regressed | improved | unchanged
     significant: bool
-    detectable_drop: float  # points: max(max_drop, the drop this test detects with 80% power)
+    detectable_drop: float | None  # points: max(max_drop, the drop detected with 80% power); None: none can be
     se: float  # points: standard error of the delta
     df: float  # degrees of freedom of the t reference distribution
     training_variance_counted: bool  # False with one seed pair: only test-example variance
     method: str = SIGNIFICANCE_METHOD
+    clipped: bool = False  # the CI reached past what the metric's range allows and was cut there
+    examples_needed: int | None = None  # when no drop is detectable: test examples that would detect max_drop
+    config_changes: dict[str, list[Any]] = field(default_factory=dict)  # key -> [baseline, candidate]
+
+    @property
+    def detectable_text(self) -> str:
+        if self.detectable_drop is not None:
+            return f"{self.detectable_drop:.2f}"
+        needed = f"; about {self.examples_needed:,} needed" if self.examples_needed else "; more seeds needed"
+        return f"not detectable at this test size ({self.n_examples} examples{needed})"
 
     @property
     def within_tolerance(self) -> bool:
@@ -77,6 +96,7 @@ class ComparisonResult:
     candidate: str
     baseline: str
     notes: list[str] = field(default_factory=list)
+    only: dict[str, list[str]] = field(default_factory=dict)  # side -> the cells only it has (not compared)
 
     # -- views
     def by_status(self, status: str) -> list[Comparison]:
@@ -146,7 +166,9 @@ class ComparisonResult:
             f"size. Unchanged: anything else, including significant drops within the {_num(self.max_drop)}-point "
             f"tolerance. Detectable drop: the larger of the tolerance and the drop this test would flag with "
             f"{POWER:.0%} probability given the variance seen here ((t(1-alpha/2) + t({POWER:g})) x standard error); "
-            f"a smaller true drop can pass unnoticed. Each comparison is tested on its own at alpha "
+            f"a smaller true drop can pass unnoticed; a detectable drop larger than the baseline's score is stated as "
+            f"not detectable at this test size, with the test size that would detect a drop of the tolerance (at "
+            f"least 1 point) if the seed variance stays as seen. Intervals are cut at the metric's range. Each comparison is tested on its own at alpha "
             f"{_num(self.alpha)} (no correction for the {len(self.comparisons)} comparison(s)). Macro-F1: the "
             f"unweighted mean of per-class F1 over the classes present in the references or predictions "
             f"(scikit-learn's default). MCC: scikit-learn's matthews_corrcoef (multiclass R_K, -1..1), in points "
@@ -174,6 +196,8 @@ class ComparisonResult:
             "regressions": rows(self.regressions),
             "improvements": rows(self.improvements),
             "unchanged": rows(self.unchanged),
+            "only_candidate": list(self.only.get("candidate", [])),
+            "only_baseline": list(self.only.get("baseline", [])),
             "notes": list(self.notes),
             "method": self.method,
         }
@@ -197,36 +221,25 @@ class ComparisonResult:
                 lines += ["<details><summary>Show the unchanged comparisons</summary>", "", table, "", "</details>", ""]
             else:
                 lines += [table, ""]
+            if any(c.clipped for c in items):
+                lines += ["† the interval is cut at the metric's range (a score cannot leave it).", ""]
             if any(c.within_tolerance for c in items):
                 lines += [f"\\* a significant drop (p < {_num(self.alpha)}) within the {_num(self.max_drop)}-point "
                           f"tolerance: not counted as a regression.", ""]
+        from harness.views.compare_table import config_lines
+
+        changed = config_lines(self.comparisons)
+        if changed:
+            lines += ["### Configuration differences (baseline → candidate)", ""] + changed + [""]
         if self.notes:
             lines += ["### Notes", ""] + [f"- {note}" for note in self.notes] + [""]
         lines += ["---", "", f"<sub>Method: {self.method}</sub>", ""]
         return "\n".join(lines)
 
     def _table(self, items: list[Comparison]) -> str:
-        import pandas as pd
+        from harness.views.compare_table import comparison_table
 
-        frame = pd.DataFrame(
-            [
-                {
-                    "task": c.task,
-                    "model": c.model,
-                    "metric": METRIC_NAMES.get(c.metric, c.metric),
-                    "baseline": f"{c.baseline:.2f}",
-                    "candidate": f"{c.candidate:.2f}",
-                    "delta": f"{c.delta:+.2f}" + ("\\*" if c.within_tolerance else ""),
-                    self.ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]",
-                    "p": format_p(c.p_value),
-                    "detectable drop": f"{c.detectable_drop:.2f}",
-                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡"),
-                }
-                for c in items
-            ]
-        )
-        align = ("left", "left", "left", "right", "right", "right", "right", "right", "right", "left")
-        return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+        return comparison_table(items, self.ci_label)
 
     def render(self, fmt: str = "md") -> str:
         if fmt == "json":
@@ -249,29 +262,6 @@ def _plain(markdown: str) -> str:
     return markdown.replace("**", "").replace("`", "")
 
 
-# --------------------------------------------------------------------------- checks
-def _unusable(problems: list[tuple[str, str]]) -> HarnessError:
-    kinds = {"missing": "cell(s) missing on one side", "seeds": "cell(s) with no common seeds",
-             "test set": "cell(s) not scored on the same test set"}
-    counts: dict[str, int] = {}
-    for kind, _ in problems:
-        counts[kind] = counts.get(kind, 0) + 1
-    summary = "; ".join(f"{n} {kinds.get(k, k)}" for k, n in counts.items())
-    first = problems[0][1]
-    head = f"cannot compare candidate and baseline: {summary} (first: {first})"
-    return HarnessError("\n".join([head] + [f"  - {message}" for _, message in problems]))
-
-
-def _environment_notes(pairs: list[tuple[SeedRun, SeedRun]]) -> list[str]:
-    notes = []
-    for key in ("harness", "torch", "transformers", "device", "precision"):
-        cand = sorted({str(c.provenance.get(key)) for c, _ in pairs if c.provenance.get(key) is not None})
-        base = sorted({str(b.provenance.get(key)) for _, b in pairs if b.provenance.get(key) is not None})
-        if cand and base and cand != base:
-            notes.append(f"{key} differs: {', '.join(cand)} (candidate) vs {', '.join(base)} (baseline)")
-    return notes
-
-
 # --------------------------------------------------------------------------- comparison
 def compare(
     candidate_cells: Any,
@@ -281,14 +271,19 @@ def compare(
     alpha: float = 0.05,
     resamples: int = 2000,
     seed: int = 0,
+    tasks: Sequence[str] | str | None = None,
+    models: Sequence[str] | str | None = None,
+    require_all: bool = False,
 ) -> ComparisonResult:
-    """Compare every task x model x metric of the candidate with the baseline.
+    """Compare every task x model x metric the candidate and the baseline both have.
 
     Each side: a results folder or baseline file path, a list of result records, a mapping
-    {(task, model): Cell}, or a Side. Raises HarnessError when the sides cannot be compared
-    (cells missing on either side, no common seeds, different test sets), listing every problem.
+    {(task, model): Cell}, or a Side. `tasks` / `models` keep only those cells (a model name also
+    selects its variants, model@NAME). Cells only one side has are listed in the notes and
+    `result.only`; with `require_all` they are an error. Raises HarnessError when cells both sides
+    have cannot be compared (no common seeds, different test sets), listing every problem.
     """
-    from harness.stats import seed_example_test
+    from harness.stats import ResampledMetrics, paired_test
 
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
@@ -307,88 +302,59 @@ def compare(
         if not side.cells:
             failed = f" ({len(side.failed)} failed record(s))" if side.failed else ""
             raise HarnessError(f"the {name} {side.source} has no completed result records{failed}")
+    filter_sides((cand_side, base_side), _names(tasks), _names(models))
+    paired = pair_cells(cand_side, base_side, require_all=require_all)
+    notes = paired.notes
 
-    plans, notes = _pair_cells(cand_side, base_side)
-
+    table = ResampledMetrics(resamples, seed)  # each seed run resampled once, all runs of a test set at once
     comparisons = []
-    for cand, base, common in plans:
-        runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-        for metric in metrics:
-            stats = seed_example_test(
-                runs[-1].references, [cand.seeds[s].predictions for s in common],
-                [base.seeds[s].predictions for s in common], metric, n_labels(runs),
-                resamples=resamples, seed=seed, alpha=alpha,
-            )
-            comparisons.append(_comparison(cand, common, stats, alpha, max_drop))
+    for metric in metrics:
+        by_test: dict[tuple, list] = {}  # every run of one test set resampled in one pass
+        for cand, base, common in paired.plans:
+            runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
+            by_test.setdefault((tuple(runs[-1].references), n_labels(runs)), []).extend(runs)
+        for (refs, k), runs in by_test.items():
+            table.add(runs[-1].references, [r.predictions for r in runs], metric, k)
+        for cand, base, common in paired.plans:
+            runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
+            refs, k = runs[-1].references, n_labels(runs)
+            cand_boot, cand_points = table.get(refs, [cand.seeds[s].predictions for s in common], metric, k)
+            base_boot, base_points = table.get(refs, [base.seeds[s].predictions for s in common], metric, k)
+            stats = paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(refs), alpha=alpha,
+                                resamples=resamples)
+            changes = paired.config_changes.get((cand.task, cand.model), {})
+            comparisons.append(_comparison(cand, common, stats, alpha, max_drop, changes))
+    comparisons.sort(key=lambda c: (c.task, c.model, metrics.index(c.metric)))
     if any(c.pairs == 1 for c in comparisons):
         single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
         notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
                      f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
     return ComparisonResult(
         comparisons=comparisons, metrics=metrics, alpha=alpha, max_drop=max_drop, resamples=resamples, seed=seed,
-        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes,
+        candidate=cand_side.describe(), baseline=base_side.describe(), notes=notes, only=paired.only,
     )
 
 
-def _pair_cells(cand_side: Side, base_side: Side) -> tuple[list[tuple[Cell, Cell, list[int]]], list[str]]:
-    """Match the two sides' cells and seeds: (cell pairs with their common seeds, notes). Raises
-    HarnessError listing every cell that cannot be compared."""
-    problems: list[tuple[str, str]] = []
-    plans: list[tuple[Cell, Cell, list[int]]] = []
-    notes: list[str] = []
-    same_config: list[str] = []
-    failed_by_cell = {
-        name: {(t, m) for t, m, _ in side.failed} for name, side in (("candidate", cand_side), ("baseline", base_side))
-    }
-    for key in sorted(set(cand_side.cells) | set(base_side.cells)):
-        cell_name = f"{key[0]} / {key[1]}"
-        for name, side in (("candidate", cand_side), ("baseline", base_side)):
-            if key not in side.cells:
-                why = " (only failed records)" if key in failed_by_cell[name] else ""
-                problems.append(("missing", f"{cell_name}: missing from the {name} {side.source}{why}; "
-                                            f"the {'baseline' if name == 'candidate' else 'candidate'} has it"))
-        if key not in cand_side.cells or key not in base_side.cells:
-            continue
-        cand, base = cand_side.cells[key], base_side.cells[key]
-        common = sorted(set(cand.seeds) & set(base.seeds))
-        if not common:
-            problems.append(("seeds", f"{cell_name}: no common seeds (candidate {sorted(cand.seeds)}, "
-                                      f"baseline {sorted(base.seeds)})"))
-            continue
-        problem = test_set_problem(cell_name, [cand.seeds[s] for s in common], [base.seeds[s] for s in common])
-        if problem:
-            problems.append(("test set", problem))
-            continue
-        trained_on = {side: sorted({r.data_fingerprint or "?" for r in runs})
-                      for side, runs in (("candidate", [cand.seeds[s] for s in common]),
-                                         ("baseline", [base.seeds[s] for s in common]))}
-        if trained_on["candidate"] != trained_on["baseline"]:
-            notes.append(f"{cell_name}: same test set, but the training or validation data differ (data fingerprint "
-                         f"{', '.join(trained_on['candidate'])} (candidate) vs {', '.join(trained_on['baseline'])} "
-                         f"(baseline))")
-        unpaired = sorted(set(cand.seeds) ^ set(base.seeds))
-        if unpaired:
-            notes.append(f"{cell_name}: seed(s) {', '.join(map(str, unpaired))} have no partner and are ignored")
-        if all(cand.seeds[s].config_hash == base.seeds[s].config_hash for s in common):
-            same_config.append(cell_name)
-        plans.append((cand, base, common))
-    if problems:
-        raise _unusable(problems)
-    if same_config:
-        shown = ", ".join(same_config[:5]) + (f" and {len(same_config) - 5} more" if len(same_config) > 5 else "")
-        notes.append(f"same config hash on both sides for every paired seed of {len(same_config)} cell(s): {shown} "
-                     f"(those compare a configuration with itself)")
-    for name, side in (("candidate", cand_side), ("baseline", base_side)):
-        if side.failed:
-            shown = ", ".join(f"{t} / {m} / seed {s}" for t, m, s in side.failed[:5])
-            more = f" and {len(side.failed) - 5} more" if len(side.failed) > 5 else ""
-            notes.append(f"the {name} has {len(side.failed)} failed record(s), not compared: {shown}{more}")
-    all_pairs = [(c.seeds[s], b.seeds[s]) for c, b, common in plans for s in common]
-    notes.extend(_environment_notes(all_pairs))
-    return plans, notes
+def _names(value: Sequence[str] | str | None) -> list[str] | None:
+    """A filter as a list: "a,b" or ["a", "b"]; None or empty: no filter."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if item.strip()] or None
 
 
-def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float) -> Comparison:
+def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
+                changes: dict[str, list[Any]]) -> Comparison:
+    """Points, with the interval and the detectable drop stated within the metric's range: the
+    candidate cannot score below `low` or above `high`, so neither can the delta go past them."""
+    metric = METRICS_REGISTRY[stats["metric"]]
+    baseline = 100 * stats["baseline"]
+    floor, ceiling = 100 * metric.low - baseline, 100 * metric.high - baseline
+    low, high = 100 * stats["low"], 100 * stats["high"]
+    clipped = low < floor or high > ceiling
+    mde = 100 * stats["mde"]
+    detectable = max(max_drop, mde) if mde <= -floor + _EPS else None
+    needed = None if detectable is not None else examples_needed(stats, max(max_drop, 1.0) / 100, alpha)
     delta = 100 * stats["delta"]
     significant = stats["p_value"] < alpha
     if significant and delta < 0 and -delta > max_drop + _EPS:
@@ -399,11 +365,12 @@ def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: flo
         status = "unchanged"
     return Comparison(
         task=cell.task, model=cell.model, metric=stats["metric"],
-        baseline=100 * stats["baseline"], candidate=100 * stats["candidate"], delta=delta,
-        low=100 * stats["low"], high=100 * stats["high"], p_value=stats["p_value"],
+        baseline=baseline, candidate=100 * stats["candidate"], delta=delta,
+        low=max(low, floor), high=min(high, ceiling), p_value=stats["p_value"],
         pairs=stats["pairs"], seeds=list(common), n_examples=stats["n_examples"], status=status,
-        significant=significant, detectable_drop=max(max_drop, 100 * stats["mde"]), se=100 * stats["se"],
+        significant=significant, detectable_drop=detectable, se=100 * stats["se"],
         df=stats["df"], training_variance_counted=stats["training_variance_counted"], method=stats["method"],
+        clipped=clipped, examples_needed=needed, config_changes=changes,
     )
 
 
@@ -415,12 +382,15 @@ def assert_no_regression(
     alpha: float = 0.05,
     resamples: int = 2000,
     seed: int = 0,
+    tasks: Sequence[str] | str | None = None,
+    models: Sequence[str] | str | None = None,
+    require_all: bool = False,
 ) -> ComparisonResult:
     """For users' tests: raise AssertionError with the markdown report when the candidate regressed
     against the baseline; return the ComparisonResult otherwise. Inputs that cannot be compared
     raise harness.errors.HarnessError."""
     result = compare(candidate, baseline, metrics=metrics, max_drop=max_drop, alpha=alpha,
-                     resamples=resamples, seed=seed)
+                     resamples=resamples, seed=seed, tasks=tasks, models=models, require_all=require_all)
     if result.regressed:
         raise AssertionError(result.to_markdown())
     return result

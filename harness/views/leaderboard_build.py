@@ -10,7 +10,9 @@ from harness.errors import HarnessError
 from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
 from harness.metrics import MCC_DEFINITION, metric_bounds
-from harness.stats import SIGNIFICANCE_METHOD, mean_ci, seed_example_test
+from harness.records.chance import at_chance
+from harness.views.formatting import AT_CHANCE_MARK
+from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
@@ -22,6 +24,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
     groups = group_records(records)
 
     cells: dict[tuple[str, str, str], Cell] = {}
+    runs = _SeedRuns(ResampledMetrics(RESAMPLES, BOOTSTRAP_SEED))  # each seed run converted and resampled once
     for metric in METRICS:
         for task in tasks:
             for model in models:
@@ -36,7 +39,11 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                     values=values,
                     stats=mean_ci(values, CONFIDENCE, bounds=metric_bounds(metric)),
                 )
-            _mark_column(metric, task, models, cells, groups)
+            runs.prepare(metric, [groups[(task, m)] for m in models if (task, m) in groups])
+            _mark_column(metric, task, models, cells, groups, runs)
+            for model in models:
+                if (task, model) in groups and groups[(task, model)].completed:
+                    cells[(metric, task, model)].at_chance = runs.chance(groups[(task, model)])
 
     averages: dict[tuple[str, str], float | None] = {}
     best_average: dict[str, set[str]] = {}
@@ -88,6 +95,7 @@ def _mark_column(
     models: list[str],
     cells: dict[tuple[str, str, str], Cell],
     groups: dict[tuple[str, str], RecordGroup],
+    runs: "_SeedRuns",
 ) -> None:
     """Bold the best mean(s) of a task column; mark the models not significantly different from it."""
     scored = [m for m in models if cells[(metric, task, m)].mean is not None]
@@ -106,13 +114,51 @@ def _mark_column(
             continue
         cell = cells[(metric, task, model)]
         cell.comparison = _paired_test(
-            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference
+            metric, groups[(task, model)].completed, groups[(task, reference)].completed, reference, runs
         )
         cell.tie = cell.comparison.get("p_value") is not None and cell.comparison["p_value"] >= ALPHA
 
 
+class _SeedRuns:
+    """The typed seed runs of the records (converted once) and their shared bootstrap table."""
+
+    def __init__(self, table: ResampledMetrics) -> None:
+        self.table = table
+        self._runs: dict[int, Any] = {}
+        self._chance: dict[tuple[str, str], str | None] = {}
+
+    def of(self, record: dict[str, Any]):
+        key = id(record)
+        if key not in self._runs:
+            self._runs[key] = seed_run(record)
+        return self._runs[key]
+
+    def chance(self, group: RecordGroup) -> str | None:
+        key = (group.task, group.model)
+        if key not in self._chance:
+            try:
+                self._chance[key] = at_chance([self.of(r) for r in group.completed])
+            except HarnessError:
+                self._chance[key] = None
+        return self._chance[key]
+
+    def prepare(self, metric: str, groups: list[RecordGroup]) -> None:
+        """Resample every completed run of one task at once (grouped by test set and label count)."""
+        by_test: dict[tuple, list] = {}
+        for group in groups:
+            for record in group.completed:
+                try:
+                    run = self.of(record)
+                except HarnessError:
+                    continue
+                if len(run.predictions) == len(run.references) and run.references:
+                    by_test.setdefault((tuple(run.references), len(run.labels)), []).append(run)
+        for same in by_test.values():
+            self.table.add(same[0].references, [r.predictions for r in same], metric, n_labels(same))
+
+
 def _paired_test(
-    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str
+    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str, runs: _SeedRuns
 ) -> dict[str, Any]:
     """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
     by_seed_c = {int(r["seed"]): r for r in candidate}
@@ -122,8 +168,8 @@ def _paired_test(
     if not common:
         return {**out, "skipped": "no seed in common with the best model"}
     try:
-        cand = [seed_run(by_seed_c[s]) for s in common]
-        base = [seed_run(by_seed_b[s]) for s in common]
+        cand = [runs.of(by_seed_c[s]) for s in common]
+        base = [runs.of(by_seed_b[s]) for s in common]
     except HarnessError:
         return {**out, "skipped": "test predictions missing"}
     problem = test_set_problem("", cand, base)
@@ -131,7 +177,7 @@ def _paired_test(
         return {**out, "skipped": problem.lstrip(": ")}
     result = seed_example_test(
         base[0].references, [r.predictions for r in cand], [r.predictions for r in base], metric, n_labels(cand + base),
-        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA,
+        resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA, resampled=runs.table,
     )
     return {
         **out,
@@ -209,6 +255,8 @@ def _footnote(
         + (f" (a fixed subset: max_eval_samples = {', '.join(map(str, subsets))})" if subsets else "")
         + f"; test examples: {sizes_text}.",
         f"Cells: {ci_method}. `(k of n seeds; f failed)`: the mean over the k completed seeds only.",
+        f"{AT_CHANCE_MARK}: at chance level, i.e. test accuracy not significantly above the majority-class rate "
+        f"(one-sided binomial test over the pooled seeds, p ≥ 0.05) or a seed predicting one class for every row. "
         f"`{FAILED}`: every seed of the cell failed; `{MISSING}`: no record for this task × model. "
         "Neither counts as 0 or enters an average.",
         f"`{AVERAGE}`: mean over tasks of the per-task means, only for models with a result on every task "

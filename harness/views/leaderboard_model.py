@@ -1,6 +1,8 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
+from harness.views.formatting import AT_CHANCE_MARK, score_text
+
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
 
 import json
@@ -50,6 +52,7 @@ class Cell:
     best: bool = False
     tie: bool = False  # not significantly different from the column's best model
     comparison: dict[str, Any] | None = None  # the paired test against the best, or why none was run
+    at_chance: str | None = None  # why the cell is at chance level (harness.records.chance), or None
 
     @property
     def status(self) -> str:
@@ -69,18 +72,14 @@ class Cell:
             return MISSING
         if self.status == "failed":
             return FAILED
-        core = _fmt_pct(self.stats["mean"])
-        if self.stats["clipped"]:
-            core += f" [{_fmt_pct(self.stats['low'])}, {_fmt_pct(self.stats['high'])}]"
-        elif self.stats["half_width"] is not None:
-            core += f" ± {_fmt_pct(self.stats['half_width'])}"
-        n, failed = len(self.seeds), len(self.failed_seeds)
-        count = f"({n} of {n + failed} seeds; {failed} failed)" if failed else f"({n})"
-        text = f"{core} {count}"
+        text = score_text(_pct(self.stats["mean"]), _pct(self.stats["half_width"]), _pct(self.stats["low"]),
+                          _pct(self.stats["high"]), bool(self.stats["clipped"]), len(self.seeds), len(self.failed_seeds))
         if self.best or self.tie:
             text = f"**{text}**"
         if self.tie:
             text += f" {TIE_MARK}"
+        if self.at_chance:
+            text += f" {AT_CHANCE_MARK}"
         return text
 
 
@@ -141,6 +140,7 @@ class Leaderboard:
                             "status": cell.status,
                             "seeds": " ".join(map(str, cell.seeds)),
                             "failed_seeds": " ".join(map(str, cell.failed_seeds)),
+                            **_cell_display(cell),
                             "best": cell.best,
                             "tie_with_best": cell.tie,
                             "p_value_vs_best": comparison.get("p_value"),
@@ -241,6 +241,7 @@ class Leaderboard:
                             **_cell_numbers(cell),
                             "seeds": cell.seeds,
                             "failed_seeds": cell.failed_seeds,
+                            **_cell_display(cell),
                             "values": [_pct(v) for v in cell.values],
                             "best": cell.best,
                             "tie_with_best": cell.tie,
@@ -291,6 +292,15 @@ def _fmt_pct(fraction: float) -> str:
 
 def _pct(fraction: float | None) -> float | None:
     return None if fraction is None else float(fraction) * 100
+
+
+def _cell_display(cell) -> dict[str, Any]:
+    """Whether the interval was cut at the metric's range, and the cell as every view prints it."""
+    stats = cell.stats
+    return {"at_chance": cell.at_chance, "clipped": bool(stats.get("clipped")),
+            "display": score_text(_pct(stats["mean"]), _pct(stats["half_width"]), _pct(stats["low"]),
+                                  _pct(stats["high"]), bool(stats.get("clipped")), len(cell.seeds),
+                                  len(cell.failed_seeds)) or None}
 
 
 def _cell_numbers(cell) -> dict[str, Any]:

@@ -41,17 +41,29 @@ def ensure_cell_plots(results: Path, record: dict[str, Any]) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- best model and confusions
 def best_model(records: Sequence[dict[str, Any]], task: str) -> tuple[str, list[dict[str, Any]]] | None:
-    """The model with the highest mean test accuracy over its completed seeds on `task` (ties: name)."""
+    """The model with the highest mean test accuracy over its completed seeds on `task` (ties: name),
+    among the cells not at chance level (harness.records.chance): a model predicting one class is
+    never "best"."""
     cells = _by_cell(r for r in _completed(records) if r["task"] == task)
     scored = []
     for (_, model), group in cells.items():
         values = [v for v in (_test(r, "accuracy") for r in group) if v is not None]
-        if values:
+        if values and _chance_reason(group) is None:
             scored.append((-_mean(values), model, group))
     if not scored:
         return None
     scored.sort(key=lambda item: (item[0], item[1]))
     return scored[0][1], scored[0][2]
+
+
+def _chance_reason(group: Sequence[dict[str, Any]]) -> str | None:
+    from harness.records.chance import at_chance
+    from harness.records.grouping import seed_run
+
+    try:
+        return at_chance([seed_run(r) for r in group])
+    except HarnessError:  # no test predictions: nothing to test
+        return None
 
 
 def most_confused_pairs(records: Sequence[dict[str, Any]], top: int = TOP_CONFUSIONS) -> list[dict[str, Any]]:
@@ -153,14 +165,18 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         "",
         "## Per task: the best model's errors",
         "",
-        "Best model = highest mean test accuracy over its completed seeds. The confusion matrix shown is its "
+        "Best model = highest mean test accuracy over its completed seeds, among the cells not at chance level. The confusion matrix shown is its "
         "lowest seed (not its best one), row-normalised by true label; the confused pairs are pooled over all its seeds.",
     ]
     for task in tasks:
         out += ["", f"### {task}", ""]
         best = best_model(records, task)
         if best is None:
-            out.append(f"No completed cell: every model {FAILED} on this task.")
+            if any(r["task"] == task for r in completed):
+                out.append("No best model: every completed cell of this task is at chance level (⚠ in the "
+                           "leaderboard: not significantly above the majority-class rate, or one class predicted).")
+            else:
+                out.append(f"No completed cell: every model {FAILED} on this task.")
             continue
         model, group = best
         done = _completed(group)

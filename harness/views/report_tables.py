@@ -6,6 +6,8 @@ as the leaderboard's daggers and `harness compare`.
 """
 from __future__ import annotations
 
+from harness.views.formatting import score_text
+
 from harness.metrics import metric_bounds, metric_names
 
 import math
@@ -217,12 +219,9 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
         summary = mean_ci([v for v in (_test(r, metric) for r in done) if v is not None], bounds=metric_bounds(metric))
         if summary["mean"] is None:
             parts.append(DASH)
-        elif summary["clipped"]:
-            parts.append(f"{_points(summary['mean'])} [{_points(summary['low'])}, {_points(summary['high'])}]")
-        elif summary["half_width"] is None:
-            parts.append(_points(summary["mean"]))
         else:
-            parts.append(f"{_points(summary['mean'])} ± {100 * summary['half_width']:.2f}")
+            parts.append(score_text(*(None if summary[k] is None else 100 * summary[k]
+                                      for k in ("mean", "half_width", "low", "high")), clipped=summary["clipped"]))
     failed = len(group) - len(done)
     return " / ".join(parts) + (f" ({failed} failed)" if failed else "")
 

@@ -13,6 +13,8 @@ cell's confusion matrix and curves images (relative to the page, when the images
 """
 from __future__ import annotations
 
+from harness.views.formatting import AT_CHANCE_MARK, score_text
+
 from harness.views.leaderboard_model import METRIC_TITLES
 
 import os
@@ -46,11 +48,10 @@ def _cell_view(cell: dict[str, Any], links: dict[int, dict[str, str]]) -> dict[s
     elif cell["status"] == "failed":
         text = "failed"
     else:
-        text = _pct(cell["mean"])
-        if cell["half_width"] is not None:
-            text += f" ± {_pct(cell['half_width'])}"
-        n, failed = cell["n_seeds"], cell["n_failed"]
-        text += f" ({n} of {n + failed} seeds; {failed} failed)" if failed else f" ({n})"
+        text = score_text(cell["mean"], cell["half_width"], cell["low"], cell["high"], bool(cell.get("clipped")),
+                          cell["n_seeds"], cell["n_failed"])
+        if cell.get("at_chance"):
+            text += f" {AT_CHANCE_MARK}"
     seeds = [
         {"seed": seed, "value": _pct(value), "links": links.get(seed, {})}
         for seed, value in zip(cell["seeds"], cell["values"])

@@ -1,0 +1,26 @@
+"""The one formatter of a score across seeds, shared by every view (markdown, CSV, JSON, the web
+page, the report and the terminal): `84.12 ± 1.03 (3)`, or, when the t interval was cut at the
+metric's range, the interval itself `89.67 [73.13, 100.00] (3)` (a cut interval is not symmetric).
+Numbers in points (metric x 100)."""
+from __future__ import annotations
+
+AT_CHANCE_MARK = "⚠"  # a cell not significantly above the majority-class rate, or predicting one class
+
+
+def points(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def score_text(mean: float | None, half_width: float | None = None, low: float | None = None,
+               high: float | None = None, clipped: bool = False, n: int | None = None, failed: int = 0) -> str:
+    """mean ± half-width, or mean [low, high] when clipped; then the seed count (n, failed)."""
+    if mean is None:
+        return ""
+    text = points(mean)
+    if clipped and low is not None and high is not None:
+        text += f" [{points(low)}, {points(high)}]"
+    elif half_width is not None:
+        text += f" ± {points(half_width)}"
+    if n is not None:
+        text += f" ({n} of {n + failed} seeds; {failed} failed)" if failed else f" ({n})"
+    return text
