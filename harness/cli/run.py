@@ -6,9 +6,7 @@ import json
 
 
 def cmd_run(args) -> int:
-    from harness.api import execute
     from harness.planning.request import RunRequest
-    from harness.planning.planner import make_plan
 
     request = RunRequest(
         suite=args.suite, tasks=args.tasks, models=args.models, seeds=args.seeds, seed_list=args.seed_list,
@@ -20,9 +18,17 @@ def cmd_run(args) -> int:
         cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
         search=search_block(args), no_search=args.no_search,
     )
+    return plan_and_execute(request, args.dry_run, args.format)
+
+
+def plan_and_execute(request, dry_run: bool, fmt: str) -> int:
+    """Plan (every usage error exits 2 here), then print the plan or execute it (`run`, `evaluate`)."""
+    from harness.api import execute
+    from harness.planning.planner import make_plan
+
     plan = make_plan(request)
-    if args.dry_run:
-        if args.format == "json":
+    if dry_run:
+        if fmt == "json":
             print(json.dumps(plan.to_json(), indent=1))
         else:
             print(plan.table())

@@ -41,5 +41,6 @@ class RunRequest:
     checkpoint: bool | None = None  # None: cells planned for more than CHECKPOINT_MIN_STEPS steps
     search: dict[str, Any] = field(default_factory=dict)  # --search: a search block (space, strategy, ...)
     no_search: bool = False  # ignore every search block: run the recipe as declared
+    model_specs: list[Any] = field(default_factory=list)  # ModelSpecs beside models.yaml (`harness evaluate`)
 
 
