@@ -83,6 +83,7 @@ class BaselineSeed(_Open):
     metrics: dict[str, Any]
     predictions: list[int]
     references: list[int] | None = None
+    kind: Literal["final", "evaluation"] = "final"  # evaluation: a checkpoint evaluated as published
 
 
 class BaselineCell(_Open):
@@ -141,6 +142,8 @@ def baseline_document(records: list[dict[str, Any]], source: str | None = None) 
                 "metrics": run.metrics,
                 "predictions": run.predictions,
             }
+            if run.kind != "final":
+                entry["kind"] = run.kind
             if shared is None:
                 entry["references"] = run.references
             if run.labels != labels:
@@ -254,6 +257,7 @@ def parse_baseline(document: Any, where: str) -> Side:
                 config_hash=seed.config_hash,
                 provenance=dict(seed.provenance),
                 metrics=dict(seed.metrics),
+                kind=seed.kind,
             )
     failed = [(str(d.get("task")), str(d.get("model")), int(d.get("seed", -1))) for d in parsed.left_out]
     meta = {"created_at": parsed.created_at, "harness_version": parsed.harness_version, "exported_from": parsed.source}

@@ -64,6 +64,7 @@ class SeedRun:
     config_hash: str
     provenance: dict[str, Any]
     metrics: dict[str, Any]
+    kind: str = "final"  # "evaluation": a checkpoint evaluated as published (fixed weights, no seeds)
 
     @property
     def test_fingerprint(self) -> str | None:
@@ -102,6 +103,7 @@ def seed_run(record: dict[str, Any]) -> SeedRun:
         config_hash=str(record.get("config_hash", "")),
         provenance=dict(record.get("provenance") or {}),
         metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
+        kind=str(record.get("kind") or "final"),
     )
 
 

@@ -59,6 +59,7 @@ class Comparison:
     df: float  # degrees of freedom of the t reference distribution
     training_variance_counted: bool  # False with one seed pair: only test-example variance
     method: str = SIGNIFICANCE_METHOD
+    evaluated: bool = False  # both sides evaluated as published: fixed weights, no training variance exists
 
     @property
     def within_tolerance(self) -> bool:
@@ -141,7 +142,9 @@ class ComparisonResult:
             f"test examples (seed {self.seed}) shared by every seed pair, the seed term from the spread of the "
             f"per-pair deltas (less the example noise it already holds, floored at 0); p and the {self.ci_label} "
             f"come from a t distribution with Satterthwaite's degrees of freedom (about seeds - 1 when seed variance "
-            f"dominates). With one seed pair, training variance is not accounted for. Values and deltas are in points "
+            f"dominates). With one seed pair, training variance is not accounted for; checkpoints evaluated as "
+            f"published on both sides (§) have fixed weights and no training variance, so the test-example term is "
+            f"the whole variance. Values and deltas are in points "
             f"(metric x 100). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} and delta > 0, with no minimum "
             f"size. Unchanged: anything else, including significant drops within the {_num(self.max_drop)}-point "
             f"tolerance. Detectable drop: the larger of the tolerance and the drop this test would flag with "
@@ -219,7 +222,7 @@ class ComparisonResult:
                     self.ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]",
                     "p": format_p(c.p_value),
                     "detectable drop": f"{c.detectable_drop:.2f}",
-                    "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡"),
+                    "seeds paired": _pairs_text(c),
                 }
                 for c in items
             ]
@@ -233,6 +236,12 @@ class ComparisonResult:
         if fmt == "md":
             return self.to_markdown()
         raise ValueError(f"unknown format '{fmt}' (md, json)")
+
+
+def _pairs_text(c: Comparison) -> str:
+    if c.evaluated:
+        return "evaluated §"
+    return f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡")
 
 
 def _num(value: float) -> str:
@@ -318,9 +327,14 @@ def compare(
                 [base.seeds[s].predictions for s in common], metric, n_labels(runs),
                 resamples=resamples, seed=seed, alpha=alpha,
             )
-            comparisons.append(_comparison(cand, common, stats, alpha, max_drop))
-    if any(c.pairs == 1 for c in comparisons):
-        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
+            comparisons.append(_comparison(cand, common, stats, alpha, max_drop, _evaluated(cand, base, common)))
+    evaluated = sorted({f"{c.task} / {c.model}" for c in comparisons if c.evaluated})
+    if evaluated:
+        notes.append(f"{', '.join(evaluated)} (§): checkpoints evaluated as published on both sides. Their weights "
+                     f"are fixed, so there is no training variance to count: the paired test over the test examples "
+                     f"is the whole noise, and the detectable drop is what this test set size allows")
+    if any(c.pairs == 1 and not c.evaluated for c in comparisons):
+        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1 and not c.evaluated})
         notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
                      f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
     return ComparisonResult(
@@ -387,7 +401,12 @@ def _pair_cells(cand_side: Side, base_side: Side) -> tuple[list[tuple[Cell, Cell
     return plans, notes
 
 
-def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float) -> Comparison:
+def _evaluated(cand: Cell, base: Cell, common: list[int]) -> bool:
+    return all(side.seeds[s].kind == "evaluation" for side in (cand, base) for s in common)
+
+
+def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
+                evaluated: bool = False) -> Comparison:
     delta = 100 * stats["delta"]
     significant = stats["p_value"] < alpha
     if significant and delta < 0 and -delta > max_drop + _EPS:
@@ -402,7 +421,9 @@ def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: flo
         low=100 * stats["low"], high=100 * stats["high"], p_value=stats["p_value"],
         pairs=stats["pairs"], seeds=list(common), n_examples=stats["n_examples"], status=status,
         significant=significant, detectable_drop=max(max_drop, 100 * stats["mde"]), se=100 * stats["se"],
-        df=stats["df"], training_variance_counted=stats["training_variance_counted"], method=stats["method"],
+        df=stats["df"], training_variance_counted=stats["training_variance_counted"],
+        method="paired test over test examples (evaluated checkpoints: no training variance)" if evaluated
+        else stats["method"], evaluated=evaluated,
     )
 
 

@@ -26,6 +26,8 @@ THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
     ("train_samples_per_s", "train samples/s", "{:,.1f}"),
     ("train_tokens_per_s", "train tokens/s", "{:,.1f}"),
     ("eval_samples_per_s", "inference samples/s", "{:,.1f}"),
+    ("latency_median_ms", "batch-1 latency median (ms)", "{:,.2f}"),
+    ("latency_p95_ms", "batch-1 latency p95 (ms)", "{:,.2f}"),
     ("peak_memory_mb", "peak memory (MB)", "{:,.1f}"),
     ("parameters_m", "parameters (M)", "{:.2f}"),
 )
@@ -46,10 +48,13 @@ def _cell_view(cell: dict[str, Any], links: dict[int, dict[str, str]]) -> dict[s
         text = "failed"
     else:
         text = _pct(cell["mean"])
-        if cell["half_width"] is not None:
+        if cell.get("example_interval"):  # evaluated as published: the test-example interval, no seeds
+            text += f" [{_pct(cell['example_interval']['low'])}, {_pct(cell['example_interval']['high'])}] (evaluated)"
+        elif cell["half_width"] is not None:
             text += f" ± {_pct(cell['half_width'])}"
         n, failed = cell["n_seeds"], cell["n_failed"]
-        text += f" ({n} of {n + failed} seeds; {failed} failed)" if failed else f" ({n})"
+        if not cell.get("example_interval"):
+            text += f" ({n} of {n + failed} seeds; {failed} failed)" if failed else f" ({n})"
     seeds = [
         {"seed": seed, "value": _pct(value), "links": links.get(seed, {})}
         for seed, value in zip(cell["seeds"], cell["values"])
