@@ -96,6 +96,7 @@ def test_saved_checkpoint_evaluated_again_gives_identical_test_predictions(train
     assert evaluated["alignment"]["map"] == {"negative": "negative", "positive": "positive"}
     assert set(evaluated["alignment"]["by"].values()) == {"name"}
     assert evaluated["config"]["seed"] == 0 and "learning_rate" not in evaluated["config"]["recipe"]
+    assert evaluated["evaluation"]["trained"] is False and evaluated["evaluation"]["seed_variance"] == 0
 
 
 def test_latency_is_recorded_for_fine_tuned_and_evaluated_cells(trained, tmp_path):
@@ -267,3 +268,39 @@ def test_label_map_is_only_for_finetuned_models(tmp_path):
     path = write_models_file(tmp_path / "models.yaml", [{"name": "m", "source": "x", "label_map": {"a": "b"}}])
     with pytest.raises(HarnessError, match="label_map: only a model with 'init: finetuned'"):
         load_models(path)
+
+
+# --------------------------------------------------------------------------- views
+def test_leaderboard_marks_an_evaluated_checkpoint_with_its_test_example_interval():
+    from helpers import make_record, predictions_with_accuracy
+
+    from harness.stats import bootstrap_record_ci
+    from harness.views.leaderboard import build_leaderboard
+
+    refs = [i % 2 for i in range(200)]
+    labels = ["negative", "positive"]
+    tuned = [make_record("t", "tuned", seed, refs, predictions_with_accuracy(refs, 0.8 + 0.02 * seed, 2, seed), labels)
+             for seed in range(3)]
+    preds = predictions_with_accuracy(refs, 0.85, 2, 9)
+    published = make_record("t", "published", 0, refs, preds, labels, kind="evaluation", training=None,
+                            alignment={"map": {"NEGATIVE": "negative", "POSITIVE": "positive"}},
+                            throughput={"latency": {"batch_size": 1, "examples": 200, "warmup": 5, "median_ms": 4.0,
+                                                    "p95_ms": 6.5, "device": "test CPU", "precision": "fp32",
+                                                    "weights": "fp32"}})
+    published["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(refs, preds, n_labels=2)
+    board = build_leaderboard(tuned + [published])
+    cell = board.cells[("accuracy", "t", "published")]
+    interval = published["metrics"]["test"]["bootstrap"]["accuracy"]
+    assert f"[{100 * interval['low']:.2f}, {100 * interval['high']:.2f}] (evaluated)" in cell.text()
+    assert "(3)" in board.cells[("accuracy", "t", "tuned")].text()
+    markdown = board.to_markdown()
+    assert "evaluated as published" in markdown and "not over seeds" in markdown
+    row = board.throughput_table().set_index("model").loc["published"]
+    assert row["seeds"] == "evaluated" and row["batch-1 latency median (ms)"] == "4.00"
+    assert row["batch-1 latency p95 (ms)"] == "6.50"
+    assert board.throughput_table().set_index("model").loc["tuned"]["batch-1 latency median (ms)"] == "n/a"
+    from harness.views.webpage import render_html
+
+    page = render_html(json.loads(board.to_json()))
+    assert f"{100 * interval['low']:.2f}, {100 * interval['high']:.2f}] (evaluated)" in page
+    assert "batch-1 latency p95 (ms)" in page and "6.50" in page

@@ -113,6 +113,7 @@ class ResultRecord(_Open):
     kind: Literal["final", "trial", "evaluation"] = "final"  # trial: a search trial under <task>/<model>/search/;
     # evaluation: a checkpoint evaluated as published (init: finetuned): nothing trained, one record, seed 0
     alignment: dict[str, Any] | None = None  # evaluation: checkpoint label -> task label, and how each was aligned
+    evaluation: dict[str, Any] | None = None  # evaluation: what was (not) trained and which variance exists
     selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
 
     @model_validator(mode="after")

@@ -20,6 +20,15 @@ from harness.train.model import count_parameters, load_tokenizer
 from harness.train.scoring import EvalBatch, latency
 
 
+EVALUATION_FACTS = {
+    "trained": False,
+    "head": "the checkpoint's own classification head and id2label",
+    "seed_variance": 0.0,
+    "variance": "fixed weights, deterministic scoring: there is no seed (training) variance; intervals and "
+                "comparisons count the test-example variance only, which is all the noise there is",
+}
+
+
 def load_classifier(run: CellRun):
     """The checkpoint with its own head and id2label (safetensors unless the spec opted in)."""
     from transformers import AutoModelForSequenceClassification
@@ -87,6 +96,7 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> dict[str, Any]:
         **scored,
         "test_fingerprint": test_fingerprint(splits["test"], spec),
         "alignment": alignment.as_record(),
+        "evaluation": EVALUATION_FACTS,
         "data": {"max_length": recipe.max_length, "truncation_side": recipe.truncation_side, "truncated": truncated,
                  "rows": {name: len(ds) for name, ds in encoded.items()},
                  **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {})},
