@@ -260,6 +260,12 @@ def test_refusals_exit_2_at_planning_with_nothing_written(trained, tmp_path, cap
     assert not results.exists()
 
 
+def test_a_missing_checkpoint_exits_2(trained, tmp_path, capsys):
+    env = trained[0]
+    assert _evaluate(env, tmp_path / "no-such-model", "--tasks", env["task"], "--results", str(tmp_path / "r")) == 2
+    assert "holds no config.json" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_label_map_is_only_for_finetuned_models(tmp_path):
     from helpers import write_models_file
 

@@ -90,9 +90,10 @@ def _executor_options(request: RunRequest) -> None:
 
 def _evaluation_cell(task, model, recipe, identity, data, precision, results):
     """An `init: finetuned` model on a task: seed 0 as the file name, `kind: evaluation`, and the
-    label alignment (refused here, exit 2, when it cannot be made) in its config."""
-    if not isinstance(identity, ModelIdentity):  # a missing folder or package: the cell fails
-        return _cell(task, model, 0, recipe, identity, data, precision, results, kind="evaluation")
+    label alignment (refused here, exit 2, when it cannot be made, or the checkpoint cannot be
+    found) in its config."""
+    if not isinstance(identity, ModelIdentity):  # no config.json to align the labels with: a usage error
+        raise HarnessError(identity)
     from harness.planning.labels import align_labels
 
     alignment = align_labels(identity, task.name, list(task.labels), model.label_map)
