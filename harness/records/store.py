@@ -143,8 +143,13 @@ def trial_path(results: str | Path, task: str, model: str, trial_id: str, seed: 
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    ResultRecord.model_validate(record)  # never write what a reader would reject
-    atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    """The one writer of result records, for every executor: validate (never write what a reader
+    would reject), move the record it replaces to `superseded/` (never silently overwritten),
+    then write atomically."""
+    ResultRecord.model_validate(record)
+    text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    supersede(path)
+    atomic_write_text(path, text)
 
 
 class NonFiniteNumber(ValueError):
