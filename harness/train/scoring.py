@@ -85,13 +85,19 @@ def _runner(model, precision: str):
 
 LATENCY_EXAMPLES = 200  # batch-1 latency: the first N scored test examples (fewer if the split is smaller)
 LATENCY_WARMUP = 5  # untimed batch-1 calls first (allocator, kernels, caches)
+# the timing stops early once this many seconds have passed and at least LATENCY_MIN examples are
+# timed, so that a slow device (a large model on CPU) does not make every cell much longer
+LATENCY_BUDGET_S = 3.0
+LATENCY_MIN = 20
 
 
 def latency(model, dataset, collator, precision: str, device_name: str, examples: int = LATENCY_EXAMPLES,
-            warmup: int = LATENCY_WARMUP) -> dict[str, Any] | None:
+            warmup: int = LATENCY_WARMUP, budget_s: float = LATENCY_BUDGET_S) -> dict[str, Any] | None:
     """Batch-1 latency: each of the first `examples` rows of `dataset` alone through the model, as
     a service answers one request, timed after `warmup` untimed calls; median and 95th percentile in
-    milliseconds (tokenization excluded, device synchronised around each call). None for an empty split."""
+    milliseconds (tokenization excluded, device synchronised around each call). Stops early past
+    `budget_s` seconds once LATENCY_MIN examples are timed (`examples` in the result says how many
+    were). None for an empty split."""
     import torch
 
     count = min(examples, len(dataset))
@@ -102,9 +108,13 @@ def latency(model, dataset, collator, precision: str, device_name: str, examples
     runner, autocast, weights = _runner(model, precision)
     was_training = model.training
     runner.eval()
-    times = []
+    warm = min(warmup, count)
+    times: list[float] = []
+    began = time.perf_counter()
     with torch.inference_mode():
-        for i in [*range(min(warmup, count)), *range(count)]:
+        for n, i in enumerate([*range(warm), *range(count)]):
+            if n - warm >= LATENCY_MIN and time.perf_counter() - began > budget_s:
+                break
             batch = {k: v.to(device) for k, v in collator([rows[i]]).items()}
             synchronize()
             start = time.perf_counter()
@@ -115,9 +125,10 @@ def latency(model, dataset, collator, precision: str, device_name: str, examples
     if runner is not model:
         del runner
     model.train(was_training)
-    timed = 1000 * np.asarray(times[min(warmup, count):])
-    return {"batch_size": 1, "examples": count, "warmup": min(warmup, count), "median_ms": float(np.median(timed)),
-            "p95_ms": float(np.percentile(timed, 95)), "device": device_name, "precision": precision, "weights": weights}
+    timed = 1000 * np.asarray(times[warm:])
+    return {"batch_size": 1, "examples": len(timed), "warmup": warm, "median_ms": float(np.median(timed)),
+            "p95_ms": float(np.percentile(timed, 95)), "device": device_name, "precision": precision,
+            "weights": weights, "budget_s": budget_s}
 
 
 class EvalBatch:

@@ -236,7 +236,8 @@ def _footnote(
         f"Versions: {version_text}.",
         "Throughput: mean over completed seeds; training counts optimizer steps only, tokens are real "
         "(non-padding) tokens; batch-1 latency: median and 95th percentile over up to 200 test examples scored "
-        "one at a time after 5 warm-up calls, on the device and precision shown; peak memory: "
+        "one at a time after 5 warm-up calls (at least 20, within about 3 s), on the device and precision shown; "
+        "peak memory: "
         + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
     ]
     from harness.views.search_views import footnote_lines
