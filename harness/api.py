@@ -125,7 +125,7 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
         from harness.execution.phases import run_trials
 
         outcomes += run_trials(the_plan, log)
-    finals = [c for c in the_plan.cells if c.kind == "final"]
+    finals = [c for c in the_plan.cells if c.kind != "trial"]  # final and evaluation cells
     outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
     if the_plan.request.leaderboard:

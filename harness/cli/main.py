@@ -62,6 +62,7 @@ COMMANDS = {
     "recipe": cmd_recipe,
     "push": cmd_push,
     "run": cmd_run,
+    "evaluate": _delegate("evaluate"),
     "leaderboard": _delegate("leaderboard"),
     "compare": _delegate("compare"),
     "baseline": _delegate("baseline"),

@@ -25,6 +25,7 @@ examples:
   harness run --suite french --executor ray      every cell a Ray task, one GPU each
   harness run --tasks miam-loria --models camembert-base,xlm-roberta-base --seeds 3 \\
               --set learning_rate=2e-5 --report-to wandb --save-model
+  harness evaluate results/demo/t/m/model-seed-0 --tasks T2   a saved or published classifier, no training
   harness leaderboard results/demo --format html --output board.html
   harness compare results/candidate --baseline baselines/main.json --max-drop 0.5
   harness push results/demo/demo-nli-en/minilm-l6/model-seed-0 --repo-id my-org/minilm-nli
@@ -142,6 +143,31 @@ def _run_options(run: argparse.ArgumentParser) -> None:
                      help="ray: join this cluster (also RAY_ADDRESS); default: start Ray on this machine")
 
 
+def _evaluate_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("source", metavar="SOURCE",
+                     help="a Hub id, a local folder (e.g. RESULTS/<task>/<model>/model-seed-0) or package:<module>/<folder>")
+    cmd.add_argument("--tasks", type=_csv_list, required=True, metavar="A,B", help="comma-separated task names")
+    cmd.add_argument("--label-map", metavar="CKPT=TASK,...",
+                     help="checkpoint label -> task label, e.g. 'LABEL_0=negative,LABEL_1=positive' (null: ignored)")
+    cmd.add_argument("--name", metavar="NAME", help="the model's name in records and leaderboards "
+                     "(default: from harness.json of a saved model, else the folder or repository name)")
+    cmd.add_argument("--revision", metavar="REV", help="a Hub branch, tag or commit (resolved to a commit)")
+    cmd.add_argument("--allow-pickle", action="store_true",
+                     help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")
+    cmd.add_argument("--results", metavar="DIR", help="results folder (default results/)")
+    cmd.add_argument("--data-dir", metavar="DIR", help="read local files only, never the network (also HARNESS_DATA_DIR)")
+    cmd.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto", help="as for run (default auto)")
+    cmd.add_argument("--max-eval-samples", type=int, metavar="N", help="score a fixed random subset of N validation / test rows")
+    cmd.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="scoring settings: max_length, truncation_side, eval_batch_size (repeatable)")
+    cmd.add_argument("--device", metavar="auto|cpu|cuda:N", help="the device to score on (default: the first GPU, else CPU)")
+    cmd.add_argument("--force", action="store_true", help="evaluate again even where a current record exists")
+    cmd.add_argument("--no-leaderboard", action="store_true", help="do not write RESULTS/LEADERBOARD.* at the end")
+    cmd.add_argument("--no-plots", action="store_true", help="do not draw each cell's confusion matrix")
+    cmd.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    cmd.add_argument("--format", choices=["table", "json"], default="table", help="--dry-run output format (default table)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=FORMATTER)
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
@@ -176,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
                   + "\n  ".join(textwrap.wrap(", ".join(Recipe.model_fields), 76))
                   + "\n\nExit code 1 when a cell failed (its record says why), 2 for unusable input.")
     _run_options(run)
+
+    evaluate = command("evaluate", "score a fine-tuned classifier as published on tasks (nothing is trained)",
+                       epilog="The same as a models.yaml entry with 'init: finetuned'. Labels are aligned by name, or "
+                       "by --label-map; what cannot be aligned exits 2 before anything runs.")
+    _evaluate_options(evaluate)
 
     board = command("leaderboard", "leaderboard tables from a results folder")
     board.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")

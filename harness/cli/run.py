@@ -5,14 +5,20 @@ import json
 
 
 def cmd_run(args) -> int:
-    from harness.api import execute
     from harness.cli.run_options import request_from_args
-    from harness.planning.planner import make_plan
 
     request = request_from_args(args)
+    return plan_and_execute(request, args.dry_run, args.format)
+
+
+def plan_and_execute(request, dry_run: bool, fmt: str) -> int:
+    """Plan (every usage error exits 2 here), then print the plan or execute it (`run`, `evaluate`)."""
+    from harness.api import execute
+    from harness.planning.planner import make_plan
+
     plan = make_plan(request)
-    if args.dry_run:
-        if args.format == "json":
+    if dry_run:
+        if fmt == "json":
             print(json.dumps(plan.to_json(), indent=1))
         else:
             print(plan.table())

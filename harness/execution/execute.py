@@ -111,7 +111,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         )
         cell.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            body = fine_tune_cell(run)
+            body = _evaluate(run, cell) if cell.facts.kind == "evaluation" else fine_tune_cell(run)
             break
         except NaNLossError as exc:
             if precision == "fp32":
@@ -145,10 +145,20 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     if request.plots:
         _write_plots(record, cell.path.parent, log)
     test = record["metrics"]["test"]
+    if cell.facts.kind == "evaluation":
+        trained = "evaluated as published"
+    else:
+        trained = (f"{record['training']['steps']} steps; train "
+                   f"{record['throughput']['train_samples_per_s']:.1f} samples/s")
     summary = (f"test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}%, "
-               f"MCC {100 * test['mcc']:.2f}; {record['training']['steps']} "
-               f"steps; train {record['throughput']['train_samples_per_s']:.1f} samples/s -> {cell.path}")
+               f"MCC {100 * test['mcc']:.2f}; {trained} -> {cell.path}")
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
+
+
+def _evaluate(run, cell: Cell) -> dict[str, Any]:
+    from harness.train.evaluate import evaluate_cell
+
+    return evaluate_cell(run, cell.alignment)
 
 
 def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:

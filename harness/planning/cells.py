@@ -30,6 +30,7 @@ class Cell:
     cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
     pending: bool = False  # a final cell that waits for its search's selection
     verdict: RecordVerdict = field(default_factory=lambda: RecordVerdict(RecordState.MISSING))  # its record, read once
+    alignment: Any = None  # an evaluation cell's harness.planning.labels.Alignment
 
     @property
     def kind(self) -> str:
@@ -46,6 +47,8 @@ class Cell:
             values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in self.facts.config["recipe"].items() if k in self._searched())
             return f"{self.task.name} / {self.model.name} / trial {values} / seed {self.seed}"
+        if self.kind == "evaluation":
+            return f"{self.task.name} / {self.model.name} / evaluation"
         return f"{self.task.name} / {self.model.name} / seed {self.seed}"
 
     def _searched(self) -> list[str]:
@@ -54,6 +57,8 @@ class Cell:
     def note(self) -> str:
         if self.pending:
             return "configuration chosen by the search (after the trials)"
+        if self.kind == "evaluation" and not self.error:
+            return "evaluation: the checkpoint as published, nothing trained"
         if self.error:
             return self.error
         if self.status is CellStatus.STALE:
@@ -116,16 +121,20 @@ class Plan:
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
-        finals = [c for c in self.cells if c.kind == "final"]
+        finals = [c for c in self.cells if c.kind != "trial"]
         search = ""
         if self.searches:
             planned = sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches)
             search = (f" + {planned} search trial cell(s) on the validation split for {len(self.searches)} "
                       f"task x model pair(s), {len(self.cells) - len(finals)} proposed so far")
+        evaluations = sum(c.kind == "evaluation" for c in finals)
+        seeds = len({c.seed for c in finals if c.kind == "final"})
+        grid = (f"{seeds} seed(s)" + (f" ({evaluations} evaluation cell(s): no seeds)" if evaluations else "")
+                if seeds else "evaluation (no seeds)")
         pretrain = (f"{len(self.pretraining)} pretraining artifact(s) ({sum(s.status == 'done' for s in self.pretraining)} "
                     f"built) before the cells; " if self.pretraining else "")
         return pretrain + (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
-                f"{len({c.seed for c in finals})} seed(s) = {len(finals)} cell(s){search} ({counts}); "
+                f"{grid} = {len(finals)} cell(s){search} ({counts}); "
                 f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
                 f"device {self.context.device.torch_device}, precision {self.context.precision}"
                 + (" (offline)" if self.offline else ""))

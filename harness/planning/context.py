@@ -18,6 +18,9 @@ from harness.device import DeviceChoice
 
 HARNESS_MAJOR = __version__.split(".")[0]
 SPEC_BOOKKEEPING = {"spec_file", "spec_dir", "description"}
+# what an evaluation (init: finetuned) reads of the recipe: nothing is trained, so nothing else changes a score
+SCORING_FIELDS = ("max_length", "truncation_side", "eval_batch_size", "sort_inference_by_length", "max_eval_samples",
+                  "oom_retries")
 
 
 def _git_commit() -> str | None:
@@ -101,7 +104,8 @@ def cell_config(task_spec, data_fingerprint: str, model_spec, identity, recipe, 
     return {
         "task": {"spec": task_spec.model_dump(exclude=SPEC_BOOKKEEPING), "data_fingerprint": data_fingerprint},
         "model": {**model_spec.model_dump(exclude={"description", "language", "search"}), **identity.as_config()},
-        "recipe": recipe.hashed(),  # new fields only where set (Recipe.hashed)
+        "recipe": ({k: v for k, v in recipe.hashed().items() if k in SCORING_FIELDS}
+                   if identity.init == "finetuned" else recipe.hashed()),  # new fields only where set (Recipe.hashed)
         "seed": seed,
         "precision": precision,
         "harness_major": HARNESS_MAJOR,
@@ -136,7 +140,7 @@ class CellFacts:
     started: float
     fallbacks: list[str] = field(default_factory=list)
     took_over: dict[str, Any] | None = None  # the dead run's claim this cell took over
-    kind: str = "final"  # or "trial": a search trial, scored on the validation split only
+    kind: str = "final"  # or "trial": a search trial (validation only); "evaluation": a checkpoint as published
     selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
 
     def _search_keys(self) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def _grid(request: RunRequest):
 
     task_registry = load_registry(request.tasks_dir)
     model_registry = load_models(request.models_file)
+    if request.model_specs:  # `harness evaluate SOURCE`: models given on the command line
+        model_registry = model_registry.with_models(request.model_specs)
     suite = None
     if request.suite:
         suites = load_suites()
@@ -100,6 +102,21 @@ def _executor_options(request: RunRequest) -> None:
         raise HarnessError("--device picks the GPU of the local executor; under Ray each cell gets the GPU Ray assigns")
 
 
+def _evaluation_cell(task, model, recipe, identity, data, precision, results):
+    """An `init: finetuned` model on a task: seed 0 as the file name, `kind: evaluation`, and the
+    label alignment (refused here, exit 2, when it cannot be made, or the checkpoint cannot be
+    found) in its config."""
+    if not isinstance(identity, ModelIdentity):  # no config.json to align the labels with: a usage error
+        raise HarnessError(identity)
+    from harness.planning.labels import align_labels
+
+    alignment = align_labels(identity, task.name, list(task.labels), model.label_map)
+    cell = _cell(task, model, 0, recipe, identity, data, precision, results, kind="evaluation",
+                 extra={"alignment": alignment.as_record()})
+    cell.alignment = alignment
+    return cell
+
+
 def make_plan(request: RunRequest) -> Plan:
     """Validate everything, load the tasks' data and resolve every cell's configuration."""
     from harness.data.tasks import load_task
@@ -148,6 +165,9 @@ def make_plan(request: RunRequest) -> Plan:
     for task in tasks:
         for model in models:
             recipe, identity = recipes[(task.name, model.name)], identities[model.name]
+            if model.init == "finetuned":  # one deterministic evaluation, no seeds
+                cells.append(_evaluation_cell(task, model, recipe, identity, data[task.name], precision, results))
+                continue
             for seed in seeds:
                 cells.append(_cell(task, model, seed, recipe, identity, data[task.name], precision, results))
     for search in searches:

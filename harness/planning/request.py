@@ -41,5 +41,6 @@ class RunRequest:
     search: dict[str, Any] = field(default_factory=dict)  # --search: a search block (space, strategy, ...)
     no_search: bool = False  # ignore every search block: run the recipe as declared
     variant: str | None = None  # the cells are stored as model@variant: two recipes of a model side by side
+    model_specs: list[Any] = field(default_factory=list)  # ModelSpecs beside models.yaml (`harness evaluate`)
 
 

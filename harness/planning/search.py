@@ -294,6 +294,8 @@ def plan_searches(request, registry, tasks, models, recipes, seeds) -> list[Sear
         suite = load_suites()[request.suite]
     out = []
     for model in models:
+        if model.init == "finetuned":  # evaluated as published: nothing to search
+            continue
         layers = search_layers(registry, model, suite, request)
         if not layers:
             continue

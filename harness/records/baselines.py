@@ -83,6 +83,7 @@ class BaselineSeed(_Open):
     metrics: dict[str, Any]
     predictions: list[int]
     references: list[int] | None = None
+    kind: Literal["final", "evaluation"] = "final"  # evaluation: a checkpoint evaluated as published
 
 
 class BaselineCell(_Open):
@@ -142,6 +143,8 @@ def baseline_document(records: list[dict[str, Any]], source: str | None = None) 
                 "predictions": run.predictions,
                 "config": run.config,
             }
+            if run.kind != "final":
+                entry["kind"] = run.kind
             if shared is None:
                 entry["references"] = run.references
             if run.labels != labels:
@@ -256,6 +259,7 @@ def parse_baseline(document: Any, where: str) -> Side:
                 provenance=dict(seed.provenance),
                 metrics=dict(seed.metrics),
                 config=dict(extra.get("config") or {}),
+                kind=seed.kind,
             )
     failed = [(str(d.get("task")), str(d.get("model")), int(d.get("seed", -1))) for d in parsed.left_out]
     meta = {"created_at": parsed.created_at, "harness_version": parsed.harness_version, "exported_from": parsed.source}

@@ -66,6 +66,7 @@ class SeedRun:
     provenance: dict[str, Any]
     metrics: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)  # the record's configuration (what compare diffs)
+    kind: str = "final"  # "evaluation": a checkpoint evaluated as published (fixed weights, no seeds)
 
     @property
     def test_fingerprint(self) -> str | None:
@@ -110,6 +111,7 @@ def seed_run(record: dict[str, Any]) -> SeedRun:
         provenance=dict(record.get("provenance") or {}),
         metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
         config=dict(record.get("config") or {}),
+        kind=str(record.get("kind") or "final"),
     )
 
 

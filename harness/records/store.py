@@ -50,6 +50,19 @@ class Metrics(_Open):
     macro_f1_definition: str
 
 
+class Latency(_Open):
+    """Batch-1 inference latency over the first test examples, after warm-up (harness.train.scoring.latency)."""
+
+    batch_size: Literal[1]
+    examples: int
+    warmup: int
+    median_ms: float
+    p95_ms: float
+    device: str
+    precision: str
+    weights: str
+
+
 class Throughput(_Open):
     train_samples_per_s: float | None
     train_tokens_per_s: float | None
@@ -59,6 +72,7 @@ class Throughput(_Open):
     eval_seconds: float | None
     peak_memory_mb: float | None
     mfu: float | None
+    latency: Latency | None = None  # absent in records written before it was measured
 
 
 class Training(_Open):
@@ -108,17 +122,22 @@ class ResultRecord(_Open):
     config: dict[str, Any]
     config_hash: str
     provenance: dict[str, Any]
-    kind: Literal["final", "trial"] = "final"  # trial: a search trial under <task>/<model>/search/
+    kind: Literal["final", "trial", "evaluation"] = "final"  # trial: a search trial under <task>/<model>/search/;
+    # evaluation: a checkpoint evaluated as published (init: finetuned): nothing trained, one record, seed 0
+    alignment: dict[str, Any] | None = None  # evaluation: checkpoint label -> task label, and how each was aligned
+    evaluation: dict[str, Any] | None = None  # evaluation: what was (not) trained and which variance exists
     selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
 
     @model_validator(mode="after")
     def _test_scored_unless_trial(self) -> "ResultRecord":
-        if self.metrics is not None and self.kind == "final" and self.metrics.test is None:
+        if self.metrics is not None and self.kind != "trial" and self.metrics.test is None:
             raise ValueError("a completed final record needs metrics.test (only a search trial has none)")
         if self.kind == "trial" and self.metrics is not None and self.metrics.test is not None:
             raise ValueError("a search trial is scored on the validation split only; it holds no test metrics")
         if self.kind == "trial" and ("test" in (self.predictions or {}) or "test" in (self.references or {})):
             raise ValueError("a search trial stores no test predictions or references")
+        if self.kind == "evaluation" and self.status == "completed" and self.alignment is None:
+            raise ValueError("an evaluation record needs its label alignment")
         return self
 
 

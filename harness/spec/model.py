@@ -14,7 +14,11 @@ class ModelSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     source: str = Field(description="Hub id, local folder, or package:<module>/<folder>")
     revision: str | None = None
-    init: Literal["pretrained", "scratch"] = "pretrained"
+    init: Literal["pretrained", "scratch", "finetuned"] = Field(
+        "pretrained", description="pretrained: fine-tune from these weights; scratch: random weights; "
+        "finetuned: evaluate the checkpoint as published, with its own head and id2label (nothing is trained)")
+    label_map: dict[str, str | None] | None = Field(
+        None, description="init: finetuned: checkpoint label -> task label (or null: ignored); default: by name")
     allow_pickle: bool = Field(False, description="also load pytorch_model.bin (a pickle, which can run code); default: safetensors only")
     description: str = ""
     language: str = ""
@@ -33,3 +37,11 @@ class ModelSpec(Strict):
         return self
 
 
+
+    @model_validator(mode="after")
+    def _label_map_only_when_finetuned(self) -> "ModelSpec":
+        if self.label_map is not None and self.init != "finetuned":
+            raise ValueError("label_map: only a model with 'init: finetuned' (evaluated as published) maps labels")
+        if self.init == "finetuned" and self.search is not None:
+            raise ValueError("search: a model with 'init: finetuned' is evaluated, not trained; remove its search block")
+        return self

@@ -25,6 +25,13 @@ class ModelRegistry:
     models: dict[str, ModelSpec]
     search: SearchBlock | None = field(default=None)  # `defaults: search:`
 
+    def with_models(self, specs: list[ModelSpec]) -> "ModelRegistry":
+        """This registry with `specs` added (a name already in models.yaml is an error)."""
+        taken = [s.name for s in specs if s.name in self.models]
+        if taken:
+            raise HarnessError(f"model name '{taken[0]}' is already in {self.path}; pick another with --name")
+        return ModelRegistry(self.path, self.defaults, {**self.models, **{s.name: s for s in specs}}, self.search)
+
     def get(self, name: str) -> ModelSpec:
         if name not in self.models:
             raise HarnessError(f"unknown model '{name}'{suggest(name, self.models)}; run 'harness models' to list them")

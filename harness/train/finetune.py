@@ -29,7 +29,7 @@ from harness.train.trackers import run_name, tracker_config, trainer_report_to
 from harness.train.callbacks import NaNLossError, _make_callbacks, _save_state_callback  # noqa: F401 (NaNLossError: the execute policy)
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
 from harness.data.encoding import encode_split, subset, test_fingerprint, tokenize_split  # noqa: F401
-from harness.train.scoring import EvalBatch, inference_weights, predict, validation_loss  # noqa: F401 (re-exported for callers and tests)
+from harness.train.scoring import EvalBatch, inference_weights, latency, predict, validation_loss  # noqa: F401 (re-exported for callers and tests)
 
 
 @dataclass
@@ -246,6 +246,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
         )
         test = (eval_batch.predict(model, encoded["test"], collator, run.precision, recipe.sort_inference_by_length)
                 if run.score_test else None)
+        timed_one = latency(model, encoded["test"], collator, run.precision, run.device.name) if run.score_test else None
     if state.get("oom"):
         run.fallbacks.append(
             f"out of memory while training: batch {start_batch} -> {state['batch']} per device, "
@@ -259,6 +260,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
                              model.config.to_dict(),
                              {"batch_size": state["batch"], "gradient_accumulation_steps": accumulation,
                               "eval_batch_size": eval_batch.size, "train_wall_seconds": state["train_wall"]})
+    if timed_one:
+        throughput["latency"] = timed_one
     if not run.score_test:
         throughput["definition"] = throughput["definition"].replace("eval: the test split", "eval: the validation split")
     record = {

@@ -31,18 +31,10 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
     import torch
 
     device = next(model.parameters()).device
-    weights = inference_weights(precision, device.type)
     lengths = np.asarray(dataset["length"])
     order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
-    features = [k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")]
-    rows = dataset.select_columns(features)
-    if weights == "bf16":
-        runner = copy.deepcopy(model).to(torch.bfloat16)
-        autocast = contextlib.nullcontext()
-    else:
-        runner = model
-        dtype = {"autocast-bf16": torch.bfloat16, "autocast-fp16": torch.float16}.get(weights)
-        autocast = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    rows = _features(dataset)
+    runner, autocast, weights = _runner(model, precision)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     def run(index):
@@ -72,6 +64,71 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
         del runner
     model.train(was_training)
     return {"logits": logits_out, "seconds": seconds, "real_tokens": real, "padded_tokens": padded, "weights": weights}
+
+
+def _features(dataset):
+    return dataset.select_columns([k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")])
+
+
+def _runner(model, precision: str):
+    """(the module that runs, its autocast context, the `inference_weights` name) for `precision`."""
+    import torch
+
+    device = next(model.parameters()).device
+    weights = inference_weights(precision, device.type)
+    if weights == "bf16":
+        return copy.deepcopy(model).to(torch.bfloat16), contextlib.nullcontext(), weights
+    dtype = {"autocast-bf16": torch.bfloat16, "autocast-fp16": torch.float16}.get(weights)
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    return model, autocast, weights
+
+
+LATENCY_EXAMPLES = 200  # batch-1 latency: the first N scored test examples (fewer if the split is smaller)
+LATENCY_WARMUP = 5  # untimed batch-1 calls first (allocator, kernels, caches)
+# the timing stops early once this many seconds have passed and at least LATENCY_MIN examples are
+# timed, so that a slow device (a large model on CPU) does not make every cell much longer
+LATENCY_BUDGET_S = 3.0
+LATENCY_MIN = 20
+
+
+def latency(model, dataset, collator, precision: str, device_name: str, examples: int = LATENCY_EXAMPLES,
+            warmup: int = LATENCY_WARMUP, budget_s: float = LATENCY_BUDGET_S) -> dict[str, Any] | None:
+    """Batch-1 latency: each of the first `examples` rows of `dataset` alone through the model, as
+    a service answers one request, timed after `warmup` untimed calls; median and 95th percentile in
+    milliseconds (tokenization excluded, device synchronised around each call). Stops early past
+    `budget_s` seconds once LATENCY_MIN examples are timed (`examples` in the result says how many
+    were). None for an empty split."""
+    import torch
+
+    count = min(examples, len(dataset))
+    if count == 0:
+        return None
+    device = next(model.parameters()).device
+    rows = _features(dataset)
+    runner, autocast, weights = _runner(model, precision)
+    was_training = model.training
+    runner.eval()
+    warm = min(warmup, count)
+    times: list[float] = []
+    began = time.perf_counter()
+    with torch.inference_mode():
+        for n, i in enumerate([*range(warm), *range(count)]):
+            if n - warm >= LATENCY_MIN and time.perf_counter() - began > budget_s:
+                break
+            batch = {k: v.to(device) for k, v in collator([rows[i]]).items()}
+            synchronize()
+            start = time.perf_counter()
+            with autocast:
+                runner(**batch)
+            synchronize()
+            times.append(time.perf_counter() - start)
+    if runner is not model:
+        del runner
+    model.train(was_training)
+    timed = 1000 * np.asarray(times[warm:])
+    return {"batch_size": 1, "examples": len(timed), "warmup": warm, "median_ms": float(np.median(timed)),
+            "p95_ms": float(np.percentile(timed, 95)), "device": device_name, "precision": precision,
+            "weights": weights, "budget_s": budget_s}
 
 
 class EvalBatch:

@@ -71,6 +71,7 @@ class Comparison:
     clipped: bool = False  # the CI reached past what the metric's range allows and was cut there
     examples_needed: int | None = None  # when no drop is detectable: test examples that would detect max_drop
     config_changes: dict[str, list[Any]] = field(default_factory=dict)  # key -> [baseline, candidate]
+    evaluated: bool = False  # both sides evaluated as published: fixed weights, no training variance exists
 
     @property
     def detectable_text(self) -> str:
@@ -161,7 +162,9 @@ class ComparisonResult:
             f"test examples (seed {self.seed}) shared by every seed pair, the seed term from the spread of the "
             f"per-pair deltas (less the example noise it already holds, floored at 0); p and the {self.ci_label} "
             f"come from a t distribution with Satterthwaite's degrees of freedom (about seeds - 1 when seed variance "
-            f"dominates). With one seed pair, training variance is not accounted for. Values and deltas are in points "
+            f"dominates). With one seed pair, training variance is not accounted for; checkpoints evaluated as "
+            f"published on both sides (§) have fixed weights and no training variance, so the test-example term is "
+            f"the whole variance. Values and deltas are in points "
             f"(metric x 100). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} and delta > 0, with no minimum "
             f"size. Unchanged: anything else, including significant drops within the {_num(self.max_drop)}-point "
             f"tolerance. Detectable drop: the larger of the tolerance and the drop this test would flag with "
@@ -249,6 +252,12 @@ class ComparisonResult:
         raise ValueError(f"unknown format '{fmt}' (md, json)")
 
 
+def _pairs_text(c: Comparison) -> str:
+    if c.evaluated:
+        return "evaluated §"
+    return f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡")
+
+
 def _num(value: float) -> str:
     return f"{value:g}"
 
@@ -323,10 +332,15 @@ def compare(
             stats = paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(refs), alpha=alpha,
                                 resamples=resamples)
             changes = paired.config_changes.get((cand.task, cand.model), {})
-            comparisons.append(_comparison(cand, common, stats, alpha, max_drop, changes))
+            comparisons.append(_comparison(cand, common, stats, alpha, max_drop, changes, _evaluated(cand, base, common)))
     comparisons.sort(key=lambda c: (c.task, c.model, metrics.index(c.metric)))
-    if any(c.pairs == 1 for c in comparisons):
-        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1})
+    evaluated = sorted({f"{c.task} / {c.model}" for c in comparisons if c.evaluated})
+    if evaluated:
+        notes.append(f"{', '.join(evaluated)} (§): checkpoints evaluated as published on both sides. Their weights "
+                     f"are fixed, so there is no training variance to count: the paired test over the test examples "
+                     f"is the whole noise, and the detectable drop is what this test set size allows")
+    if any(c.pairs == 1 and not c.evaluated for c in comparisons):
+        single = sorted({f"{c.task} / {c.model}" for c in comparisons if c.pairs == 1 and not c.evaluated})
         notes.append(f"one seed pair in {', '.join(single)} (‡): training (seed) variance is not accounted for; only "
                      f"the test-example variance is. Run more seeds on both sides (--seeds 3 or more)")
     return ComparisonResult(
@@ -343,8 +357,12 @@ def _names(value: Sequence[str] | str | None) -> list[str] | None:
     return [item.strip() for item in items if item.strip()] or None
 
 
+def _evaluated(cand: Cell, base: Cell, common: list[int]) -> bool:
+    return all(side.seeds[s].kind == "evaluation" for side in (cand, base) for s in common)
+
+
 def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
-                changes: dict[str, list[Any]]) -> Comparison:
+                changes: dict[str, list[Any]], evaluated: bool = False) -> Comparison:
     """Points, with the interval and the detectable drop stated within the metric's range: the
     candidate cannot score below `low` or above `high`, so neither can the delta go past them."""
     metric = METRICS_REGISTRY[stats["metric"]]
@@ -369,7 +387,8 @@ def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: flo
         low=max(low, floor), high=min(high, ceiling), p_value=stats["p_value"],
         pairs=stats["pairs"], seeds=list(common), n_examples=stats["n_examples"], status=status,
         significant=significant, detectable_drop=detectable, se=100 * stats["se"],
-        df=stats["df"], training_variance_counted=stats["training_variance_counted"], method=stats["method"],
+        df=stats["df"], training_variance_counted=stats["training_variance_counted"], method="paired test over test examples (evaluated checkpoints: no training variance)" if evaluated
+        else stats["method"], evaluated=evaluated,
         clipped=clipped, examples_needed=needed, config_changes=changes,
     )
 

@@ -12,11 +12,15 @@ def points(value: float | None, digits: int = 2) -> str:
 
 
 def score_text(mean: float | None, half_width: float | None = None, low: float | None = None,
-               high: float | None = None, clipped: bool = False, n: int | None = None, failed: int = 0) -> str:
-    """mean ± half-width, or mean [low, high] when clipped; then the seed count (n, failed)."""
+               high: float | None = None, clipped: bool = False, n: int | None = None, failed: int = 0,
+               evaluated: tuple[float, float] | None = None) -> str:
+    """mean ± half-width, or mean [low, high] when clipped; then the seed count (n, failed). A checkpoint
+    evaluated as published (`evaluated`: its interval over test examples) reads `mean [low, high] (evaluated)`."""
     if mean is None:
         return ""
     text = points(mean)
+    if evaluated is not None:
+        return text + f" [{points(evaluated[0])}, {points(evaluated[1])}] (evaluated)"
     if clipped and low is not None and high is not None:
         text += f" [{points(low)}, {points(high)}]"
     elif half_width is not None:

@@ -7,7 +7,7 @@ import math
 from typing import Any, Iterable
 
 from harness.errors import HarnessError
-from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
+from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, EVALUATED, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
@@ -38,6 +38,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
                     failed_seeds=[int(r["seed"]) for r in group.failed],
                     values=values,
                     stats=mean_ci(values, CONFIDENCE, bounds=metric_bounds(metric)),
+                    example_interval=_example_interval(group.completed, metric),
                 )
             runs.prepare(metric, [groups[(task, m)] for m in models if (task, m) in groups])
             _mark_column(metric, task, models, cells, groups, runs)
@@ -87,6 +88,17 @@ def _one_suite(records: list[dict[str, Any]]) -> str | None:
     """The suite every record was run by (`harness run --suite NAME`), else None."""
     suites = {((r.get("config") or {}).get("options") or {}).get("suite") for r in records}
     return next(iter(suites)) if len(suites) == 1 else None
+
+
+def _example_interval(completed: list[dict[str, Any]], metric: str) -> dict[str, float] | None:
+    """A checkpoint evaluated as published (one record, nothing trained): the record's percentile
+    bootstrap interval over test examples, shown instead of a seed interval."""
+    if len(completed) != 1 or completed[0].get("kind") != "evaluation":
+        return None
+    interval = ((completed[0]["metrics"]["test"].get("bootstrap") or {}).get(metric)) or {}
+    if not all(isinstance(interval.get(k), (int, float)) for k in ("low", "high")):
+        return None
+    return {"low": float(interval["low"]), "high": float(interval["high"])}
 
 
 def _mark_column(
@@ -199,9 +211,10 @@ def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, An
         completed = groups[(task, model)].completed
         if not completed:
             continue
-        row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed)}
+        row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed),
+                               "evaluated": all(r.get("kind") == "evaluation" for r in completed)}
         for key, source, _ in THROUGHPUT_FIELDS:
-            values = [(r.get("throughput") or {}).get(source) for r in completed]
+            values = [_nested(r.get("throughput") or {}, source) for r in completed]
             values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
             mean = sum(values) / len(values) if values else None
             if key == "parameters_m" and mean is not None:
@@ -212,6 +225,14 @@ def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, An
             row[key] = ", ".join(seen) if seen else None
         rows.append(row)
     return rows
+
+
+def _nested(throughput: dict[str, Any], key: str) -> Any:
+    """`latency.median_ms` -> throughput["latency"]["median_ms"] (None where absent)."""
+    value: Any = throughput
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _footnote(
@@ -271,10 +292,18 @@ def _footnote(
         f"Seeds: {seeds_text}.",
         f"Versions: {version_text}.",
         "Throughput: mean over completed seeds; training counts optimizer steps only, tokens are real "
-        "(non-padding) tokens; peak memory: " + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
+        "(non-padding) tokens; batch-1 latency: median and 95th percentile over up to 200 test examples scored "
+        "one at a time after 5 warm-up calls (at least 20, within about 3 s), on the device and precision shown; "
+        "peak memory: "
+        + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
     ]
     from harness.views.search_views import footnote_lines
 
+    if any(r.get("kind") == "evaluation" for r in completed):
+        lines.append(f"`({EVALUATED})`: a checkpoint evaluated as published (its own head, nothing trained, one "
+                     f"deterministic record): [low, high] is the {CONFIDENCE:.0%} percentile bootstrap interval over "
+                     "test examples, not over seeds; it has no training variance. Against it, † counts the test "
+                     "examples' variance (and the other model's seeds where it has them on common seeds only).")
     lines += footnote_lines(records)  # which cells a search selected, and over what
     from harness.views.pretrain_views import footnote_lines as pretraining_lines
 

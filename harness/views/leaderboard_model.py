@@ -21,16 +21,19 @@ BOOTSTRAP_SEED = 0
 MISSING = "–"  # en dash: no record at all for this task x model
 FAILED = "failed"  # every seed of the cell failed
 TIE_MARK = "†"
+EVALUATED = "evaluated"  # a checkpoint evaluated as published: its cell shows the test-example interval
 AVERAGE = "average"
 VERSION_KEYS = ("harness", "torch", "transformers", "datasets")
 JSON_FORMAT_VERSION = 1
 
-# (key in the throughput table, key in record["throughput"], markdown header)
+# (key in the throughput table, key in record["throughput"] (a dot: nested), markdown header)
 THROUGHPUT_FIELDS = (
     ("train_samples_per_s", "train_samples_per_s", "train samples/s"),
     ("train_tokens_per_s", "train_tokens_per_s", "train tokens/s"),
     ("eval_samples_per_s", "eval_samples_per_s", "inference samples/s"),
     ("eval_tokens_per_s", "eval_tokens_per_s", None),  # JSON / DataFrame only
+    ("latency_median_ms", "latency.median_ms", "batch-1 latency median (ms)"),
+    ("latency_p95_ms", "latency.p95_ms", "batch-1 latency p95 (ms)"),
     ("peak_memory_mb", "peak_memory_mb", "peak memory (MB)"),
     ("parameters_m", "parameters", "parameters (M)"),
     ("mfu", "mfu", None),
@@ -53,6 +56,8 @@ class Cell:
     tie: bool = False  # not significantly different from the column's best model
     comparison: dict[str, Any] | None = None  # the paired test against the best, or why none was run
     at_chance: str | None = None  # why the cell is at chance level (harness.records.chance), or None
+    # a checkpoint evaluated as published: the record's bootstrap interval over test examples (fractions)
+    example_interval: dict[str, float] | None = None
 
     @property
     def status(self) -> str:
@@ -72,8 +77,11 @@ class Cell:
             return MISSING
         if self.status == "failed":
             return FAILED
+        evaluated = ((_pct(self.example_interval["low"]), _pct(self.example_interval["high"]))
+                     if self.example_interval is not None else None)
         text = score_text(_pct(self.stats["mean"]), _pct(self.stats["half_width"]), _pct(self.stats["low"]),
-                          _pct(self.stats["high"]), bool(self.stats["clipped"]), len(self.seeds), len(self.failed_seeds))
+                          _pct(self.stats["high"]), bool(self.stats["clipped"]), len(self.seeds), len(self.failed_seeds),
+                          evaluated=evaluated)
         if self.best or self.tie:
             text = f"**{text}**"
         if self.tie:
@@ -177,7 +185,8 @@ class Leaderboard:
         """The display throughput table."""
         rows = []
         for entry in self.throughput:
-            row = {"model": entry["model"], "task": entry["task"], "seeds": str(entry["n_seeds"])}
+            row = {"model": entry["model"], "task": entry["task"],
+                   "seeds": EVALUATED if entry.get("evaluated") else str(entry["n_seeds"])}
             for key, _, header in THROUGHPUT_FIELDS:
                 if header is None:
                     continue
@@ -186,6 +195,8 @@ class Leaderboard:
                     row[header] = "n/a"
                 elif key == "parameters_m":
                     row[header] = f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+                elif key.startswith("latency"):
+                    row[header] = f"{value:,.2f}"
                 else:
                     row[header] = f"{value:,.1f}"
             row["precision"] = entry["precision"] or "n/a"
@@ -246,6 +257,9 @@ class Leaderboard:
                             "best": cell.best,
                             "tie_with_best": cell.tie,
                             "comparison": cell.comparison,
+                            "evaluated": cell.example_interval is not None,
+                            "example_interval": ({k: _pct(v) for k, v in cell.example_interval.items()}
+                                                 if cell.example_interval else None),
                             "text": cell.text(),
                         }
                     )

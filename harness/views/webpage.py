@@ -29,6 +29,8 @@ THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
     ("train_samples_per_s", "train samples/s", "{:,.1f}"),
     ("train_tokens_per_s", "train tokens/s", "{:,.1f}"),
     ("eval_samples_per_s", "inference samples/s", "{:,.1f}"),
+    ("latency_median_ms", "batch-1 latency median (ms)", "{:,.2f}"),
+    ("latency_p95_ms", "batch-1 latency p95 (ms)", "{:,.2f}"),
     ("peak_memory_mb", "peak memory (MB)", "{:,.1f}"),
     ("parameters_m", "parameters (M)", "{:.2f}"),
 )
@@ -48,8 +50,10 @@ def _cell_view(cell: dict[str, Any], links: dict[int, dict[str, str]]) -> dict[s
     elif cell["status"] == "failed":
         text = "failed"
     else:
+        interval = cell.get("example_interval")
         text = score_text(cell["mean"], cell["half_width"], cell["low"], cell["high"], bool(cell.get("clipped")),
-                          cell["n_seeds"], cell["n_failed"])
+                          cell["n_seeds"], cell["n_failed"],
+                          evaluated=(interval["low"], interval["high"]) if interval else None)
         if cell.get("at_chance"):
             text += f" {AT_CHANCE_MARK}"
     seeds = [
