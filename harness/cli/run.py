@@ -31,7 +31,8 @@ def cmd_run(args) -> int:
     print(f"harness run: {plan.summary()}", flush=True)
     result = execute(plan, log=lambda m: print(m, flush=True))
     counts = result.counts()
-    print(f"{counts['completed']} cell(s) trained, {counts['skipped']} skipped (record up to date), "
+    claimed = f"{counts['claimed']} claimed by another live run (not trained here), " if counts["claimed"] else ""
+    print(f"{counts['completed']} cell(s) trained, {counts['skipped']} skipped (record up to date), {claimed}"
           f"{counts['failed']} failed")
     for outcome in result.failed:
         print(f"  failed: {outcome.label}: {outcome.error} ({outcome.path})")

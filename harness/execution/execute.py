@@ -17,7 +17,7 @@ from harness.planning.cells import Cell
 from harness.planning.request import RunRequest
 from harness.planning.context import RunContext
 from harness.execution.record import completed_record, failed_record
-from harness.records.store import set_aside, supersede, write_record
+from harness.records.store import set_aside, write_record
 from harness.data.tasks import TaskData
 
 
@@ -28,7 +28,7 @@ class CellOutcome:
     task: str
     model: str
     seed: int
-    status: str  # completed | failed | skipped
+    status: str  # completed | failed | skipped (record up to date) | claimed (by another live run)
     path: Path
     error: str | None = None
     seconds: float = 0.0
@@ -52,8 +52,8 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
     claim, owner = try_claim(cell.path)
     if claim is None:
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
-                           summary=f"claimed by {describe(owner)}: trained by another run")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "claimed", cell.path,
+                           summary=f"claimed by another live run, {describe(owner)}: trained there, not here")
     try:
         if _current_record(cell, log) == "done" and not request.force:  # finished by another run since the plan
             return skipped(cell)
@@ -124,12 +124,10 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     seconds = time.time() - started
     if body is None:
         record = failed_record(cell.facts, ctx, error, precision)
-        supersede(cell.path)
         write_record(cell.path, record)
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
     options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
     record = completed_record(cell.facts, ctx, body, precision, options)
-    supersede(cell.path)
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
         val = record["metrics"]["validation"]

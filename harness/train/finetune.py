@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
-from harness.files import atomic_write_text
+from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
 from harness.planning.identity import ModelIdentity
 from harness.train.model import build_model, count_parameters, load_tokenizer
@@ -344,13 +344,18 @@ def _save_model(run: CellRun, model, tokenizer) -> Path:
     """The best model, its tokenizer and harness.json (task, labels, text columns, cut)."""
     spec, recipe = run.data.spec, run.recipe
     target = run.output_dir / f"model-seed-{run.seed}"
-    model.save_pretrained(target, safe_serialization=True)
-    tokenizer.save_pretrained(target)
-    atomic_write_text(target / "harness.json", json.dumps({
-        "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-        "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-        "model": run.model.name, "seed": run.seed,
-    }, indent=1, ensure_ascii=False))
+    with atomic_dir(target) as tmp:  # a full disk leaves the previous folder (or none), never half of one
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_text(tmp / "harness.json", json.dumps({
+            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
+            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
+            "model": run.model.name, "seed": run.seed,
+        }, indent=1, ensure_ascii=False))
+        mode = 0o666 & ~current_umask()  # safetensors writes 0600: give the weights the umask like every file
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                path.chmod(mode)
     return target
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_text
+from harness.views.text import md_code, md_escape
 
 CARD_NAME = "README.md"
 METRIC_NAMES = {m.name: f"Test {m.title}" for m in METRICS_REGISTRY.values()}
@@ -121,9 +122,9 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
             f"[harness](https://pypi.org/project/harness/) (seed {record['seed']})."
             + (" Trained from randomly initialised weights (a from-scratch baseline)." if init == "scratch" else "")
         ),
-        task=record["task"], task_description=task_spec.get("description", "").rstrip("."),
+        task=record["task"], task_description=md_escape(task_spec.get("description", "")).rstrip("."),
         input="a text pair (" + " / ".join(text_columns) + ")" if len(text_columns) == 2 else "single text",
-        labels=", ".join(f"{i}: `{label}`" for i, label in enumerate(labels)),
+        labels=", ".join(f"{i}: {md_code(label)}" for i, label in enumerate(labels)),
         base=(f"[{base}](https://huggingface.co/{base})" if base else f"`{model.get('source')}`")
         + (f" (revision `{model.get('revision')}`)" if model.get("revision") else "")
         + (", architecture only (random initialisation)" if init == "scratch" else ""),
