@@ -121,7 +121,7 @@ def _create(path: Path) -> Claim | None:
     token = uuid.uuid4().hex
     payload = {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp = write_temp(path, json.dumps(payload).encode("utf-8"))
+    tmp = write_temp(path.with_name(path.name + ".part"), json.dumps(payload).encode("utf-8"))  # beside it, whatever is there
     try:
         os.link(tmp, path)
     except FileExistsError:
