@@ -154,6 +154,8 @@ def read_json(path: str | Path, what: str = "", error: type[HarnessError] = Harn
         line = exc.line_in(text)
         at = f", line {line}" if line else ""
         raise error(f"{_where(path, what)}{at}: holds a non-finite number ({exc.token}), which no metric can be{tail}") from None
+    except RecursionError:  # [[[[...]]]] a hundred thousand deep: never written by the harness
+        raise error(f"{_where(path, what)}: JSON nested too deeply to be a file the harness wrote{tail}") from None
 
 
 def read_text(path: str | Path, what: str = "", error: type[HarnessError] = HarnessError) -> str:

@@ -456,3 +456,11 @@ def test_a_failed_cell_keeps_one_line_naming_the_file_or_setting():
     assert "\n" not in line and "batch_size=64" in line and "--set" in line
     trial = SimpleNamespace(config={"recipe": {"learning_rate": 0.002}, "searched": ["learning_rate"]}, kind="trial", seed=1)
     assert failure_line(ValueError("bad\nmore"), trial) == "search trial learning_rate=0.002 (seed 1): ValueError: bad"
+
+
+def test_json_nested_past_the_recursion_limit_is_one_line(tmp_path):
+    path = tmp_path / "toy" / "m" / "seed-0.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(HarnessError, match="nested too deeply"):
+        read_record(path)
