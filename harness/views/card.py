@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.files import atomic_write_text
+from harness.files import atomic_write_text, read_json
 from harness.views.text import md_code, md_escape
 
 CARD_NAME = "README.md"
@@ -220,9 +220,11 @@ def _saved_record(folder: Path) -> dict[str, Any] | None:
     from harness.records.store import read_record
 
     try:
-        seed = json.loads((folder / "harness.json").read_text(encoding="utf-8"))["seed"]
+        seed = read_json(folder / "harness.json")["seed"]  # untrusted: the one validating JSON reader
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            return None
         record = read_record(folder.parent / f"seed-{seed}.json")
-    except (OSError, ValueError, KeyError, HarnessError):
+    except (OSError, ValueError, KeyError, TypeError, HarnessError):
         return None
     return record if record.get("saved_model") and Path(record["saved_model"]).name == folder.name else None
 
