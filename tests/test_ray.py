@@ -87,3 +87,34 @@ def test_ray_retries_a_cell_whose_worker_was_killed(toy_env, local_ray, capsys):
     assert record["status"] == "completed"
     assert record["provenance"]["claim_taken_over_from"]["pid"] == killed != record["provenance"]["pid"]
     assert not list(results.rglob(".work-*")) and not list(results.rglob("*.claim"))
+
+
+def _worker_lost():
+    import os
+
+    os._exit(1)  # the worker process dies, as on kill -9 or a lost node
+
+
+def test_a_ray_cell_lost_past_its_retries_keeps_the_earlier_record_under_superseded(toy_env, local_ray):
+    """The Ray path writes a lost cell's failed record through the one writer: the record it
+    replaces (here a completed one of another config) is kept under superseded/, not overwritten."""
+    import harness
+    from harness.execution.progress import GridProgress
+    from harness.execution.ray_executor import CELL_RETRIES, _collect
+
+    results = toy_env["results"]
+    options = dict(tasks_dir=[str(toy_env["tasks"])], models_file=str(toy_env["models"]), tasks=[toy_env["task"]],
+                   models=["tiny"], seed_list="0", data_dir=str(toy_env["data"]), results=str(results),
+                   precision="fp32", plots=False, leaderboard=False)
+    assert harness.run(log=lambda _: None, **options).failed == []
+    path = record_path(results, toy_env["task"], "tiny", 0)
+    earlier = json.loads(path.read_text())
+    plan = harness.plan(**options, overrides={"learning_rate": 0.002}, executor="ray")
+    [cell] = plan.to_run()
+    lost = ray.remote(_worker_lost).options(max_retries=CELL_RETRIES, retry_exceptions=False).remote()
+    outcomes, lines = [], []
+    _collect(ray, {lost: cell}, plan, GridProgress(1, 1, lines.append), outcomes)
+    assert [o.status for o in outcomes] == ["failed"]
+    failed = json.loads(path.read_text())
+    assert failed["status"] == "failed" and failed["config_hash"] == cell.config_hash != earlier["config_hash"]
+    assert json.loads((path.parent / "superseded" / f"seed-0.{earlier['config_hash']}.json").read_text()) == earlier

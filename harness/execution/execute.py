@@ -18,6 +18,7 @@ from harness.planning.request import RunRequest
 from harness.planning.context import RunContext
 from harness.execution.record import completed_record, failed_record
 from harness.records.store import set_aside, write_record
+from harness.planning.status import RecordState, record_verdict
 from harness.data.tasks import TaskData
 
 
@@ -55,28 +56,30 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, "claimed", cell.path,
                            summary=f"claimed by another live run, {describe(owner)}: trained there, not here")
     try:
-        if _current_record(cell, log) == "done" and not request.force:  # finished by another run since the plan
+        if _current_record(cell, log) and not request.force:  # finished by another run since the plan
             return skipped(cell)
         return _execute_claimed(cell, data, request, ctx, log, progress_bar, claim)
     finally:
         claim.release()
 
 
-def _current_record(cell: Cell, log: Callable[[str], None]) -> str:
-    """Read the cell's record once, now that the cell is claimed: "done" (completed with this
-    config), "none", or "other". An unreadable record is set aside (kept, never deleted) so the
-    cell reruns."""
-    from harness.records.store import read_record
-
-    if not cell.path.exists():
-        return "none"
-    try:
-        old = read_record(cell.path)
-    except HarnessError as exc:
+def _current_record(cell: Cell, log: Callable[[str], None]) -> bool:
+    """Whether the cell's record is current (harness.planning.status), read once now that the cell
+    is claimed: another run may have finished it since the plan. An unreadable record is set
+    aside (kept, never deleted) so the cell reruns."""
+    verdict = record_verdict(cell.path, cell.config_hash)
+    if verdict.state is RecordState.UNREADABLE:
         kept = set_aside(cell.path)
-        log(f"      unreadable record set aside: {kept} ({exc})")
-        return "none"
-    return "done" if old["status"] == "completed" and old["config_hash"] == cell.config_hash else "other"
+        log(f"      unreadable record set aside: {kept} ({verdict.reason})")
+    return verdict.current
+
+
+def record_failure(cell: Cell, ctx: RunContext, exc: BaseException, precision: str,
+                   seconds: float = 0.0) -> CellOutcome:
+    """Write a failed cell's record (the local and the Ray executors both end a failed cell here)."""
+    record = failed_record(cell.facts, ctx, exc, precision)
+    write_record(cell.path, record)
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
 
 
 def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
@@ -123,9 +126,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
             error = exc
     seconds = time.time() - started
     if body is None:
-        record = failed_record(cell.facts, ctx, error, precision)
-        write_record(cell.path, record)
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
+        return record_failure(cell, ctx, error, precision, seconds)
     options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to)}
     record = completed_record(cell.facts, ctx, body, precision, options)
     write_record(cell.path, record)

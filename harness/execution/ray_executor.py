@@ -5,13 +5,11 @@ import os
 from typing import Callable
 from harness.env import ray_connect_timeout_s
 from harness.errors import HarnessError
-from harness.execution.execute import CellOutcome, execute_cell
+from harness.execution.execute import CellOutcome, execute_cell, record_failure
 from harness.planning.cells import Cell, Plan
 from harness.planning.request import RunRequest
 from harness.execution.progress import GridProgress
 from harness.planning.context import RunContext
-from harness.execution.record import failed_record
-from harness.records.store import write_record
 
 CELL_RETRIES = 2  # a cell whose worker process or node died is run again this many times
 
@@ -159,8 +157,6 @@ def _collect(ray, pending: dict, plan: Plan, progress: GridProgress, outcomes: l
         try:
             outcome = ray.get(done[0])
         except Exception as exc:  # noqa: BLE001 - the worker or its node was lost past the retries
-            record = failed_record(cell.facts, plan.context, exc, plan.context.precision)
-            write_record(cell.path, record)
-            outcome = CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"])
+            outcome = record_failure(cell, plan.context, exc, plan.context.precision)
         progress.report(outcome)
         outcomes.append(outcome)

@@ -1,18 +1,18 @@
 """Cells of a plan and the one rule that decides whether a record is current for a cell."""
 from __future__ import annotations
-from harness.planning.request import RunRequest, STATUSES
+from harness.planning.request import RunRequest
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from harness.errors import HarnessError
 from harness.planning.identity import ModelIdentity
 from harness.spec.models import ModelRegistry
 from harness.planning.context import CellFacts, RunContext, cell_config, config_hash
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.spec.task import TaskSpec
-from harness.records.store import read_record, record_path
+from harness.records.store import record_path
+from harness.planning.status import CellStatus, RecordState, RecordVerdict, cell_status, record_verdict
 from harness.data.tasks import TaskData
 
 
@@ -22,13 +22,14 @@ class Cell:
     model: ModelSpec
     seed: int
     path: Path
-    status: str  # done | todo | stale | failed | running
+    status: CellStatus
     facts: CellFacts
     recipe: Recipe
     identity: ModelIdentity | None  # None: the model could not be resolved (the cell fails)
     error: str | None = None
     cost: float = 0.0  # estimated training rows seen: rows x epochs, or steps x batch
     pending: bool = False  # a final cell that waits for its search's selection
+    verdict: RecordVerdict = field(default_factory=lambda: RecordVerdict(RecordState.MISSING))  # its record, read once
 
     @property
     def kind(self) -> str:
@@ -80,10 +81,11 @@ class Plan:
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
-        return [c for c in self.cells if c.status != "running" and (self.request.force or c.status != "done")]
+        return [c for c in self.cells
+                if c.status is not CellStatus.RUNNING and (self.request.force or c.status is not CellStatus.DONE)]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(c.status == s for c in self.cells) for s in STATUSES}
+        return {str(s): sum(c.status is s for c in self.cells) for s in CellStatus}
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
@@ -122,28 +124,11 @@ def estimated_cost(rows: int, recipe: Recipe) -> float:
     return float(rows * recipe.max_epochs)
 
 
-def _status(path: Path, digest: str) -> str:
+def _judge(path: Path, digest: str) -> tuple[CellStatus, RecordVerdict]:
     from harness.records.claims import live_claim
 
-    done = False
-    if path.exists():
-        try:
-            old = read_record(path)
-            done = old["status"] == "completed" and old["config_hash"] == digest
-        except HarnessError:
-            pass
-    if not done and live_claim(path):
-        return "running"  # claimed by a live process: this run leaves it alone
-    if not path.exists():
-        return "todo"
-    try:
-        old = read_record(path)
-    except HarnessError:
-        return "stale"  # unreadable: set aside and retrained
-    if old["status"] == "failed":
-        return "failed"
-    return "done" if old["config_hash"] == digest else "stale"
-
+    verdict = record_verdict(path, digest)
+    return cell_status(verdict, claimed_live=not verdict.current and live_claim(path) is not None), verdict
 
 
 def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results, *, kind: str = "final",
@@ -168,6 +153,6 @@ def _cell(task, model, seed, recipe, identity, data: TaskData, precision, result
         data_files=data.files, data_dropped_empty=dict(data.dropped_empty), started=time.time(), kind=kind,
         selection=selection,
     )
-    status = "todo" if pending else _status(path, digest)
+    status, verdict = (CellStatus.TODO, RecordVerdict(RecordState.MISSING)) if pending else _judge(path, digest)
     return Cell(task, model, seed, path, status, facts, recipe, identity, error,
-                estimated_cost(len(data.splits["train"]), recipe), pending)
+                estimated_cost(len(data.splits["train"]), recipe), pending, verdict)

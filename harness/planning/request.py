@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 
-STATUSES = ("done", "todo", "stale", "failed", "running")
 EXECUTORS = ("local", "ray")
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from pydantic import ValidationError
 from harness.errors import HarnessError
+from harness.planning.status import CellStatus
 from harness.planning.context import config_hash
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
@@ -305,24 +306,19 @@ def plan_searches(request, registry, tasks, models, recipes, seeds) -> list[Sear
 
 
 def _trial_outcome(cells, metric: str, params: dict[str, Any]) -> TrialResult:
-    from harness.records.store import read_record
-
+    """A trial's scores from its cells' records as the plan judged them (harness.planning.status):
+    a current record scores, a failure of this config is a failed seed, anything else is pending."""
     scores: list[float | None] = []
     pending = False
     for cell in cells:
-        record = None
-        if cell.status in ("done", "failed"):
-            try:
-                record = read_record(cell.path)
-            except HarnessError:
-                record = None
-        if record is None or record["config_hash"] != cell.config_hash:
-            pending = True
-            scores.append(None)
-        elif record["status"] == "failed":
+        verdict = cell.verdict if cell.status in (CellStatus.DONE, CellStatus.FAILED) else None
+        if verdict is not None and verdict.current:
+            scores.append(verdict.record["metrics"]["validation"][metric])
+        elif verdict is not None and verdict.failed_here(cell.config_hash):
             scores.append(None)
         else:
-            scores.append(record["metrics"]["validation"][metric])
+            pending = True
+            scores.append(None)
     return TrialResult(params, scores, pending, [str(c.path) for c in cells])
 
 
