@@ -248,6 +248,8 @@ def disk_scenarios(work: Work) -> list[tuple[str, str]]:
             harness(["leaderboard", str(results), "--format", "md"])
         before, board = records_of(results), {p.name: p.read_bytes() for p in results.glob("LEADERBOARD.*")}
         fill(disk)
+        if not before:
+            out.append(("full disk: records to protect", "the run on the small disk wrote none"))
         for name, args in (("run --force", work.run_args("--no-plots", "--force", results=results)),
                            ("leaderboard files", work.run_args("--no-plots", "--seed-list", "0", results=results)),
                            ("report", ["report", str(results)])):
@@ -257,7 +259,7 @@ def disk_scenarios(work: Work) -> list[tuple[str, str]]:
             if not problem and now != board:
                 problem = "leaderboard files changed on a full disk (a mix?)"
             leftovers = [p.name for p in results.rglob(".*.tmp")] + [p.name for p in results.rglob("*.claim")]
-            out.append((f"full disk: {name}", problem or (f"left {leftovers}" if leftovers else "")))
+            out.append((f"full disk ({len(before)} records kept): {name}", problem or (f"left {leftovers}" if leftovers else "")))
         (disk / "filler").unlink()
         readonly = work.dir / "readonly"
         with mounted(readonly, "ro", bind=results) as ro:
