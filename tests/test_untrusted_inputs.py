@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -132,12 +133,15 @@ def test_names_and_labels_are_escaped_in_markdown_html_and_the_report(tmp_path):
     root = write_results(tmp_path / "results", records)
     write_leaderboard_files(root)
     report = write_report(root).read_text()
-    assert "<script>" not in report and "\\<script\\>" in report and "a\\|b" in report
+    assert re.search(r"(?<!\\)<script", report) is None and "\\<script>" in report and "a\\|b" in report
+    assert "\\*\\*bold\\*\\* \\[x\\](http" in report  # neither bold nor a link
     assert "<script>alert" not in (root / "LEADERBOARD.html").read_text()
     for line in report.splitlines():  # every table row keeps its column count
         if line.startswith("| true"):
             assert line.count(" | ") == 3
-    assert md_escape("x\n# title") == "x \\# title" and md_code("a`b") == "``a`b``"
+    assert md_escape("x\n# title") == "x # title" and md_escape("# title") == "\\# title"
+    assert md_escape("[0.12, 0.34], p < 0.001") == "[0.12, 0.34], p < 0.001"  # our own intervals stay readable
+    assert md_code("a`b") == "``a`b``"
 
 
 def test_label_names_are_nfc_normalised_and_newlines_refused():

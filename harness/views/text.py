@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 
-_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>|#!~&])")
+# what can change how a line renders: a table cell's end, code, emphasis (an intraword `_` never
+# emphasises), an HTML tag's start, a link (`[..](..)`, `[..]: ..`), a heading or quote at the start
+_ALWAYS = re.compile(r"([\\`*|~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|<(?=[A-Za-z/!?])")
+_LINK = re.compile(r"\]\s*[(\[:]")
 
 
 def one_line(text: object) -> str:
@@ -18,7 +21,10 @@ def one_line(text: object) -> str:
 def md_escape(text: object) -> str:
     """Plain text for a markdown paragraph or table cell: one line, every active character
     backslash-escaped (CommonMark renders `\\<` as `<`)."""
-    return _MD_ACTIVE.sub(r"\\\1", one_line(text))
+    line = _ALWAYS.sub(lambda m: "\\" + m.group(0), one_line(text))
+    if _LINK.search(line):
+        line = line.replace("[", "\\[").replace("]", "\\]")
+    return "\\" + line if line[:1] in ("#", ">") else line  # a heading or a quote where a paragraph starts
 
 
 def md_code(text: object) -> str:
