@@ -2,7 +2,8 @@
 
 MODEL_DIR (RESULTS/<task>/<model>/model-seed-<k>/) holds a save_pretrained classifier and its
 tokenizer, the label names in config.json `id2label`, and `harness.json`:
-{"task", "labels", "text_columns", "max_length", "truncation_side", "model", "seed"}. A folder without harness.json,
+{"task", "labels", "text_columns", "max_length", "truncation_side", "model", "seed", "precision",
+"eval_batch_size"}. A folder without harness.json,
 or whose classification head is not in its weights (transformers would initialise it at random
 and print random labels), is refused: it is not a fine-tuned classifier. Weights are loaded from
 safetensors only, unless `--allow-pickle` opts in to pytorch_model.bin.
@@ -10,8 +11,9 @@ safetensors only, unless `--allow-pickle` opts in to pytorch_model.bin.
 Output: `label<TAB>confidence` (softmax probability), or the K best labels with --top-k K, or
 JSON with --json. `--input FILE` (.jsonl or .csv) predicts a file in batches; `--output FILE`
 (.jsonl or .csv) writes the input rows plus `label`, `confidence` (and `top_k` in .jsonl).
-Inference goes through transformers' text-classification pipeline with truncation on; remote
-code is never trusted.
+Inference follows the record's test scoring (harness.train.scoring.predict): the precision and
+inference batch size harness.json names, length-sorted batches, truncation at max_length (never
+more than the model's positions); remote code is never trusted.
 """
 from __future__ import annotations
 
@@ -102,7 +104,9 @@ def check_text_count(meta: dict[str, Any], texts: list[str]) -> None:
 
 
 class Predictor:
-    """A loaded model folder: its pipeline, label names, text columns and maximum length."""
+    """A loaded model folder: its tokenizer and classifier, label names, text columns, maximum
+    length, and the scoring rule of its record (precision, inference batch size, length-sorted
+    batches): predicting the test rows reproduces the record's test predictions."""
 
     def __init__(self, folder: str | Path, allow_pickle: bool = False):
         self.folder = Path(folder)
@@ -112,7 +116,7 @@ class Predictor:
             self.folder, allow_pickle, "predict", "--allow-pickle", "AutoModelForSequenceClassification"
         )
         import torch
-        from transformers import pipeline
+        from transformers import DataCollatorWithPadding
 
         tokenizer, model = _load(self.folder, allow_pickle)
         model.eval()
@@ -127,17 +131,15 @@ class Predictor:
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         columns = self.meta.get("text_columns")
         self.text_columns: list[str] | None = list(columns) if columns else None
-        max_length = self.meta.get("max_length")
-        if not max_length:
-            limit = getattr(tokenizer, "model_max_length", None)
-            positions = getattr(model.config, "max_position_embeddings", None)
-            max_length = limit if limit and limit < 100_000 else (positions or 512)
-        self.max_length = int(max_length)
+        self.max_length = _max_length(self.meta, tokenizer, model)
         tokenizer.truncation_side = self.meta.get("truncation_side", tokenizer.truncation_side)  # cut as in training
-        self.pipe = pipeline(
-            "text-classification", model=model, tokenizer=tokenizer,
-            device=0 if torch.cuda.is_available() else -1,
-        )
+        self.precision = str(self.meta.get("precision", "fp32"))  # the record's scoring precision
+        self.batch_size = int(self.meta.get("eval_batch_size") or 32)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.precision == "fp16" and device.type == "cpu":
+            self.precision = "fp32"  # fp16 scoring needs CUDA
+        self.tokenizer, self.model = tokenizer, model.to(device)
+        self.collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if device.type == "cuda" else None)
 
     @property
     def is_pair(self) -> bool | None:
@@ -147,20 +149,49 @@ class Predictor:
     def check_texts(self, texts: list[str]) -> None:
         check_text_count(self.meta, texts)
 
-    @staticmethod
-    def as_input(texts: list[str]) -> str | dict[str, str]:
-        return texts[0] if len(texts) == 1 else {"text": texts[0], "text_pair": texts[1]}
+    def logits(self, inputs: list[list[str]], batch_size: int | None = None):
+        """The logits of every input, scored as the record scored its test split: the same
+        tokenization, precision and length-sorted batches of the record's inference batch size."""
+        from datasets import Dataset
 
-    def predict(self, inputs: list[list[str]], top_k: int = 1, batch_size: int = 32) -> list[list[dict[str, Any]]]:
+        from harness.train.scoring import predict
+
+        columns = list(zip(*inputs))
+        encoded = self.tokenizer(*[list(c) for c in columns], truncation="longest_first" if len(columns) == 2 else True,
+                                 max_length=self.max_length)
+        rows = {k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded}
+        rows["length"] = [len(ids) for ids in encoded["input_ids"]]
+        out = predict(self.model, Dataset.from_dict(rows), self.collator, batch_size or self.batch_size, self.precision)
+        return out["logits"]
+
+    def predict(self, inputs: list[list[str]], top_k: int = 1, batch_size: int | None = None) -> list[list[dict[str, Any]]]:
         """For each input (one or two texts) the `top_k` best labels with their softmax probabilities, best first."""
+        import numpy as np
+
         if not inputs:
             return []
         top_k = max(1, min(int(top_k), len(self.labels)))
-        outputs = self.pipe(
-            [self.as_input(texts) for texts in inputs], batch_size=batch_size, top_k=top_k,
-            function_to_apply="softmax", truncation=True, max_length=self.max_length,
-        )
-        return [[{"label": o["label"], "score": float(o["score"])} for o in out] for out in outputs]
+        logits = self.logits(inputs, batch_size)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        out = []
+        for row in probabilities:
+            best = np.argsort(-row, kind="stable")[:top_k]
+            out.append([{"label": self.labels[int(i)], "score": float(row[i])} for i in best])
+        return out
+
+
+def _max_length(meta: dict[str, Any], tokenizer, model) -> int:
+    """harness.json's max_length, never more than the model's positions (an older folder may say
+    more); without one, the tokenizer's limit or the positions."""
+    from harness.planning.inspect import max_positions
+
+    positions = max_positions(model.config.to_dict())
+    max_length = meta.get("max_length")
+    if not max_length or not isinstance(max_length, int):
+        limit = getattr(tokenizer, "model_max_length", None)
+        max_length = limit if limit and limit < 100_000 else (positions or 512)
+    return int(min(max_length, positions) if positions else max_length)
 
 
 def _load(folder: Path, allow_pickle: bool):
@@ -176,6 +207,9 @@ def _load(folder: Path, allow_pickle: bool):
             folder, local_files_only=True, trust_remote_code=False, output_loading_info=True,
             use_safetensors=None if allow_pickle else True,
         )
+    except ImportError as exc:  # a tokenizer library that is not installed (sacremoses, sentencepiece)
+        detail = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise HarnessError(f"cannot load the tokenizer in {folder}: {detail[0][:300]}") from None
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
         if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in str(exc):
             raise HarnessError(

@@ -361,4 +361,4 @@ def test_run_records_truncated_and_dropped_rows(tmp_path, tiny_model_dir, capsys
 
     saved = Path(imdb["saved_model"])
     assert json.loads((saved / "harness.json").read_text())["truncation_side"] == "left"
-    assert Predictor(saved).pipe.tokenizer.truncation_side == "left"
+    assert Predictor(saved).tokenizer.truncation_side == "left"

@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.add_argument("--input", metavar="FILE", help="a .jsonl or .csv file to predict in batches")
     predict.add_argument("--output", metavar="FILE", help="where to write the file predictions (.jsonl or .csv)")
-    predict.add_argument("--batch-size", type=_number(1, 65_536, integer=True), default=32, metavar="N", help="inference batch size (default 32)")
+    predict.add_argument("--batch-size", type=_number(1, 65_536, integer=True), default=None, metavar="N",
+                         help="inference batch size (default: the eval batch size the record scored with)")
     predict.add_argument("--allow-pickle", action="store_true",
                          help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")
 

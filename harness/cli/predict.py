@@ -5,7 +5,7 @@ from harness.predict import FILE_FORMATS, Predictor, check_model_dir, check_outp
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from harness.errors import HarnessError
 
 
@@ -24,15 +24,10 @@ def _print_result(texts: list[str], result: list[dict[str, Any]], as_json: bool,
             print(f"{item['label']}\t{item['score']:.4f}", file=stream)
 
 
-def _batched(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start: start + size]
-
-
 def cli_main(args) -> int:
     if args.top_k < 1:
         raise HarnessError("--top-k must be at least 1")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise HarnessError("--batch-size must be at least 1")
     if args.input and args.texts:
         raise HarnessError("give texts on the command line or --input FILE, not both")
@@ -64,15 +59,15 @@ def cli_main(args) -> int:
     hf_logging.disable_progress_bar()
     predictor = Predictor(folder, allow_pickle=getattr(args, "allow_pickle", False))
     if not args.input:
-        result = predictor.predict([list(args.texts)], top_k=args.top_k, batch_size=1)[0]
+        result = predictor.predict([list(args.texts)], top_k=args.top_k)[0]
         _print_result(list(args.texts), result, args.json, args.top_k, sys.stdout)
         return 0
 
     if predictor.is_pair is None and len({len(t) for t in texts}) > 1:
         raise HarnessError(f"{args.input}: mixes single texts and pairs")
     results: list[list[dict[str, Any]]] = []
-    for chunk in _batched(texts, args.batch_size):
-        results += predictor.predict(chunk, top_k=args.top_k, batch_size=args.batch_size)
+    # one call: the rows are length-sorted together into batches, as the record's test scoring did
+    results += predictor.predict(texts, top_k=args.top_k, batch_size=args.batch_size)
     if args.output:
         write_output(Path(args.output), rows, fields, results)
         print(f"predict: {len(rows)} row(s) -> {args.output}", file=sys.stderr)

@@ -123,10 +123,12 @@ class ModelIdentity:
     revision: str | None
     weights: str  # the weight format build_model loads: safetensors, pickle (opted in) or none (scratch)
     content_hash: str | None = None
+    info: dict[str, Any] | None = None  # what planning read from its config (harness.planning.inspect.ModelInfo)
 
     def as_config(self) -> dict[str, Any]:
         return {"source": self.source, "init": self.init, "revision": self.revision, "weights": self.weights,
-                **({"content_hash": self.content_hash} if self.content_hash else {})}
+                **({"content_hash": self.content_hash} if self.content_hash else {}),
+                **({"inspected": self.info} if self.info else {})}
 
 
 def _hub_commit(repo: str, revision: str | None) -> str:

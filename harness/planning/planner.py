@@ -126,6 +126,11 @@ def make_plan(request: RunRequest) -> Plan:
 
     searches = plan_searches(request, registry, tasks, models, recipes, seeds)  # bad blocks: exit 2 here
     data = {task.name: load_task(task, request.data_dir) for task in tasks}
+    from harness.planning.inspect import inspect_grid
+
+    inspect_grid(tasks, models, identities, recipes, data)  # what each checkpoint takes: exit 2 here
+    for search in searches:
+        search.recipe = recipes[(search.task.name, search.model.name)]
     cells = []
     for task in tasks:
         for model in models:

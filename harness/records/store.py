@@ -104,6 +104,8 @@ class Training(_Open):
     best_step: int | None
     stopped_early: bool
     history: list[dict[str, Any]]
+    # always a new head initialised from the seed; replaced: the checkpoint had one (its label count, problem_type)
+    head: dict[str, Any] | None = None
 
 
 class DataSummary(_Open):

@@ -22,7 +22,10 @@ class Recipe(Strict):
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of the steps spent warming the learning rate up")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
-    max_length: int = Field(256, ge=8, description="tokens per example (pair: both texts); longer ones are truncated and counted in the record")
+    max_length: Annotated[int, Field(ge=8)] | Literal["auto"] = Field(
+        "auto", description="tokens per example (pair: both texts); longer ones are truncated and counted in the record. "
+        "auto: the model's limit (its positions) capped by the task's longest text; more than the model's positions is an error"
+    )
     truncation_side: Literal["right", "left"] = Field(
         "right", description="which end of a too-long text is cut: right keeps the beginning (the tokenizers' default), left keeps the end"
     )

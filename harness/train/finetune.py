@@ -20,7 +20,8 @@ from harness.device import DeviceChoice, one_device_training_arguments, peak_flo
 from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
 from harness.planning.identity import ModelIdentity
-from harness.train.model import build_model, count_parameters, load_tokenizer
+from harness.train.flops import forward_flops_per_token
+from harness.train.model import build_model, count_parameters, head_facts, load_tokenizer
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.data.tasks import TaskData
@@ -232,6 +233,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
 
     scored = _scores(run, encoded, val, test)
     throughput = _throughput(meter, scored.pop("timed"), scored.pop("n_timed"), count_parameters(model), run.precision,
+                             model.config.to_dict(),
                              {"batch_size": state["batch"], "gradient_accumulation_steps": accumulation,
                               "eval_batch_size": eval_batch.size, "train_wall_seconds": state["train_wall"]})
     if not run.score_test:
@@ -258,10 +260,11 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "train_rows": len(encoded["train"]),
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),
+            "head": head_facts(run.identity),
         },
     }
     if run.save_model:
-        record["saved_model"] = str(_save_model(run, model, tokenizer))
+        record["saved_model"] = str(_save_model(run, model, tokenizer, eval_batch.size))
     return record
 
 
@@ -298,18 +301,29 @@ def _optional_callbacks(run: CellRun, best, meter) -> list:
     return callbacks
 
 
+def _flops_per_token(config: dict[str, Any], params: dict[str, int], tokens: int, rows: int, batch: int) -> float:
+    """Forward FLOPs per token at the cell's mean real length (harness.train.flops, per family);
+    2 x non-embedding parameters where the config lacks the sizes."""
+    counted = forward_flops_per_token(config, tokens / rows, batch) if tokens and rows else None
+    return counted if counted else 2.0 * params["non_embedding"]
+
+
 def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, int], precision: str,
-                batches: dict[str, Any]) -> dict[str, Any]:
+                config: dict[str, Any], batches: dict[str, Any]) -> dict[str, Any]:
     """Training and inference speed, MFU and peak memory of one cell. `scored` is the predict
-    output of the split whose inference is timed (`n_scored` rows); `batches` the batch sizes the
-    optimizer and the scoring really used, and the training wall time."""
+    output of the split whose inference is timed (`n_scored` rows); `config` the model's config
+    (its FLOPs per token); `batches` the batch sizes the optimizer and the scoring really used,
+    and the training wall time."""
     peak = peak_flops(precision)
     per_s = (lambda n: n / meter.seconds if meter.seconds else None)
     eval_per_s = (lambda n: n / scored["seconds"] if scored["seconds"] else None)
     train_tokens_s, eval_tokens_s = per_s(meter.real_tokens), eval_per_s(scored["real_tokens"])
+    flops = {"train": _flops_per_token(config, params, meter.real_tokens, meter.samples, batches["batch_size"]),
+             "eval": _flops_per_token(config, params, scored["real_tokens"], n_scored, batches["eval_batch_size"])}
 
-    def mfu(factor: int, tokens_s: float | None) -> float | None:
-        return factor * params["non_embedding"] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None
+    def mfu(split: str, tokens_s: float | None) -> float | None:
+        factor = 3 if split == "train" else 1  # forward + backward = 3 forwards
+        return factor * flops[split] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None
 
     return {
         "train_samples_per_s": per_s(meter.samples),
@@ -325,8 +339,10 @@ def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, 
         "eval_seconds": scored["seconds"],
         "parameters": params["total"],
         "non_embedding_parameters": params["non_embedding"],
-        "mfu": mfu(6, train_tokens_s),
-        "eval_mfu": mfu(2, eval_tokens_s),
+        "mfu": mfu("train", train_tokens_s),
+        "eval_mfu": mfu("eval", eval_tokens_s),
+        "forward_flops_per_token": flops["train"],
+        "eval_forward_flops_per_token": flops["eval"],
         "peak_flops": peak["flops"],
         "peak_flops_source": peak["source"],
         **batches,
@@ -334,14 +350,17 @@ def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, 
         "definition": (
             "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
             "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "
-            "MFU = 6 x non-embedding parameters x real tokens/s / peak FLOP/s (eval: 2 x)"
+            "MFU = 3 x forward FLOPs per token (per family at the mean real length: layers applied, attention, "
+            "DeBERTa's relative attention, ModernBERT's local windows; harness.train.flops) x real tokens/s / "
+            "peak FLOP/s (eval: 1 x)"
         ),
         **peak_memory_mb(),
     }
 
 
-def _save_model(run: CellRun, model, tokenizer) -> Path:
-    """The best model, its tokenizer and harness.json (task, labels, text columns, cut)."""
+def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
+    """The best model, its tokenizer and harness.json (task, labels, text columns, cut, and the
+    precision and batch size the record's test predictions were made with, which predict follows)."""
     spec, recipe = run.data.spec, run.recipe
     target = run.output_dir / f"model-seed-{run.seed}"
     with atomic_dir(target) as tmp:  # a full disk leaves the previous folder (or none), never half of one
@@ -350,7 +369,7 @@ def _save_model(run: CellRun, model, tokenizer) -> Path:
         atomic_write_text(tmp / "harness.json", json.dumps({
             "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
             "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-            "model": run.model.name, "seed": run.seed,
+            "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
         }, indent=1, ensure_ascii=False))
         mode = 0o666 & ~current_umask()  # safetensors writes 0600: give the weights the umask like every file
         for path in tmp.rglob("*"):
