@@ -15,7 +15,7 @@ BROWSER ?= 1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test bench calibrate clean
+.PHONY: install browser demo test bench calibrate chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,8 @@ clean:
 
 calibrate: install
 	$(BIN)/python benchmarks/calibration.py
+
+# fault injection (minutes; not part of `make test`): full disk (a 2 MB tmpfs, needs root), read-only
+# results, kill -9 during run / report / leaderboard, tampered records and claims
+chaos: install
+	$(BIN)/python benchmarks/chaos.py

@@ -93,7 +93,7 @@ class RunResult:
         return [o for o in self.outcomes if o.status == "failed"]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "failed")}
+        return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "claimed", "failed")}
 
     def records(self) -> "Results":
         """The records of this plan's cells, read back from the results folder (done or skipped)."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import resource
 import threading
@@ -143,8 +142,9 @@ def resolve_precision(requested: str) -> str:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("HARNESS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "harness")
-    return Path(root)
+    from harness.env import cache_root
+
+    return Path(cache_root())
 
 
 def measure_matmul_flops(dtype_name: str, size: int = 2048, repeats: int = 6) -> float:

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 from harness.errors import HarnessError
-from harness.files import atomic_write_text, check_output_file, read_text
+from harness.files import atomic_write_text, check_output_file, read_json, read_text
 from harness.planning.identity import local_weights_format
 from harness.data.readers import json_lines
 
@@ -34,6 +34,12 @@ FILE_FORMATS = (".jsonl", ".csv")
 
 
 # --------------------------------------------------------------------------- the model folder
+# a tokenizer is one of these (tokenizer.json, or a slow tokenizer's vocabulary); without any,
+# transformers builds a few-token tokenizer from the config and the model predicts garbage
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model", "spm.model")
+
+
 def check_model_dir(folder: Path) -> None:
     hint = "save one with 'harness run --save-model' (it keeps RESULTS/<task>/<model>/model-seed-<k>/)"
     if not folder.is_dir():
@@ -42,6 +48,29 @@ def check_model_dir(folder: Path) -> None:
         saved = sorted(p.name for p in folder.glob("model-seed-*") if p.is_dir())
         near = f" (did you mean {folder / saved[0]}?)" if saved else ""
         raise HarnessError(f"{folder} holds no saved model (config.json and weights){near}; {hint}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise HarnessError(f"{folder} holds no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...): predictions "
+                           f"would be garbage; copy the tokenizer the model was trained with into it, or {hint}")
+    _check_safetensors(folder)
+
+
+def _check_safetensors(folder: Path) -> None:
+    """A damaged weights file (truncated by a full disk, overwritten) is one line naming it, not
+    the loader's raw error halfway through loading."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                names = list(handle.keys())
+                if names:
+                    handle.get_slice(names[-1])
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise HarnessError(f"{path}: not a readable safetensors file ({detail}); "
+                               "save the model again with 'harness run --save-model --force'") from None
+        if path.stat().st_size < 8:
+            raise HarnessError(f"{path}: not a readable safetensors file (empty); save the model again")
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:
@@ -51,10 +80,7 @@ def read_metadata(folder: Path) -> dict[str, Any]:
             f"{folder} has no harness.json, so it is not a classifier fine-tuned by the harness (a base model "
             "would print random labels); fine-tune one with 'harness run --save-model' and pass its model-seed-<k>/ folder"
         )
-    try:
-        meta = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc.msg})") from None
+    meta = read_json(path, fix="save the model again with 'harness run --save-model --force'")
     if not isinstance(meta, dict):
         raise HarnessError(f"{path}: expected a JSON object")
     return meta
@@ -63,6 +89,9 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 def check_text_count(meta: dict[str, Any], texts: list[str]) -> None:
     """One text for a single-text task, two for a pair task (one or two when harness.json is absent)."""
     n = len(texts)
+    for i, text in enumerate(texts, 1):
+        if not str(text).strip():
+            raise HarnessError(f"text {i} of {n} is empty; give a non-empty text to classify")
     columns = meta.get("text_columns")
     if not columns:
         if n not in (1, 2):
@@ -208,8 +237,11 @@ def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) ->
     else:
         candidates += [["text", "text_pair"], ["text"]]
     for keys in candidates:
-        if all(row.get(k) not in (None, "") for k in keys):
+        if all(row.get(k) is not None and str(row[k]).strip() for k in keys):
             return [str(row[k]) for k in keys]
+    empty = [k for keys in candidates for k in keys if row.get(k) is not None and not str(row[k]).strip()]
+    if empty:
+        raise HarnessError(f"{where}: the field '{empty[0]}' is empty; give a text to classify or drop the row")
     wanted = " and ".join(f"'{k}'" for k in (columns or ["text"]))
     alias = " (or 'text' / 'text_pair')" if columns and columns != ["text", "text_pair"][: len(columns)] else ""
     raise HarnessError(f"{where}: needs the field(s) {wanted}{alias}; found {sorted(row)}")

@@ -111,7 +111,7 @@ def test_claims_of_live_and_dead_runs(toy_env, capsys):
     assert [c.status for c in plan.cells] == ["todo", "running"]
     assert main(grid_args(toy_env, results, "0,1")) == 0
     out = capsys.readouterr().out
-    assert "1 cell(s) trained, 1 skipped" in out and "claimed by another live run" in out
+    assert "1 cell(s) trained, 0 skipped (record up to date), 1 claimed by another live run" in out
     taken = json.loads((cell / "seed-0.json").read_text())["provenance"]["claim_taken_over_from"]
     assert taken["pid"] == dead_pid
     assert not (cell / "seed-1.json").exists() and (cell / "seed-1.claim").exists()  # left to its live owner

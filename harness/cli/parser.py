@@ -45,18 +45,44 @@ def _csv_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _yaml_value(option: str, key: str, raw: str) -> object:
+    """A --set / --search value parsed as a YAML scalar, inside the error handling: a malformed
+    value is argparse's one-line usage error (exit 2), never a traceback."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise argparse.ArgumentTypeError(f"{option} {key}={raw!r}: not a valid value ({problem}); quote it or fix it") from None
+
+
 def _key_value(value: str) -> tuple[str, object]:
     if "=" not in value:
         raise argparse.ArgumentTypeError(f"--set expects key=value, got '{value}'")
     key, _, raw = value.partition("=")
-    return key.strip(), yaml.safe_load(raw)
+    return key.strip(), _yaml_value("--set", key.strip(), raw)
 
 
 def _search_values(value: str) -> tuple[str, list[object]]:
     if "=" not in value:
         raise argparse.ArgumentTypeError(f"--search expects field=value1,value2,..., got '{value}'")
     key, _, raw = value.partition("=")
-    return key.strip(), [yaml.safe_load(item) for item in raw.split(",") if item.strip()]
+    return key.strip(), [_yaml_value("--search", key.strip(), item) for item in raw.split(",") if item.strip()]
+
+
+def _number(low: float, high: float, integer: bool = False, low_open: bool = False):
+    """An argparse type: a finite number (NaN and infinities refused) in [low, high]."""
+    def parse(text: str):
+        import math
+
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if integer else 'a number'}, got {text!r}") from None
+        if not math.isfinite(value) or not (low < value if low_open else low <= value) or value > high:
+            raise argparse.ArgumentTypeError(f"expected a finite number in {'(' if low_open else '['}{low:g}, {high:g}], got {text!r}")
+        return value
+
+    return parse
 
 
 def search_block(args) -> dict[str, object]:
@@ -135,7 +161,7 @@ def _run_options(run: argparse.ArgumentParser) -> None:
                      help="local (default): cells one after another here; ray: every cell a Ray task (pip install ray)")
     run.add_argument("--device", metavar="auto|cpu|cuda:N",
                      help="local executor: the one device every cell trains on (default: the first GPU, else CPU)")
-    run.add_argument("--gpus-per-cell", type=float, metavar="N",
+    run.add_argument("--gpus-per-cell", type=_number(0, 64), metavar="N",
                      help="ray: GPUs reserved per cell (default 1 where the cluster has GPUs, else 0)")
     run.add_argument("--cpus-per-cell", type=int, metavar="N",
                      help="threads per cell; ray: CPUs reserved per cell (default 1)")
@@ -221,12 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--baseline", required=True, metavar="BASELINE", help="results folder or baseline file")
     compare.add_argument("--metrics", type=_csv_list, default=list(metric_names()), metavar="M,M",
                          help=f"metrics to compare (default {','.join(metric_names())})")
-    compare.add_argument("--max-drop", type=float, default=0.5, metavar="POINTS",
+    compare.add_argument("--max-drop", type=_number(0, 100), default=0.5, metavar="POINTS",
                          help="points a significant drop must exceed to count (default 0.5)")
-    compare.add_argument("--alpha", type=float, default=0.05, metavar="P", help="significance level (default 0.05)")
+    compare.add_argument("--alpha", type=_number(0, 1, low_open=True), default=0.05, metavar="P", help="significance level (default 0.05)")
     compare.add_argument("--format", choices=["md", "json"], default="md", help="report format (default md)")
     compare.add_argument("--output", metavar="FILE", help="write the report here as well")
-    compare.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples of the test examples in that test (default 2000)")
+    compare.add_argument("--resamples", type=_number(100, 100_000, integer=True), default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     compare.add_argument("--tasks", type=_csv_list, metavar="A,B", help="compare only these tasks")
     compare.add_argument("--models", type=_csv_list, metavar="X,Y",
                          help="compare only these models (a model name also selects its variants, model@NAME)")
@@ -245,11 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict = command("predict", "predict with a model saved by 'harness run --save-model'")
     predict.add_argument("model_dir", metavar="MODEL_DIR", help="RESULTS/<task>/<model>/model-seed-<k>")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="a text, or two for a pair task")
-    predict.add_argument("--top-k", type=int, default=1, metavar="K", help="print the K most likely labels (default 1)")
+    predict.add_argument("--top-k", type=_number(1, 10_000, integer=True), default=1, metavar="K", help="print the K most likely labels (default 1)")
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.add_argument("--input", metavar="FILE", help="a .jsonl or .csv file to predict in batches")
     predict.add_argument("--output", metavar="FILE", help="where to write the file predictions (.jsonl or .csv)")
-    predict.add_argument("--batch-size", type=int, default=None, metavar="N",
+    predict.add_argument("--batch-size", type=_number(1, 65_536, integer=True), default=None, metavar="N",
                          help="inference batch size (default: the eval batch size the record scored with)")
     predict.add_argument("--allow-pickle", action="store_true",
                          help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")

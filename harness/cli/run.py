@@ -27,7 +27,8 @@ def plan_and_execute(request, dry_run: bool, fmt: str) -> int:
     print(f"harness run: {plan.summary()}", flush=True)
     result = execute(plan, log=lambda m: print(m, flush=True))
     counts = result.counts()
-    print(f"{counts['completed']} cell(s) trained, {counts['skipped']} skipped (record up to date), "
+    claimed = f"{counts['claimed']} claimed by another live run (not trained here), " if counts["claimed"] else ""
+    print(f"{counts['completed']} cell(s) trained, {counts['skipped']} skipped (record up to date), {claimed}"
           f"{counts['failed']} failed")
     for outcome in result.failed:
         print(f"  failed: {outcome.label}: {outcome.error} ({outcome.path})")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 
 # --------------------------------------------------------------------------- tokenization
 def _cache_root() -> Path:
-    root = os.environ.get("HARNESS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "harness")
-    return Path(root) / "tokenized"
+    from harness.env import cache_root
+
+    return Path(cache_root()) / "tokenized"
 
 
 def subset(dataset, limit: int | None, seed: int = 0):

@@ -162,6 +162,8 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}, line {line_no}: JSON nested too deeply; give one flat object per line") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}, line {line_no}: expected a JSON object, got {type(obj).__name__}")
             yield line_no, obj

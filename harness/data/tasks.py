@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+import unicodedata
 import os
 import re
 from dataclasses import dataclass, field
@@ -232,7 +233,7 @@ def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[dict[str, Any
 def _label_id(value: Any, name_to_id: dict[str, int]) -> int | None:
     """The label id of one raw value: a label name, or an integer id (int, integral float, digits)."""
     if isinstance(value, str):
-        text = value.strip()
+        text = unicodedata.normalize("NFC", value.strip())  # the spec's names are NFC too
         if text in name_to_id:
             return name_to_id[text]
         return int(text) if text.isdigit() else None

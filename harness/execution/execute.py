@@ -29,7 +29,7 @@ class CellOutcome:
     task: str
     model: str
     seed: int
-    status: str  # completed | failed | skipped
+    status: str  # completed | failed | skipped (record up to date) | claimed (by another live run)
     path: Path
     error: str | None = None
     seconds: float = 0.0
@@ -53,8 +53,8 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
     claim, owner = try_claim(cell.path)
     if claim is None:
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
-                           summary=f"claimed by {describe(owner)}: trained by another run")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "claimed", cell.path,
+                           summary=f"claimed by another live run, {describe(owner)}: trained there, not here")
     try:
         if _current_record(cell, log) and not request.force:  # finished by another run since the plan
             return skipped(cell)

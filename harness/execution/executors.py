@@ -28,8 +28,8 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome
     for cell in plan.cells:
         if id(cell) not in to_run:
             outcome = skipped(cell)
-            if cell.status == "running":
-                outcome.summary = "claimed by another live run, which trains it"
+            if cell.status == "running":  # not "record up to date": there may be no record at all
+                outcome.status, outcome.summary = "claimed", "claimed by another live run, which trains it"
             log(f"skip  {cell.label}: {outcome.summary} ({cell.path})")
             outcomes.append(outcome)
     if plan.request.executor != "ray":  # under Ray the cells wait for their artifact's task (run_ray)

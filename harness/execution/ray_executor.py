@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from typing import Callable
+from harness.env import ray_connect_timeout_s
 from harness.errors import HarnessError
 from harness.execution.execute import CellOutcome, execute_cell, record_failure
 from harness.planning.cells import Cell, Plan
@@ -30,6 +31,7 @@ def init_ray(request: RunRequest):
     address = request.ray_address or os.environ.get("RAY_ADDRESS")
     try:
         if address:
+            check_reachable(address, ray_connect_timeout_s())
             ray.init(address=address, log_to_driver=True)
         else:
             import torch
@@ -40,6 +42,33 @@ def init_ray(request: RunRequest):
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise HarnessError(f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
     return ray
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """Ray retries a silent head node forever (and ignores SIGTERM meanwhile): knock on its port
+    first, with a deadline (HARNESS_RAY_CONNECT_TIMEOUT_S), and fail with one line if nobody
+    answers. `auto` / `local` (a cluster on this machine, found by Ray itself) are not probed."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port or (10001 if address.startswith("ray://") else 6379)
+    except ValueError:
+        host, port = None, None
+    if not host:
+        raise HarnessError(f"--ray-address {address!r}: expected HOST:PORT (or ray://HOST:PORT, or auto)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, (socket.timeout, TimeoutError)) else (exc.strerror or str(exc))
+        raise HarnessError(
+            f"--ray-address {address}: {reason} from {host}:{port} within {timeout:g} s; check that the Ray head "
+            "is up and the port open (the wait is HARNESS_RAY_CONNECT_TIMEOUT_S)"
+        ) from None
 
 
 def _resources(ray, request: RunRequest) -> tuple[float, int]:

@@ -43,9 +43,34 @@ def completed_record(facts: CellFacts, ctx: RunContext, body: dict[str, Any], pr
     return record
 
 
+def failure_line(exc: BaseException, facts: CellFacts) -> str:
+    """The one line a failed record keeps: what went wrong and the file or setting at fault, never
+    a library's multi-line advice; a search trial says which trial it was."""
+    import re
+
+    from harness.errors import HarnessError
+
+    recipe = (facts.config or {}).get("recipe") or {}
+    if isinstance(exc, HarnessError):
+        line = str(exc)  # already names the file or field
+    elif isinstance(exc, OSError) and exc.filename:
+        line = f"{type(exc).__name__}: {exc.filename}: {exc.strerror or exc}"
+    elif type(exc).__name__ == "OutOfMemoryError" or str(exc).startswith("CUDA out of memory"):  # torch's advice spans lines
+        line = (f"out of memory with batch_size={recipe.get('batch_size')}, max_length={recipe.get('max_length')} "
+                f"(after the bounded halving); lower them with --set batch_size=... or --set max_length=...")
+    else:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {exc}").strip()
+        line = next((part for part in text.splitlines() if part.strip()), type(exc).__name__)
+    line = " ".join(line.split())[:400]
+    if facts.kind == "trial":
+        searched = (facts.config or {}).get("searched") or []
+        values = ", ".join(f"{k}={recipe.get(k)}" for k in searched)
+        line = f"search trial {values or '?'} (seed {facts.seed}): {line}"
+    return line
+
+
 def failed_record(facts: CellFacts, ctx: RunContext, exc: BaseException, precision: str) -> dict[str, Any]:
-    message = f"{type(exc).__name__}: {exc}".strip()
-    short = message.splitlines()[0][:500] if message else type(exc).__name__
+    short = failure_line(exc, facts)
     return {
         "schema_version": SCHEMA_VERSION,
         "task": facts.task,

@@ -6,6 +6,8 @@ unknown names, bad recipe values, bad seeds, a precision the device cannot run, 
 folder that cannot be written, an executor option that does not fit.
 """
 from __future__ import annotations
+
+import math
 from harness.planning.request import EXECUTORS, RunRequest
 from harness.planning.cells import Plan, _cell
 
@@ -14,6 +16,7 @@ from harness.errors import HarnessError
 from harness.planning.identity import ModelIdentity, resolve_identity
 from harness.spec.models import ModelRegistry, load_models
 from harness.planning.context import RunContext
+from harness.env import check_environment
 from harness.planning.checks import _resolve_precision, check_recipe, check_results_folder, parse_seeds, set_offline_if_local
 from harness.spec.recipe import Recipe, check_recipe_overrides, resolve_recipe
 from harness.spec.common import suggest
@@ -94,8 +97,10 @@ def _executor_options(request: RunRequest) -> None:
         raise HarnessError(f"--executor {request.executor}: expected one of {', '.join(EXECUTORS)}")
     if request.cpus_per_cell is not None and request.cpus_per_cell < 1:
         raise HarnessError("--cpus-per-cell must be at least 1")
-    if request.gpus_per_cell is not None and request.gpus_per_cell < 0:
-        raise HarnessError("--gpus-per-cell must be 0 or more")
+    gpus = request.gpus_per_cell
+    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float))
+                             or not math.isfinite(gpus) or not 0 <= gpus <= 64):
+        raise HarnessError(f"--gpus-per-cell {gpus!r}: expected a number from 0 to 64 (a fraction shares a GPU)")
     if request.executor == "local" and (request.gpus_per_cell is not None or request.ray_address):
         raise HarnessError("--gpus-per-cell and --ray-address go with --executor ray")
     if request.executor == "ray" and request.device not in (None, "auto"):
@@ -123,6 +128,7 @@ def make_plan(request: RunRequest) -> Plan:
 
     from harness.train.trackers import check_trackers
 
+    check_environment()  # every HARNESS_* knob, one line each, before anything is written
     _executor_options(request)
     request.report_to = check_trackers(request.report_to)  # a tracker that is not installed: exit 2 now
     tasks, models, registry, seeds, overrides, results = _grid(request)

@@ -130,10 +130,16 @@ def resolve(layers: list[tuple[SearchBlock, str]], base: Recipe, where: str) -> 
 
 
 def _recipe_value(base: Recipe, key: str, value: Any, where: str) -> Any:
+    """A search value gets every check the same value gets from --set: the recipe's types and
+    bounds (NaN and infinities refused) and the checks against the Trainer (an unknown optim)."""
+    from harness.planning.checks import check_recipe
+
     try:
-        return getattr(Recipe(**{**base.model_dump(), key: value}), key)
+        recipe = Recipe(**{**base.model_dump(), key: value})
     except ValidationError as exc:
         raise HarnessError(f"{where}: {key}={value!r}: {format_validation_error(exc, Recipe.model_fields)}") from None
+    check_recipe(recipe, f"{where}: {key}={value!r}")
+    return getattr(recipe, key)
 
 
 def _normalise_values(key: str, values: Any, strategy: str, base: Recipe, where: str) -> Any:

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from harness.errors import HarnessError
-from harness.files import check_output_file, read_text
+from harness.files import check_output_file
 from harness.records.grouping import Cell, SeedRun, cells_from_records
-from harness.records.store import NonFiniteNumber, load_records, loads_finite
+from harness.files import SAFE_NAME, read_json
+from harness.records.store import check_label_ids, check_labels, check_metric_ranges, load_records
 from harness.files import atomic_write_text
 
 
@@ -76,28 +77,39 @@ class _Open(BaseModel):
 
 
 class BaselineSeed(_Open):
-    seed: int
+    seed: int = Field(ge=0)
     data_fingerprint: str | None
-    config_hash: str
+    config_hash: str = Field(pattern=SAFE_NAME)
     provenance: dict[str, Any]
     metrics: dict[str, Any]
     predictions: list[int]
     references: list[int] | None = None
     kind: Literal["final", "evaluation"] = "final"  # evaluation: a checkpoint evaluated as published
 
+    @model_validator(mode="after")
+    def _metrics_in_range(self) -> "BaselineSeed":
+        check_metric_ranges(self.metrics)
+        return self
+
 
 class BaselineCell(_Open):
-    task: str
-    model: str
+    """The same bounds as a result record (harness.records.store): names, labels, label ids, metrics."""
+
+    task: str = Field(pattern=SAFE_NAME)
+    model: str = Field(pattern=SAFE_NAME)
     labels: list[str]
     references: list[int] | None = None
     seeds: list[BaselineSeed]
 
     @model_validator(mode="after")
     def _references_somewhere(self) -> "BaselineCell":
+        check_labels(self.labels)
         for seed in self.seeds:
             if seed.references is None and self.references is None:
                 raise ValueError(f"seed {seed.seed} has no references (neither per cell nor per seed)")
+            n = len((seed.model_extra or {}).get("labels") or self.labels)
+            check_label_ids(f"seed {seed.seed} predictions", seed.predictions, n)
+            check_label_ids(f"seed {seed.seed} references", seed.references or self.references or [], n)
         return self
 
 
@@ -207,16 +219,8 @@ def export_baseline(results: str | Path, output: str | Path) -> dict[str, Any]:
 
 
 def _load_json(path: Path) -> Any:
-    text = read_text(path)
-    try:
-        return loads_finite(text)
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: not a JSON file ({exc.msg} at line {exc.lineno})") from None
-    except NonFiniteNumber as exc:
-        raise HarnessError(
-            f"{path}, line {exc.line_in(text)}: holds a non-finite number ({exc.token}), which no metric can be; "
-            "re-export it with 'harness baseline export'"
-        ) from None
+    """Through the one validating JSON reader (regular file, UTF-8, no NaN / Infinity)."""
+    return read_json(path, fix="re-export it with 'harness baseline export'")
 
 
 def is_baseline_document(document: Any) -> bool:

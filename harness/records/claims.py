@@ -3,8 +3,8 @@ shells, two Ray drivers, a resubmitted Slurm job) never train the same cell.
 
 `RESULTS/<task>/<model>/seed-<k>.claim` is created atomically (O_CREAT | O_EXCL) and holds the
 owner's host, pid and start time; its modification time is the heartbeat, refreshed by a
-thread every HEARTBEAT_S seconds while the cell trains. A claim is dead when its owner's process
-is gone (same host) or its heartbeat is older than STALE_AFTER_S (any host: a lost node); a dead
+thread every HARNESS_CLAIM_HEARTBEAT_S seconds (harness.env) while the cell trains. A claim is dead when its owner's process
+is gone (same host) or its heartbeat is older than HARNESS_CLAIM_STALE_S (any host: a lost node); a dead
 claim is taken over under a lock on the cell folder, and the new record says whose claim it took.
 """
 from __future__ import annotations
@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-HEARTBEAT_S = float(os.environ.get("HARNESS_CLAIM_HEARTBEAT_S", "30"))
-STALE_AFTER_S = float(os.environ.get("HARNESS_CLAIM_STALE_S", "600"))
+from harness.env import heartbeat_s, stale_after_s
 
 
 def claim_path(record: Path) -> Path:
@@ -30,15 +29,26 @@ def claim_path(record: Path) -> Path:
 
 
 def read_claim(path: Path) -> dict[str, Any] | None:
-    """The claim's owner and heartbeat age, or None when there is no claim."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
+    """The claim's owner and heartbeat age; None when there is no claim; {"broken": reason} when
+    something is there that is not a whole claim (empty, garbage, unreadable, a folder, a FIFO):
+    that is never a live run (a full disk leaves a 0-byte claim), so it cannot block the cell.
+    Read through harness.files, which refuses a FIFO instead of waiting on it."""
+    from harness.errors import HarnessError
+    from harness.files import read_json
+
+    if not os.path.lexists(path):
         return None
-    except (OSError, ValueError):
-        return {"host": "?", "pid": -1, "token": "", "age": time.time() - _mtime(path)}
-    return {**(info if isinstance(info, dict) else {}), "age": age}
+    try:
+        info = read_json(path, "claim")
+        age = time.time() - path.stat().st_mtime
+    except (HarnessError, OSError) as exc:
+        if not os.path.lexists(path):
+            return None
+        return {"broken": str(exc), "host": "?", "pid": -1, "token": "", "age": time.time() - _mtime(path)}
+    if not (isinstance(info, dict) and isinstance(info.get("host"), str) and isinstance(info.get("pid"), int)
+            and isinstance(info.get("token"), str) and info["token"]):
+        return {"broken": f"{path}: not a claim (host, pid, token)", "host": "?", "pid": -1, "token": "", "age": age}
+    return {**info, "age": age}
 
 
 def _mtime(path: Path) -> float:
@@ -61,9 +71,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_live(info: dict[str, Any] | None) -> bool:
-    if not info:
+    if not info or info.get("broken"):
         return False
-    if info.get("age", 0) > STALE_AFTER_S:
+    if info.get("age", 0) > stale_after_s():
         return False
     if info.get("host") == socket.gethostname():
         return _pid_alive(int(info.get("pid", -1)))
@@ -71,6 +81,8 @@ def is_live(info: dict[str, Any] | None) -> bool:
 
 
 def describe(info: dict[str, Any]) -> str:
+    if info.get("broken"):
+        return f"a broken claim ({info['broken']})"
     return f"{info.get('host')}:{info.get('pid')} (heartbeat {info.get('age', 0):.0f}s ago)"
 
 
@@ -83,7 +95,7 @@ class Claim:
     _thread: threading.Thread | None = None
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(heartbeat_s()):
             with contextlib.suppress(OSError):
                 os.utime(self.path)
 
@@ -101,15 +113,22 @@ class Claim:
 
 
 def _create(path: Path) -> Claim | None:
+    """Write the whole claim to a temp file first, then link it to the claim's name: link() fails
+    if the name exists (O_EXCL semantics), and the name only ever points at a complete claim, so
+    a failed write (full disk) leaves no claim at all, never an empty one."""
+    from harness.files import write_temp
+
     token = uuid.uuid4().hex
     payload = {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = write_temp(path.with_name(path.name + ".part"), json.dumps(payload).encode("utf-8"))  # beside it, whatever is there
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        os.link(tmp, path)
     except FileExistsError:
         return None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(payload))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     return Claim(path, token)
 
 
@@ -133,13 +152,23 @@ def try_claim(record: Path) -> tuple[Claim | None, dict[str, Any] | None]:
             info = read_claim(path)
             if is_live(info):
                 return None, info
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            _remove(path)
             claim = _create(path)
             if claim is None:
                 return None, read_claim(path)
             claim.took_over = {k: v for k, v in (info or {}).items() if k != "token"}
     return claim.start(), None
+
+
+def _remove(path: Path) -> None:
+    """Remove a dead or broken claim, whatever it is (a file, a FIFO, a folder)."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def live_claim(record: Path) -> dict[str, Any] | None:

@@ -8,16 +8,22 @@ keeps an unreadable record beside the cell for a person to look at.
 from __future__ import annotations
 
 import json
-import math
 import os
+import re
+import shutil
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
-from harness.files import UTF8_BOM, atomic_write_bytes, atomic_write_text, os_reason, read_bytes
+from harness.files import (
+    SAFE_NAME, NonFiniteNumber, atomic_write_bytes, atomic_write_text, commit_temp, list_dir, loads_finite, os_reason,
+    read_json, write_temp,
+)
+from harness.metrics import METRICS
 
 __all__ = [  # atomic_write_* live in harness.files; re-exported for the modules that import them from here
     "ResultRecord", "SCHEMA_VERSION", "atomic_write_bytes", "atomic_write_text", "cell_dir", "iter_record_paths",
@@ -32,11 +38,44 @@ class _Open(BaseModel):
 
 
 class SplitMetrics(_Open):
-    n: int
+    n: int = Field(ge=0)
     accuracy: float
     macro_f1: float
     mcc: float | None = None  # absent in records written before MCC was registered: read_record derives it
     loss: float | None = None  # validation: mean cross-entropy (what selection_metric=loss follows); absent in older records
+
+    @model_validator(mode="after")
+    def _within_metric_range(self) -> "SplitMetrics":
+        check_metric_ranges({**(self.model_extra or {}), **self.__dict__})
+        return self
+
+
+# --------------------------------------------------------------------------- shared bounds
+def check_metric_ranges(values: dict[str, Any]) -> None:
+    """Every registered metric stays inside its declared [low, high] (an accuracy of 5.0 is not
+    500%, it is a damaged or forged file). Used by the record and the baseline schema."""
+    for metric in METRICS.values():
+        value = values.get(metric.name)
+        if isinstance(value, (int, float)) and not metric.low <= value <= metric.high:
+            raise ValueError(f"{metric.name} {value!r} is outside [{metric.low:g}, {metric.high:g}]")
+
+
+def check_labels(labels: list[str]) -> list[str]:
+    """Label names are shown in every view: one printable line each, NFC, no duplicates."""
+    for label in labels:
+        if not label.strip() or any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in label):
+            raise ValueError(f"label {label!r} is empty or holds a newline or control character")
+        if unicodedata.normalize("NFC", label) != label:
+            raise ValueError(f"label {label!r} is not Unicode-normalised (NFC)")
+    if len(set(labels)) != len(labels):
+        raise ValueError("a label is listed twice")
+    return labels
+
+
+def check_label_ids(what: str, ids: list[int], n_labels: int) -> None:
+    bad = next((i for i in ids if not 0 <= i < n_labels), None)
+    if bad is not None:
+        raise ValueError(f"{what} holds label id {bad}, outside 0..{n_labels - 1}")
 
 
 class TestMetrics(SplitMetrics):
@@ -107,9 +146,9 @@ class ResultRecord(_Open):
     """The typed view of a result file. Extra keys are kept (forward-compatible additions)."""
 
     schema_version: Literal[1]
-    task: str
-    model: str
-    seed: int
+    task: str = Field(pattern=SAFE_NAME)  # each becomes a path component: checked once, here
+    model: str = Field(pattern=SAFE_NAME)
+    seed: int = Field(ge=0)
     status: Literal["completed", "failed"]
     error: str | None = None
     labels: list[str] = Field(default_factory=list)
@@ -120,13 +159,33 @@ class ResultRecord(_Open):
     training: Training | None = None
     data: DataSummary | None = None
     config: dict[str, Any]
-    config_hash: str
+    config_hash: str = Field(pattern=SAFE_NAME)
     provenance: dict[str, Any]
     kind: Literal["final", "trial", "evaluation"] = "final"  # trial: a search trial under <task>/<model>/search/;
     # evaluation: a checkpoint evaluated as published (init: finetuned): nothing trained, one record, seed 0
     alignment: dict[str, Any] | None = None  # evaluation: checkpoint label -> task label, and how each was aligned
     evaluation: dict[str, Any] | None = None  # evaluation: what was (not) trained and which variance exists
     selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
+
+    @field_validator("labels")
+    @classmethod
+    def _printable_labels(cls, labels: list[str]) -> list[str]:
+        return check_labels(labels)
+
+    @model_validator(mode="after")
+    def _ids_within_labels(self) -> "ResultRecord":
+        for what, table in (("predictions", self.predictions), ("references", self.references)):
+            for split, ids in (table or {}).items():
+                check_label_ids(f"{what}.{split}", ids, len(self.labels))
+        return self
+
+    @model_validator(mode="after")
+    def _completed_has_metrics(self) -> "ResultRecord":
+        if self.status == "completed" and self.metrics is None:
+            raise ValueError("a completed record needs metrics")
+        if self.status == "failed" and not (self.error or "").strip():
+            raise ValueError("a failed record needs its error")
+        return self
 
     @model_validator(mode="after")
     def _test_scored_unless_trial(self) -> "ResultRecord":
@@ -155,63 +214,28 @@ def trial_path(results: str | Path, task: str, model: str, trial_id: str, seed: 
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    """The one writer of result records, for every executor: validate (never write what a reader
-    would reject), move the record it replaces to `superseded/` (never silently overwritten),
-    then write atomically."""
+    """The one writer of a record. The new record is validated (never write what a reader would
+    reject) and written to a temp file and fsynced first; only then is the current record (if
+    any) kept under `superseded/`, and the temp renamed into place. A full disk or a kill at any
+    moment therefore leaves the old record or the new one (or both), never neither."""
     ResultRecord.model_validate(record)
-    text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    supersede(path)
-    atomic_write_text(path, text)
-
-
-class NonFiniteNumber(ValueError):
-    """A NaN or infinite number in a JSON file that holds metrics: no metric can be one."""
-
-    def __init__(self, token: str):
-        super().__init__(token)
-        self.token = token
-
-    def line_in(self, text: str) -> int | None:
-        return text[: text.find(self.token)].count("\n") + 1 if self.token in text else None
-
-
-def _reject_constant(token: str) -> float:
-    raise NonFiniteNumber(token)
-
-
-def _finite_float(token: str) -> float:
-    value = float(token)
-    if not math.isfinite(value):  # 1e999
-        raise NonFiniteNumber(token)
-    return value
-
-
-def loads_finite(text: str) -> Any:
-    """json.loads that raises NonFiniteNumber on NaN, Infinity and overflowing floats (Python's
-    json module accepts them silently)."""
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    tmp = write_temp(path, (json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
+    try:
+        supersede(path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    commit_temp(tmp, path)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """The one validating reader of a result record: a record that is not UTF-8, not JSON,
-    holds a non-finite number (NaN, Infinity), has another schema version or does not match
-    `ResultRecord` is a one-line HarnessError naming the file, never a guess."""
+    """The one validating reader of a result record: a record that is not a regular file, not
+    UTF-8, not JSON, holds a non-finite number (NaN, Infinity), has another schema version, does
+    not match `ResultRecord` (bounds, safe names, label ids) or lies in another cell's folder
+    than the one it names is a one-line HarnessError naming the file, never a guess."""
     path = Path(path)
     fix = "rerun the cell (harness run ... --force) or move the file out of the results folder"
-    data = read_bytes(path, "result record")
-    try:
-        text = data.removeprefix(UTF8_BOM).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise HarnessError(f"{path}, line {line}: not UTF-8 text, so not a result record (a damaged file?); {fix}") from None
-    try:
-        record = loads_finite(text)
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}, line {exc.lineno}: not a JSON result record ({exc.msg}); {fix}") from None
-    except NonFiniteNumber as exc:
-        line = exc.line_in(text)
-        at = f", line {line}" if line else ""
-        raise HarnessError(f"{path}{at}: holds a non-finite number ({exc.token}), which no metric can be; {fix}") from None
+    record = read_json(path, "result record", fix=fix)
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
         raise HarnessError(
@@ -221,7 +245,9 @@ def read_record(path: str | Path) -> dict[str, Any]:
         ResultRecord.model_validate(record)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise HarnessError(f"{path}: invalid result record: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise HarnessError(f"{path}: invalid result record: {'.'.join(map(str, first['loc'])) or '(record)'}: {msg}; {fix}") from None
+    _check_location(path, record, fix)
     return derive_missing_metrics(record)
 
 
@@ -250,6 +276,20 @@ def derive_missing_metrics(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _check_location(path: Path, record: dict[str, Any], fix: str) -> None:
+    """A record lies where its own task, model and seed put it (RESULTS/<task>/<model>/seed-<k>.json,
+    or .../search/trial-<id>-seed-<k>.json): a copy in another folder is not counted twice as
+    more seeds, and a forged record cannot speak for another cell."""
+    cell = path.parent.parent if path.parent.name == "search" else path.parent
+    name_ok = path.name == f"seed-{record['seed']}.json" or (
+        path.parent.name == "search" and path.name.startswith("trial-") and path.name.endswith(f"-seed-{record['seed']}.json"))
+    if not name_ok or cell.name != record["model"] or cell.parent.name != record["task"]:
+        raise HarnessError(
+            f"{path}: the record is for task '{record['task']}', model '{record['model']}', seed {record['seed']}, "
+            f"but lies in another cell's place ({record['task']}/{record['model']}/seed-{record['seed']}.json expected); {fix}"
+        )
+
+
 def set_aside(path: str | Path) -> Path:
     """Rename a record that cannot be read to `<name>.unreadable-<UTC time>` in the same folder
     (never deleted: someone may want to look at it) and return the new path. The new name no
@@ -269,10 +309,22 @@ def set_aside(path: str | Path) -> Path:
 
 
 def iter_record_paths(results: str | Path) -> Iterator[Path]:
+    """RESULTS/<task>/<model>/seed-<k>.json, listed folder by folder: a task or model folder the
+    user cannot read is an error naming it, never silently skipped."""
     root = Path(results)
     if not root.is_dir():
         raise HarnessError(f"results folder {root} does not exist")
-    yield from sorted(root.glob("*/*/seed-*.json"))
+    what = "results folder"
+    for task in list_dir(root, what):
+        if not task.is_dir() or task.name.startswith("."):
+            continue
+        for model in list_dir(task, what):
+            if not model.is_dir() or model.name.startswith("."):
+                continue
+            yield from (p for p in list_dir(model, what) if _RECORD_NAME.match(p.name))
+
+
+_RECORD_NAME = re.compile(r"^seed-[^/]*\.json$")
 
 
 def load_records(results: str | Path) -> list[dict[str, Any]]:
@@ -280,9 +332,10 @@ def load_records(results: str | Path) -> list[dict[str, Any]]:
 
 
 def supersede(path: str | Path) -> Path | None:
-    """Before a cell's new record is written, move the current one (completed or failed) to
-    `superseded/seed-<k>.<config-hash>.json` beside it: a record is never silently overwritten.
-    Views read only current records (`*/*/seed-*.json`)."""
+    """Keep the current record (completed or failed) as `superseded/seed-<k>.<config-hash>.json`
+    beside it before a new one replaces it: a record is never silently overwritten. It is linked
+    (or copied), not moved, so the current record stays in place until `write_record` renames
+    the replacement over it. Views read only current records (`*/*/seed-*.json`)."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -290,12 +343,20 @@ def supersede(path: str | Path) -> Path | None:
         digest = str(json.loads(path.read_text(encoding="utf-8")).get("config_hash") or "unknown")
     except (OSError, ValueError, AttributeError):
         digest = "unreadable"
+    if not re.match(SAFE_NAME, digest):  # a config hash with '/' must not move a record elsewhere
+        digest = "unsafe-name"
     folder = path.parent / "superseded"
-    folder.mkdir(exist_ok=True)
     target = folder / f"{path.stem}.{digest}.json"
     n = 1
-    while target.exists():
-        target = folder / f"{path.stem}.{digest}.{n}.json"
-        n += 1
-    os.replace(path, target)
+    try:
+        folder.mkdir(exist_ok=True)
+        while target.exists():
+            target = folder / f"{path.stem}.{digest}.{n}.json"
+            n += 1
+        try:
+            os.link(path, target)
+        except OSError:  # a file system without hard links
+            shutil.copy2(path, target)
+    except OSError as exc:
+        raise HarnessError(f"cannot keep the current record {path} under {folder}: {os_reason(exc)}") from None
     return target

@@ -14,7 +14,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN/inf are never a setting
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,5 +1,7 @@
 """Task specs (tasks/*.yaml): sources, splits, labels, declared and validated."""
 from __future__ import annotations
+
+import unicodedata
 from harness.spec.common import NAME_PATTERN, Strict
 from harness.spec.recipe import RecipeOverrides
 
@@ -108,6 +110,12 @@ class TaskSpec(Strict):
     @field_validator("labels")
     @classmethod
     def _unique_labels(cls, value: list[str]) -> list[str]:
+        """Label names are shown in every view and matched against the data: one printable line
+        each, Unicode-normalised (NFC, so 'é' typed either way is one label), unique."""
+        for name in value:
+            if not name.strip() or any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+                raise ValueError(f"label {name!r} is empty or holds a newline or control character; give one line of text")
+        value = [unicodedata.normalize("NFC", name) for name in value]
         dupes = sorted({v for v in value if value.count(v) > 1})
         if dupes:
             raise ValueError(f"duplicate label names: {dupes}")

@@ -10,6 +10,9 @@ it; any other configuration removes it. Everything is safetensors or JSON: nothi
 """
 from __future__ import annotations
 
+from harness.errors import HarnessError
+from harness.files import read_json
+
 import json
 import shutil
 from pathlib import Path
@@ -37,8 +40,8 @@ def prepare(folder: Path, config_hash: str, resume: bool) -> Path | None:
     checkpoint = None
     if resume and folder.is_dir():
         try:
-            same = json.loads((folder / CELL_FILE).read_text()).get("config_hash") == config_hash
-        except (OSError, ValueError):
+            same = read_json(folder / CELL_FILE).get("config_hash") == config_hash
+        except (HarnessError, AttributeError):  # garbage, a FIFO, not an object: start over
             same = False
         checkpoint = latest_checkpoint(folder) if same else None
     if checkpoint is None:

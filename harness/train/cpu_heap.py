@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import os
 import sys
+
+from harness.env import cpu_keep_heap
 
 
 # --------------------------------------------------------------------------- CPU memory
@@ -29,7 +30,7 @@ def keep_cpu_heap_default() -> bool:
     """On by default on CPU; HARNESS_CPU_KEEP_HEAP=0 turns it off."""
     import torch
 
-    return not torch.cuda.is_available() and os.environ.get("HARNESS_CPU_KEEP_HEAP", "1") != "0"
+    return not torch.cuda.is_available() and cpu_keep_heap()
 
 
 @contextlib.contextmanager

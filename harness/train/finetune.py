@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
-from harness.files import atomic_write_text
+from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, metric_names, summary_metrics
 from harness.planning.identity import ModelIdentity
 from harness.train.flops import forward_flops_per_token
@@ -389,13 +389,18 @@ def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
     precision and batch size the record's test predictions were made with, which predict follows)."""
     spec, recipe = run.data.spec, run.recipe
     target = run.output_dir / f"model-seed-{run.seed}"
-    model.save_pretrained(target, safe_serialization=True)
-    tokenizer.save_pretrained(target)
-    atomic_write_text(target / "harness.json", json.dumps({
-        "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-        "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-        "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
-    }, indent=1, ensure_ascii=False))
+    with atomic_dir(target) as tmp:  # a full disk leaves the previous folder (or none), never half of one
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_text(tmp / "harness.json", json.dumps({
+            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
+            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
+            "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
+        }, indent=1, ensure_ascii=False))
+        mode = 0o666 & ~current_umask()  # safetensors writes 0600: give the weights the umask like every file
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                path.chmod(mode)
     return target
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.files import atomic_write_text
+from harness.files import atomic_write_text, read_json
+from harness.views.text import md_code, md_escape
 
 CARD_NAME = "README.md"
 PROJECT = "encoder-harness"  # the distribution's name (the PyPI name `harness` is an unrelated project)
@@ -130,10 +131,10 @@ def model_card(record: dict[str, Any], repo_id: str | None = None):
             f"[{PROJECT}]({PROJECT_URL}) (seed {record['seed']})."
             + (" Trained from randomly initialised weights (a from-scratch baseline)." if init == "scratch" else "")
         ),
-        task=record["task"], task_description=f" ({description})" if description else "",
+        task=record["task"], task_description=f" ({md_escape(description)})" if description else "",
         project=PROJECT, project_url=PROJECT_URL, data_rows=_data_rows(record),
         input="a text pair (" + " / ".join(text_columns) + ")" if len(text_columns) == 2 else "single text",
-        labels=", ".join(f"{i}: `{label}`" for i, label in enumerate(labels)),
+        labels=", ".join(f"{i}: {md_code(label)}" for i, label in enumerate(labels)),
         base=(f"[{base}](https://huggingface.co/{base})" if base else f"`{model.get('source')}`")
         + (f" (revision `{model.get('revision')}`)" if model.get("revision") else "")
         + (", architecture only (random initialisation)" if init == "scratch" else ""),
@@ -248,9 +249,11 @@ def _saved_record(folder: Path) -> dict[str, Any] | None:
     from harness.records.store import read_record
 
     try:
-        seed = json.loads((folder / "harness.json").read_text(encoding="utf-8"))["seed"]
+        seed = read_json(folder / "harness.json")["seed"]  # untrusted: the one validating JSON reader
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            return None
         record = read_record(folder.parent / f"seed-{seed}.json")
-    except (OSError, ValueError, KeyError, HarnessError):
+    except (OSError, ValueError, KeyError, TypeError, HarnessError):
         return None
     return record if record.get("saved_model") and Path(record["saved_model"]).name == folder.name else None
 

@@ -31,7 +31,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 from harness.records.baselines import load_side
-from harness.errors import HarnessError
+from harness.errors import HarnessError, check_number
 from harness.records.grouping import Cell, n_labels
 from harness.records.pairing import filter_sides, pair_cells
 from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, examples_needed, format_p
@@ -41,6 +41,7 @@ DEFAULT_METRICS = metric_names()
 METRIC_NAMES = {m.name: m.title for m in METRICS_REGISTRY.values()}
 STATUSES = ("regressed", "improved", "unchanged")
 _DETAILS_AFTER = 12  # unchanged rows beyond which the markdown folds the table into <details>
+MAX_RESAMPLES = 100_000  # enough for a p-value resolution of 1e-5; more runs the machine out of memory
 _EPS = 1e-9  # points: a drop of exactly max_drop (2 of 400 examples = 0.5) is not "larger" than it
 
 
@@ -298,12 +299,9 @@ def compare(
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise HarnessError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
-    if not 0 < alpha < 1:
-        raise HarnessError(f"alpha must be between 0 and 1, got {alpha}")
-    if max_drop < 0:
-        raise HarnessError(f"max drop must be 0 or more points, got {max_drop}")
-    if resamples < 100:
-        raise HarnessError(f"resamples must be at least 100, got {resamples}")
+    check_number("--alpha", alpha, 0, 1, low_open=True, high_open=True)
+    check_number("--max-drop", max_drop, 0, 100)  # NaN would disable regression detection
+    check_number("--resamples", resamples, 100, MAX_RESAMPLES, integer=True)  # memory: resamples x examples
 
     cand_side = load_side(candidate_cells, "candidate")
     base_side = load_side(baseline_cells, "baseline")

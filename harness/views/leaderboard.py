@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 import pandas as pd
 from harness.errors import HarnessError
-from harness.files import atomic_write_text
+from harness.files import atomic_write_set
 from harness.records.store import load_records
 
 
@@ -54,14 +54,15 @@ def load_leaderboard(results: str | Path) -> Leaderboard:
 
 
 def write_leaderboard_files(results: str | Path) -> Path:
-    """Write RESULTS/LEADERBOARD.md, .csv, .json and .html atomically; return the markdown's path."""
+    """Write RESULTS/LEADERBOARD.md, .csv, .json and .html as one set (harness.files.atomic_write_set:
+    every file rendered and on disk before any is replaced, so a failure changes none of them);
+    return the markdown's path."""
     board = load_leaderboard(results)
     root = Path(results)
     markdown = root / "LEADERBOARD.md"
-    atomic_write_text(root / "LEADERBOARD.csv", board.to_csv())
-    atomic_write_text(root / "LEADERBOARD.json", board.to_json())
-    atomic_write_text(markdown, board.to_markdown())
-    atomic_write_text(root / "LEADERBOARD.html", render(board, "html", root))
+    texts = {root / "LEADERBOARD.csv": board.to_csv(), root / "LEADERBOARD.json": board.to_json(),
+             markdown: board.to_markdown(), root / "LEADERBOARD.html": render(board, "html", root)}
+    atomic_write_set({path: text.encode("utf-8") for path, text in texts.items()})
     return markdown
 
 

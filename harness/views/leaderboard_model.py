@@ -344,7 +344,9 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|")
+    from harness.views.text import md_escape
+
+    return md_escape(text)
 
 
 def _markdown_table(frame: pd.DataFrame, right_from: int, right_until: int | None = None) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Sequence
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric_names
-from harness.views.report_tables import CI_METHOD, DASH, FAILED, TOP_CONFUSIONS, _by_cell, _completed, _gain_cell, _mean, _md_table, _points, _rel, _test, french_rows, pretraining_gain_rows
+from harness.views.text import md_escape
+from harness.views.report_tables import Markdown, CI_METHOD, DASH, FAILED, TOP_CONFUSIONS, _by_cell, _completed, _gain_cell, _mean, _md_table, _points, _rel, _test, french_rows, pretraining_gain_rows
 from harness.files import atomic_write_text
 from harness.records.store import cell_dir, load_records, record_path
 
@@ -152,7 +153,7 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
 
     tasks = sorted({r["task"] for r in records})
     out = [
-        f"# Report: {results.name or results}",
+        f"# Report: {md_escape(results.name or results)}",
         "",
         f"{len(records)} result record(s): {len(completed)} completed, {len(records) - len(completed)} failed. "
         "Scores are test-set percentages; means are over seeds. A failed cell shows `failed`, a missing one `–`.",
@@ -169,7 +170,7 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         "lowest seed (not its best one), row-normalised by true label; the confused pairs are pooled over all its seeds.",
     ]
     for task in tasks:
-        out += ["", f"### {task}", ""]
+        out += ["", f"### {md_escape(task)}", ""]
         best = best_model(records, task)
         if best is None:
             if any(r["task"] == task for r in completed):
@@ -182,12 +183,12 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         done = _completed(group)
         accuracy = _mean([v for v in (_test(r, "accuracy") for r in done) if v is not None])
         seeds = ", ".join(str(r["seed"]) for r in done)
-        out.append(f"Best model: **{model}**, mean test accuracy {_points(accuracy)} over seed(s) {seeds}.")
+        out.append(f"Best model: **{md_escape(model)}**, mean test accuracy {_points(accuracy)} over seed(s) {seeds}.")
         first = done[0]
         key = (task, model, first["seed"])
         if key in plots:
             image = plots[key]["confusion_matrix"]
-            out += ["", f"![{task} / {model} / seed {first['seed']} confusion matrix]({_rel(image, results)})", ""]
+            out += ["", f"![{md_escape(task)} / {md_escape(model)} / seed {first['seed']} confusion matrix]({_rel(image, results)})", ""]
         else:
             out += ["", f"(no confusion matrix image: {plot_errors.get(key, 'not drawn')})", ""]
         try:
@@ -257,10 +258,10 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
                     row.append("no plot")
                 else:
                     files = plots[(task, model, seed)]
-                    row.append(f"[confusion]({_rel(files['confusion_matrix'], results)}) · "
-                               f"[curves]({_rel(files['curves'], results)})")
+                    row.append(Markdown(f"[confusion]({_rel(files['confusion_matrix'], results)}) · "
+                                        f"[curves]({_rel(files['curves'], results)})"))
             rows.append(row)
-        out += [f"### {task}", "", _md_table(["model"] + [f"seed {s}" for s in seeds], rows), ""]
+        out += [f"### {md_escape(task)}", "", _md_table(["model"] + [f"seed {s}" for s in seeds], rows), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

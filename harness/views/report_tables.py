@@ -51,9 +51,19 @@ def _points(value: float | None, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
+class Markdown(str):
+    """A table cell that is already markdown (a link, a bold mark): not escaped again."""
+
+    @property
+    def markdown(self) -> str:
+        return str(self)
+
+
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        from harness.views.text import md_escape
+
+        return value.markdown if isinstance(value, Markdown) else md_escape(value)
 
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
