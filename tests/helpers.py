@@ -64,7 +64,14 @@ def tiny_bert(folder: Path, corpus: list[str] | None = None, layers: int = 2, hi
         num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    BertModel(config).save_pretrained(folder)  # an encoder without a head, like a pretrained checkpoint
+    import torch
+
+    # its own fixed seed: the "pretrained" weights must not depend on whichever test seeded the global
+    # generator last (after a set_seed(0) they would equal a scratch model built with seed 0)
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        encoder = BertModel(config)
+    encoder.save_pretrained(folder)  # an encoder without a head, like a pretrained checkpoint
     fast.save_pretrained(folder)
     return folder
 
