@@ -89,9 +89,9 @@ def _mcc(correct: np.ndarray, total: np.ndarray, true_counts: np.ndarray, pred_c
     total = sum(C), true_counts / pred_counts = its row / column sums (as sklearn, in float64)."""
     c, s = correct.astype(np.float64), total.astype(np.float64)
     t, p = true_counts.astype(np.float64), pred_counts.astype(np.float64)
-    cov_ytyp = c * s - (t * p).sum(axis=1)
-    cov_ypyp = s**2 - (p * p).sum(axis=1)
-    cov_ytyt = s**2 - (t * t).sum(axis=1)
+    cov_ytyp = c * s - (t * p).sum(axis=-1)
+    cov_ypyp = s**2 - (p * p).sum(axis=-1)
+    cov_ytyt = s**2 - (t * t).sum(axis=-1)
     denom = cov_ytyt * cov_ypyp
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, cov_ytyp / np.sqrt(np.where(denom > 0, denom, 1.0)), 0.0)
@@ -320,7 +320,13 @@ def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
     return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
 
 
-_FROM_CONFUSION = {"accuracy": _accuracy_from_confusion, "macro_f1": _macro_f1_from_confusion}
+def _mcc_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    return _mcc(np.trace(confusion, axis1=-2, axis2=-1), confusion.sum(axis=(-2, -1)),
+                confusion.sum(axis=-1), confusion.sum(axis=-2))
+
+
+_FROM_CONFUSION = {"accuracy": _accuracy_from_confusion, "macro_f1": _macro_f1_from_confusion,
+                   "mcc": _mcc_from_confusion}
 
 
 def metrics_on_resamples(

@@ -92,3 +92,19 @@ def test_p_value_formatting():
     assert format_p(0.0, resamples=1000) == "< 0.001"
     assert format_p(1e-9) == "< 0.0001"
     assert format_p(0.0234) == "0.023" and format_p(0.00042) == "0.0004" and format_p(None) == "n/a"
+
+
+def test_many_runs_at_once_equal_one_run_at_a_time_for_every_registered_metric():
+    """The batched resampling (one confusion tensor for every run) and the per-run one agree on
+    every metric of the registry, so a newly registered metric cannot be left out of one of them."""
+    from harness.metrics import metric_names
+    from harness.stats import metric_on_resamples, metrics_on_resamples, resample_weights
+
+    rng = np.random.default_rng(3)
+    refs = rng.integers(0, 3, 150)
+    runs = [rng.integers(0, 3, 150) for _ in range(3)]
+    weights = resample_weights(150, 40, 0)
+    for metric in metric_names():
+        batched = metrics_on_resamples(refs, runs, weights, metric, 3)
+        single = np.stack([metric_on_resamples(refs, run, weights, metric, 3) for run in runs])
+        assert np.allclose(batched, single, atol=1e-6), metric
