@@ -107,7 +107,7 @@ def test_page_has_a_legend_hideable_throughput_columns_and_a_title_from_the_suit
     write_leaderboard_files(root)
     html = (root / "LEADERBOARD.html").read_text()
     assert "<title>Leaderboard: the demo suite (results)</title>" in html
-    assert html.count('class="legend"') == 2  # one under each chart, naming what the colours mean
+    assert html.count('class="legend"') == len(metric_names())  # one under each metric's chart, naming what the colours mean
     assert "not significantly different from it" in html and "95% t-interval" in html
     for header in ("train samples/s", "peak memory (MB)", "device"):
         assert f'checked> {header}</label>' in html  # a box to hide each throughput column

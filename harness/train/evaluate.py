@@ -85,10 +85,10 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> dict[str, Any]:
     scored = _scores(run, encoded, _mapped(val, alignment), _mapped(test, alignment))
     nothing_trained = SimpleNamespace(seconds=0.0, real_tokens=0, padded_tokens=0, samples=0)
     throughput = _throughput(nothing_trained, scored.pop("timed"), scored.pop("n_timed"), count_parameters(model),
-                             run.precision, {"eval_batch_size": eval_batch.size})
+                             run.precision, model.config.to_dict(), {"eval_batch_size": eval_batch.size})
     throughput["definition"] = ("nothing trained (evaluated as published); eval: the test split after one warm-up "
-                                "batch; tokens/s counts real (non-padding) tokens; eval MFU = 2 x non-embedding "
-                                "parameters x real tokens/s / peak FLOP/s")
+                                "batch; tokens/s counts real (non-padding) tokens; eval MFU = forward FLOPs per token "
+                                "(per family, harness.train.flops) x real tokens/s / peak FLOP/s")
     if timed_one:
         throughput["latency"] = timed_one
     return {

@@ -344,7 +344,7 @@ def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, 
     per_s = (lambda n: n / meter.seconds if meter.seconds else None)
     eval_per_s = (lambda n: n / scored["seconds"] if scored["seconds"] else None)
     train_tokens_s, eval_tokens_s = per_s(meter.real_tokens), eval_per_s(scored["real_tokens"])
-    flops = {"train": _flops_per_token(config, params, meter.real_tokens, meter.samples, batches["batch_size"]),
+    flops = {"train": _flops_per_token(config, params, meter.real_tokens, meter.samples, batches.get("batch_size") or 1),
              "eval": _flops_per_token(config, params, scored["real_tokens"], n_scored, batches["eval_batch_size"])}
 
     def mfu(split: str, tokens_s: float | None) -> float | None:

@@ -253,12 +253,6 @@ class ComparisonResult:
         raise ValueError(f"unknown format '{fmt}' (md, json)")
 
 
-def _pairs_text(c: Comparison) -> str:
-    if c.evaluated:
-        return "evaluated §"
-    return f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡")
-
-
 def _num(value: float) -> str:
     return f"{value:g}"
 

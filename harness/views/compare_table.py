@@ -25,7 +25,8 @@ def comparison_table(items: list, ci_label: str) -> str:
                 ci_label: f"[{c.low:+.2f}, {c.high:+.2f}]" + ("†" if c.clipped else ""),
                 "p": format_p(c.p_value),
                 "detectable drop": c.detectable_text,
-                "seeds paired": f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡"),
+                "seeds paired": ("evaluated §" if c.evaluated else
+                                 f"{c.pairs} ({', '.join(map(str, c.seeds))})" + ("" if c.training_variance_counted else " ‡")),
             }
             for c in items
         ]
