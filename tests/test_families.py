@@ -93,8 +93,12 @@ def test_family_plans_trains_predicts_as_its_record_and_gets_a_card(env, family)
         saved = Path(record["saved_model"])
         assert (saved / "README.md").is_file()  # the model card
         labels = record["labels"]
-        predicted = [labels.index(r[0]["label"]) for r in Predictor(saved).predict(_test_rows(env, task))]
-        assert predicted == record["predictions"]["test"]
+        scored = Predictor(saved).predict(_test_rows(env, task), top_k=2)
+        predicted = [labels.index(r[0]["label"]) for r in scored]
+        # a tiny model trained for a few steps can sit on an exact tie (margin ~1e-7): there the last bit
+        # of a CPU reduction (thread count) decides, so rows are compared where the top two differ
+        clear = [i for i, r in enumerate(scored) if r[0]["score"] - r[1]["score"] > 1e-4]
+        assert [predicted[i] for i in clear] == [record["predictions"]["test"][i] for i in clear]
 
 
 def test_predict_follows_the_records_bf16_scoring(env):
