@@ -378,3 +378,35 @@ def test_cli_empty_or_missing_folder_exits_2(tmp_path, capsys):
         write_leaderboard_files(empty)
     with pytest.raises(HarnessError):
         leaderboard_markdown([])
+
+
+def test_pretrained_spec_is_marked_in_every_row_format_and_explained_by_its_footnote():
+    from harness.views.leaderboard import render
+
+    records = [completed("sent-fr", "camembert", s, 0.80 + s / 100) for s in range(2)]
+    records += [completed("sent-fr", "camembert-tapt", s, 0.85 + s / 100, throughput={"train_samples_per_s": 50.0})
+                for s in range(2)]
+    for r in records:
+        r["config"]["model"]["source"] = "almanach/camembert-base"
+        if r["model"] == "camembert-tapt":
+            r["config"]["model"].update(pretrain_artifact="k123", pretrain={
+                "corpus": {"tasks": ["sent-fr"], "splits": ["train"]}, "max_steps": 500, "batch_size": 32,
+                "learning_rate": 5e-5, "mlm_probability": 0.15})
+    board = build_leaderboard(records)
+    assert board.model_marks == {"camembert-tapt": "¶"}
+    table = board.metric_table("accuracy")
+    assert list(table["model"]) == ["camembert-tapt ¶", "camembert"]
+    assert set(board.throughput_table()["model"]) == {"camembert-tapt ¶", "camembert"}
+    markdown = board.to_markdown()
+    assert "| camembert-tapt ¶ " in markdown and "| camembert " in markdown
+    [note] = [line for line in board.footnote["lines"] if line.startswith("¶")]
+    assert "`camembert-tapt` from `almanach/camembert-base`" in note and "500 steps × 32 texts" in note
+    frame = pd.read_csv(io.StringIO(board.to_csv()), keep_default_na=False)
+    assert set(frame.loc[frame["model"] == "camembert-tapt", "model_mark"]) == {"¶"}
+    assert set(frame.loc[frame["model"] == "camembert", "model_mark"]) == {""}
+    data = json.loads(board.to_json())
+    assert data["model_marks"] == {"camembert-tapt": "¶"}
+    assert {c["model_mark"] for c in data["cells"] if c["model"] == "camembert-tapt"} == {"¶"}
+    page = render(board, "html")
+    assert '<td data-sort="camembert-tapt">camembert-tapt ¶</td>' in page
+    assert '<td data-sort="camembert">camembert</td>' in page

@@ -5,6 +5,12 @@ Numbers in points (metric x 100)."""
 from __future__ import annotations
 
 AT_CHANCE_MARK = "⚠"  # a cell not significantly above the majority-class rate, or predicting one class
+PRETRAINED_MARK = "¶"  # a model spec pretrained by the harness before fine-tuning (its footnote names corpus and budget)
+
+
+def model_label(model: str, mark: str = "") -> str:
+    """A row's model as every view shows it: the name, then its mark (`tiny-tapt ¶`) if it has one."""
+    return f"{model} {mark}" if mark else model
 
 
 def points(value: float | None, digits: int = 2) -> str:

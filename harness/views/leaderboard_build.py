@@ -11,7 +11,7 @@ from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONF
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
-from harness.views.formatting import AT_CHANCE_MARK
+from harness.views.formatting import AT_CHANCE_MARK, PRETRAINED_MARK
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
@@ -81,7 +81,16 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
         footnote=_footnote(records, groups, tasks),
         failures=failures,
         suite=_one_suite(records),
+        model_marks=model_marks(records),
     )
+
+
+def model_marks(records: list[dict[str, Any]]) -> dict[str, str]:
+    """The one place that decides a row's model mark: ¶ for a spec pretrained by the harness
+    (its footnote line, starting with the mark, names the corpus and the budget)."""
+    from harness.views.pretrain_views import pretrained_specs
+
+    return {model: PRETRAINED_MARK for model in sorted(pretrained_specs(records))}
 
 
 def _one_suite(records: list[dict[str, Any]]) -> str | None:

@@ -1,7 +1,7 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
-from harness.views.formatting import AT_CHANCE_MARK, score_text
+from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
 
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
 
@@ -103,13 +103,18 @@ class Leaderboard:
     footnote: dict[str, Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
     suite: str | None = None  # the suite every record was run by, for the web page's title
+    model_marks: dict[str, str] = field(default_factory=dict)  # model -> its row mark (¶: pretrained here)
+
+    def label(self, model: str) -> str:
+        """The model as its rows show it: the name and its mark (leaderboard_build.model_marks decides)."""
+        return model_label(model, self.model_marks.get(model, ""))
 
     # ----------------------------------------------------------------- DataFrames
     def metric_table(self, metric: str) -> pd.DataFrame:
         """The display table of one metric: a `model` column, one column per task, `average`."""
         rows = []
         for model in self.order[metric]:
-            row = {"model": model}
+            row = {"model": self.label(model)}
             for task in self.tasks:
                 row[task] = self.cells[(metric, task, model)].text()
             average = self.averages[(metric, model)]
@@ -152,6 +157,7 @@ class Leaderboard:
                             "best": cell.best,
                             "tie_with_best": cell.tie,
                             "p_value_vs_best": comparison.get("p_value"),
+                            "model_mark": self.model_marks.get(model, ""),  # last: the older columns keep their places
                         }
                     )
         for metric in METRICS:
@@ -162,6 +168,7 @@ class Leaderboard:
                         "kind": AVERAGE,
                         "task": "",
                         "model": model,
+                        "model_mark": self.model_marks.get(model, ""),
                         "metric": metric,
                         "mean": _pct(average),
                         "n_seeds": None,
@@ -185,7 +192,7 @@ class Leaderboard:
         """The display throughput table."""
         rows = []
         for entry in self.throughput:
-            row = {"model": entry["model"], "task": entry["task"],
+            row = {"model": self.label(entry["model"]), "task": entry["task"],
                    "seeds": EVALUATED if entry.get("evaluated") else str(entry["n_seeds"])}
             for key, _, header in THROUGHPUT_FIELDS:
                 if header is None:
@@ -247,6 +254,7 @@ class Leaderboard:
                         {
                             "task": task,
                             "model": model,
+                            "model_mark": self.model_marks.get(model, ""),
                             "metric": metric,
                             "status": cell.status,
                             **_cell_numbers(cell),
@@ -266,6 +274,7 @@ class Leaderboard:
         averages = [
             {
                 "model": model,
+                "model_mark": self.model_marks.get(model, ""),
                 "metric": metric,
                 "mean": _pct(self.averages[(metric, model)]),
                 "n_tasks": len(self.tasks),
@@ -281,6 +290,7 @@ class Leaderboard:
             "metrics": list(METRICS),
             "tasks": self.tasks,
             "models": self.models,
+            "model_marks": self.model_marks,  # model -> its row mark; the footnote line starting with it explains it
             "ranking": {metric: self.order[metric] for metric in METRICS},
             "cells": cells,
             "averages": averages,

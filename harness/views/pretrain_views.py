@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.metrics import metric_names
+from harness.views.formatting import PRETRAINED_MARK
 from harness.records.pretrain import load_pretrain_records
 
 
@@ -72,7 +73,8 @@ def footnote_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     specs = pretrained_specs(records)
     if not specs:
         return []
-    return [f"Pretrained by the harness before fine-tuning (docs/pretraining.md): " + "; ".join(
+    return [f"{PRETRAINED_MARK} (after the model's name): pretrained by the harness before fine-tuning "
+            "(docs/pretraining.md): " + "; ".join(
         f"`{model}` from `{config.get('source')}`, {_budget(config)}" for model, config in sorted(specs.items())) + "."]
 
 

@@ -13,7 +13,7 @@ cell's confusion matrix and curves images (relative to the page, when the images
 """
 from __future__ import annotations
 
-from harness.views.formatting import AT_CHANCE_MARK, score_text
+from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
 
 from harness.views.leaderboard_model import METRIC_TITLES
 
@@ -89,6 +89,7 @@ def _image_links(results: Path | None, page_dir: Path | None, task: str, model: 
 def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Path | None = None) -> dict[str, Any]:
     """The template's variables, computed from the leaderboard JSON data only."""
     tables, details = [], {}
+    marks = data.get("model_marks") or {}
     for metric in data["metrics"]:
         cells = {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
         averages = {a["model"]: a for a in data["averages"] if a["metric"] == metric}
@@ -102,7 +103,7 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
                 row_cells.append(view)
             average = averages[model]
             rows.append({
-                "rank": rank, "model": model, "cells": row_cells,
+                "rank": rank, "model": model, "label": model_label(model, marks.get(model, "")), "cells": row_cells,
                 "average": {**average, "display": "–" if average["mean"] is None else _pct(average["mean"]),
                             "sort": "" if average["mean"] is None else repr(average["mean"])},
             })
@@ -115,7 +116,7 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
             value = entry.get(key)
             values.append({"display": "n/a" if value is None else fmt.format(value),
                            "sort": "" if value is None else repr(value)})
-        throughput.append({**entry, "values": values})
+        throughput.append({**entry, "label": model_label(entry["model"], marks.get(entry["model"], "")), "values": values})
     return {
         "data": data,
         "details": details,
