@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 KNOBS = {
     "HARNESS_CLAIM_HEARTBEAT_S": "seconds between a claim's heartbeats (default 30)",
     "HARNESS_CLAIM_STALE_S": "seconds without a heartbeat after which a claim is dead (default 600)",
+    "HARNESS_PRETRAIN_WAIT_S": "seconds to wait for a pretraining artifact another live run is building (default 43200)",
     "HARNESS_RAY_CONNECT_TIMEOUT_S": "seconds to wait for --ray-address to answer (default 60)",
     "HARNESS_CPU_KEEP_HEAP": "0 or 1: keep the CPU allocator's heap between cells (default 1)",
     "HARNESS_CACHE": "folder of the tokenization and device caches (default ~/.cache/harness)",
@@ -65,6 +66,12 @@ def stale_after_s() -> float:
 
 def ray_connect_timeout_s() -> float:
     return env_float("HARNESS_RAY_CONNECT_TIMEOUT_S", 60.0, low=0.1, high=3600.0)
+
+
+def pretrain_wait_s() -> float:
+    """How long a run waits for an artifact whose claim another live run holds; the wait also ends
+    when that claim is released (the artifact is used) or goes stale (this run takes it over)."""
+    return env_float("HARNESS_PRETRAIN_WAIT_S", 43200.0, low=0.0, high=30 * 86400.0)
 
 
 def cpu_keep_heap() -> bool:
@@ -116,6 +123,7 @@ def check_environment() -> None:
     """Validate every knob at once (called while planning a run, before anything is written)."""
     stale_after_s()
     ray_connect_timeout_s()
+    pretrain_wait_s()
     cpu_keep_heap()
     for name in ("HARNESS_CACHE", "HARNESS_DATA_DIR", "HARNESS_TASKS_DIR", "HARNESS_MODELS_FILE", "HARNESS_SUITES_FILE"):
         _check_path_knob(name)

@@ -164,3 +164,114 @@ def test_views_compare_the_pretrained_spec_with_its_source_and_show_the_loss_cur
     assert "`tiny-tapt` from" in board and "10 steps × 16 texts" in board and "file corpus.txt" in board
     page = render(load_leaderboard(results), "html", results)
     assert 'id="pretraining"' in page and "masked-LM loss" in page and "<svg" in page[page.index('id="pretraining"'):]
+
+
+# --------------------------------------------------------------------------- another live run holds the artifact
+def _api_options(env, seeds):
+    return dict(tasks_dir=[str(env["tasks"])], models_file=str(env["models"]), tasks=[env["task"]],
+                models=["tiny-tapt"], seed_list=seeds, data_dir=str(env["data"]), results=str(env["results"]),
+                precision="fp32", plots=False, leaderboard=False, overrides={"max_epochs": 1})
+
+
+def _other_run_holds(folder: Path, pid: int) -> Path:
+    """The artifact's record and model hidden (as while another run still builds them) and its claim held by `pid`."""
+    import socket
+
+    record = folder / "pretrain.json"
+    record.rename(folder / "pretrain.json.hidden")
+    (folder / "model").rename(folder / "model.hidden")
+    (folder / "pretrain.claim").write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "token": "other"}))
+    return record
+
+
+def _helper_process():
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+
+
+def test_cells_wait_for_an_artifact_another_live_run_builds_then_use_it(toy_env, tmp_path):
+    """A live helper process holds the artifact's claim at plan time; when that "other run"
+    finishes (record back, claim released) the waiting run uses its artifact: nothing is rebuilt."""
+    import threading
+    import time
+
+    import harness
+    from harness.api import execute
+
+    pretrain_env(toy_env, tmp_path)
+    assert harness.run(log=lambda _: None, **_api_options(toy_env, "0")).failed == []
+    folder = next(toy_env["results"].glob("pretrain/*-*"))
+    built = (folder / "pretrain.json").read_bytes()
+    helper = _helper_process()
+    try:
+        record = _other_run_holds(folder, helper.pid)
+        lines, released = [], []
+
+        def other_run_finishes():
+            while not any("waiting for it" in line for line in lines):
+                time.sleep(0.05)
+            time.sleep(0.5)  # the waiting run polls meanwhile
+            (folder / "model.hidden").rename(folder / "model")
+            (folder / "pretrain.json.hidden").rename(record)
+            (folder / "pretrain.claim").unlink()
+            released.append(time.time())
+
+        finisher = threading.Thread(target=other_run_finishes, daemon=True)
+        finisher.start()
+        plan = harness.plan(**_api_options(toy_env, "1"))
+        assert [s.status for s in plan.pretraining] == ["running"]
+        result = execute(plan, lines.append)
+        finisher.join(timeout=5)
+    finally:
+        helper.kill()
+        helper.wait()
+    assert result.failed == [] and released
+    assert any("waited" in line and "claim is gone" in line for line in lines)
+    assert not any(line.startswith("      completed: held-out") for line in lines)  # not rebuilt here
+    assert record.read_bytes() == built
+    cell = json.loads((toy_env["results"] / toy_env["task"] / "tiny-tapt" / "seed-1.json").read_text())
+    assert cell["status"] == "completed" and cell["config"]["model"]["pretrain_artifact"] == json.loads(built)["key"]
+    from datetime import datetime
+
+    assert datetime.fromisoformat(cell["provenance"]["started_at"]).timestamp() >= released[0] - 1
+
+
+def test_artifact_whose_builder_died_is_taken_over_and_built(toy_env, tmp_path):
+    import harness
+
+    pretrain_env(toy_env, tmp_path, pretrain={"max_steps": 10})
+    assert harness.run(log=lambda _: None, **_api_options(toy_env, "0")).failed == []
+    folder = next(toy_env["results"].glob("pretrain/*-*"))
+    helper = _helper_process()
+    record = _other_run_holds(folder, helper.pid)
+    helper.kill()  # the other run dies while it holds the claim
+    helper.wait()
+    lines = []
+    assert harness.run(log=lines.append, **_api_options(toy_env, "1")).failed == []
+    rebuilt = json.loads(record.read_text())
+    assert rebuilt["status"] == "completed" and rebuilt["steps"] == 10
+    assert any(line.startswith("      completed: held-out") for line in lines)
+    assert not (folder / "pretrain.claim").exists()
+
+
+def test_a_wait_past_its_limit_fails_the_cells_and_writes_no_artifact(toy_env, tmp_path, monkeypatch):
+    import harness
+
+    pretrain_env(toy_env, tmp_path)
+    folder = harness.plan(**_api_options(toy_env, "0")).pretraining[0].folder
+    folder.mkdir(parents=True)
+    helper = _helper_process()
+    try:
+        import socket
+
+        (folder / "pretrain.claim").write_text(json.dumps({"host": socket.gethostname(), "pid": helper.pid, "token": "o"}))
+        monkeypatch.setenv("HARNESS_PRETRAIN_WAIT_S", "0.3")
+        result = harness.run(log=lambda _: None, **_api_options(toy_env, "0"))
+    finally:
+        helper.kill()
+        helper.wait()
+    [failed] = result.failed
+    assert "still being built by another live run" in failed.error and "HARNESS_PRETRAIN_WAIT_S" in failed.error
+    assert not (folder / "pretrain.json").exists() and (folder / "pretrain.claim").exists()  # left to its owner

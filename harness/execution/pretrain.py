@@ -11,6 +11,7 @@ from typing import Callable
 from harness.planning.context import RunContext, iso
 from harness.planning.pretrain import PretrainStep, artifact_status
 from harness.planning.request import RunRequest
+from harness.env import pretrain_wait_s
 from harness.records.claims import describe, try_claim
 from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, write_pretrain_record
 
@@ -24,17 +25,45 @@ class PretrainOutcome:
     summary: str = ""
 
 
+POLL_S = 1.0  # seconds between looks at another run's claim: one small file read, and the cells start soon after
+
+
 def execute_pretraining(step: PretrainStep, request: RunRequest, ctx: RunContext,
                         log: Callable[[str], None] = print) -> PretrainOutcome:
-    claim, owner = try_claim(step.record_path)
-    if claim is None:
-        return PretrainOutcome(step.name, step.key, "skipped", summary=f"claimed by {describe(owner)}")
+    claim = _claim_or_wait(step, log)
+    if isinstance(claim, PretrainOutcome):
+        return claim
     try:
         if not request.force and artifact_status(step.record_path, step.key) == "done":
             return PretrainOutcome(step.name, step.key, "skipped", summary="built by another run")
         return _build(step, ctx, log)
     finally:
         claim.release()
+
+
+def _claim_or_wait(step: PretrainStep, log: Callable[[str], None]):
+    """Our claim on the artifact; while another live run holds it, wait (polling every POLL_S)
+    until it releases the claim (then the artifact is normally done: the caller uses it) or the
+    claim goes stale (its owner died: try_claim takes it over and this run builds it, resuming
+    from the checkpoints). Past HARNESS_PRETRAIN_WAIT_S: a failed outcome, nothing written; the
+    cells fail with it and a rerun retries."""
+    deadline = time.monotonic() + pretrain_wait_s()
+    started, waiting = time.monotonic(), False
+    while True:
+        claim, owner = try_claim(step.record_path)
+        if claim is not None:
+            if waiting:
+                log(f"      waited {time.monotonic() - started:.0f}s for '{step.name}': the other run's claim is gone")
+            return claim
+        if not waiting:
+            log(f"      pretraining '{step.name}' is being built by another live run, {describe(owner)}: waiting for it")
+            waiting = True
+        if time.monotonic() >= deadline:
+            step.status = "failed"
+            step.error = (f"pretraining '{step.name}' is still being built by another live run, {describe(owner)}, after "
+                          f"waiting {time.monotonic() - started:.0f}s (HARNESS_PRETRAIN_WAIT_S); rerun once it is done")
+            return PretrainOutcome(step.name, step.key, "failed", step.error)
+        time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _build(step: PretrainStep, ctx: RunContext, log: Callable[[str], None]) -> PretrainOutcome:

@@ -106,10 +106,11 @@ class Plan:
     pretraining: list = field(default_factory=list)  # harness.planning.pretrain.PretrainStep, one per spec with pretrain:
 
     def pretraining_to_run(self) -> list:
-        """Artifacts the cells to train need and that are not built (or all of them with --force)."""
+        """Artifacts the cells to train need and that are not built (or all of them with --force).
+        One that another live run is building is among them: this run waits for it
+        (harness.execution.pretrain), then uses it, or builds it if that run dies."""
         needed = {c.model.name for c in self.to_run()}
-        return [s for s in self.pretraining if s.name in needed and s.status != "running"
-                and (self.request.force or s.status != "done")]
+        return [s for s in self.pretraining if s.name in needed and (self.request.force or s.status != "done")]
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
