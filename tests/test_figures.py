@@ -116,3 +116,23 @@ def test_the_progress_bar_shows_the_training_loss_and_validation_accuracy_in_per
     bar = CellProgressBar("toy / m / seed 0")
     assert bar.postfix({"loss": 1.0712}) == {"loss": "1.071"}
     assert bar.postfix({"eval_accuracy": 0.625}) == {"loss": "1.071", "val_acc": "62.5%"}  # the loss stays shown
+
+
+def test_summary_png_has_a_legend_saying_which_colour_is_which(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from harness.views.summary import write_summary_png
+
+    _, data = _board_data()
+    fig = summary_figure(data, ("accuracy",))
+    [legend] = fig.legends
+    entries = {text.get_text(): to_hex(handle.get_color())
+               for text, handle in zip(legend.get_texts(), legend.legend_handles)}
+    assert entries["the other models"] == to_hex("tab:gray")
+    best = next(t for t in entries if t.startswith("best of the task"))
+    assert entries[best] == to_hex("tab:blue") and "single seeds" in entries
+    drawn = {to_hex(c) for ax in fig.axes for coll in ax.collections for c in coll.get_facecolor()}
+    assert drawn <= set(entries.values())  # every colour drawn is named
+    assert summary_figure(data, ("accuracy",), legend=False).legends == []  # the web page's SVG: its own HTML legend
+    path = write_summary_png(data, tmp_path / "summary.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

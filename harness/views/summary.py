@@ -39,8 +39,17 @@ def _cells(data: dict[str, Any], metric: str) -> dict[tuple[str, str], dict[str,
     return {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
 
 
-def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",)):
-    """A Figure with one row of task panels per metric (wrapped at PANELS_PER_ROW panels)."""
+BEST_COLOUR, OTHER_COLOUR, SEED_COLOUR = "tab:blue", "tab:gray", "black"
+# what each colour and mark means: the PNG's legend (the web page writes the same in HTML under its SVG)
+LEGEND = (("best of the task, or not significantly different from it (bold, †)", BEST_COLOUR, "o", "-"),
+          ("the other models", OTHER_COLOUR, "o", "-"),
+          ("bar: 95% t-interval over seeds", OTHER_COLOUR, "", "-"),
+          ("single seeds", SEED_COLOUR, ".", ""))
+
+
+def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",), legend: bool = True):
+    """A Figure with one row of task panels per metric (wrapped at PANELS_PER_ROW panels), and a
+    legend under the panels saying which colour is which (`legend=False`: the web page has its own)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -67,7 +76,17 @@ def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",
             else:
                 ax.set_yticks(range(len(order)), [""] * len(order))
     fig.suptitle("Mean test score over seeds with its 95% t-interval; dots: single seeds", fontsize=10)
+    if legend:
+        _legend(fig)
     return fig
+
+
+def _legend(fig) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colour, marker=marker, linestyle=style or "None", linewidth=2.5, alpha=0.8,
+                      markersize=6 if marker == "o" else 8, label=text) for text, colour, marker, style in LEGEND]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
 
 
 def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -78,7 +97,7 @@ def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, 
             status = "no record" if cell is None or cell["status"] == "missing" else cell["status"]
             ax.text((floor + ceiling) / 2, y, status, ha="center", va="center", fontsize=8, color="gray")
             continue
-        colour = "tab:blue" if cell["best"] or cell["tie_with_best"] else "tab:gray"
+        colour = BEST_COLOUR if cell["best"] or cell["tie_with_best"] else OTHER_COLOUR
         mark = ax.scatter([cell["mean"]], [y], s=36, color=colour, zorder=3)
         group = [mark]
         if cell["low"] is not None and cell["high"] is not None:
@@ -86,7 +105,7 @@ def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, 
             (line,) = ax.plot([low, high], [y, y], color=colour, linewidth=2.5, alpha=0.6, solid_capstyle="butt")
             group.append(line)
         if cell["values"]:
-            dots = ax.scatter(cell["values"], [y + 0.18] * len(cell["values"]), s=10, color="black", alpha=0.6, zorder=4)
+            dots = ax.scatter(cell["values"], [y + 0.18] * len(cell["values"]), s=10, color=SEED_COLOUR, alpha=0.6, zorder=4)
             group.append(dots)
         for artist in group:  # one id per artist: matplotlib writes it as the id of the artist's <g>
             artist.set_gid(f"{point_id(metric, task, model)}__{group.index(artist)}")
@@ -102,7 +121,7 @@ def summary_svg(data: dict[str, Any], metric: str) -> str:
     """The summary figure of one metric as an inline `<svg>` element (text kept as text)."""
     import matplotlib
 
-    fig = summary_figure(data, (metric,))
+    fig = summary_figure(data, (metric,), legend=False)  # the page's HTML legend sits under it
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"harness-{metric}"}):
         fig.savefig(buffer, format="svg")
