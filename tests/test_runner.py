@@ -1,5 +1,6 @@
 """End-to-end runner tests on a tiny BERT built in the test session and a toy task."""
 import json
+import math
 import re
 import socket
 from pathlib import Path
@@ -310,3 +311,30 @@ def test_other_training_data_keeps_the_test_fingerprint_and_compares(toy_env, ca
     assert run(toy_env, "--models", "tiny", "--seeds", "1", "--max-eval-samples", "8") == 0
     third = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
     assert third["provenance"]["test_fingerprint"] != first["provenance"]["test_fingerprint"]
+
+
+def test_validation_curve_has_about_20_points_and_changes_no_score_or_selection(toy_env):
+    """The curve's extra validation passes (recipe curve_points, default 20) only look: the same
+    config hash, selected step, early-stopping step, history and every score as with the curve off."""
+    results = toy_env["results"]
+    common = ("--models", "tiny", "--seeds", "1", "--precision", "fp32", "--no-plots", "--set", "max_epochs=8",
+              "--set", "patience=3", "--set", "batch_size=8", "--set", "learning_rate=2e-3")
+    toy_env["results"] = results / "off"
+    assert run(toy_env, *common, "--set", "curve_points=0") == 0
+    toy_env["results"] = results / "on"
+    assert run(toy_env, *common) == 0
+    off, on = (json.loads(record_path(results / name, toy_env["task"], "tiny", 0).read_text()) for name in ("off", "on"))
+    assert on["config_hash"] == off["config_hash"]  # curve_points is never hashed: a default run stays current
+    for key in ("metrics", "predictions"):
+        assert on[key] == off[key]
+    same = ("steps", "best_step", "restored_step", "stopped_early", "stopped_at_step", "history", "best_validation_value")
+    assert {k: on["training"][k] for k in same} == {k: off["training"][k] for k in same}
+    assert off["training"]["validation_curve"] is None
+    training, curve = on["training"], on["training"]["validation_curve"]
+    every = max(1, 8 * math.ceil(training["train_rows"] / 8) // 20)  # the budget's steps / 20
+    selected = {h["step"]: h["validation_accuracy"] for h in training["history"]}
+    assert [p["step"] for p in curve] == sorted(set(range(every, training["steps"] + 1, every)) | set(selected))
+    assert {p["step"]: p["validation_accuracy"] for p in curve if p["selection"]} == selected
+    assert all(0 <= p["validation_accuracy"] <= 1 and p["validation_loss"] > 0 for p in curve)
+    if not training["stopped_early"]:  # the whole budget ran: about 20 points, not one per epoch
+        assert len(curve) >= 20 > 2 * len(selected)

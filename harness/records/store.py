@@ -121,6 +121,9 @@ class Training(_Open):
     stopped_early: bool
     history: list[dict[str, Any]]  # one entry per evaluation (the validation curve)
     loss_curve: list[dict[str, Any]] | None = None  # the training loss, logged about 25 times a run
+    # the validation split about `curve_points` times a run plus the selection evaluations (`selection: true`);
+    # absent in records written before it was kept, None with curve_points 0 (harness.train.curve)
+    validation_curve: list[dict[str, Any]] | None = None
     # always a new head initialised from the seed; replaced: the checkpoint had one (its label count, problem_type)
     head: dict[str, Any] | None = None
     # the selection (absent in records written before it was recorded):

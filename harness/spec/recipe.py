@@ -43,6 +43,10 @@ class Recipe(Strict):
     max_train_samples: int | None = Field(None, ge=1, description="train on a fixed random subset (seed 0) of N rows")
     max_eval_samples: int | None = Field(None, ge=1, description="score a fixed random subset (seed 0) of N validation / test rows")
     oom_retries: int = Field(3, ge=0, description="out of memory: halve the training or evaluation batch this many times at most")
+    curve_points: int = Field(
+        20, ge=0, le=1000, description="validation curve: score the validation split about this many times over "
+        "training, beside the selection evaluations (changes no score, no selection; costs the extra passes); "
+        "0 = per evaluation only")
 
     @field_validator("selection_metric")
     @classmethod
@@ -60,11 +64,15 @@ class Recipe(Strict):
         """The recipe as it enters a cell's configuration (and so its hash): a field added after
         records existed (ADDED_FIELDS) appears only where it is set away from its default, so a
         record written before it existed keeps its hash and stays current."""
-        return self.model_dump(exclude={k for k in ADDED_FIELDS if getattr(self, k) == Recipe.model_fields[k].default})
+        return self.model_dump(exclude={k for k in ADDED_FIELDS if getattr(self, k) == Recipe.model_fields[k].default}
+                               | set(UNSCORED_FIELDS))
 
 
 # Recipe fields added after records were written with today's hashes: hashed only when not at the default.
 ADDED_FIELDS = ("selection_metric", "min_steps")
+# Recipe fields that change what a record shows, never a score or the selection: never hashed (a record
+# with a denser curve is as current as one without; tests/test_runner.py checks the scores are equal).
+UNSCORED_FIELDS = ("curve_points",)
 
 
 def recipe_fields() -> list[dict[str, Any]]:

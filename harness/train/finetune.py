@@ -26,6 +26,7 @@ from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.data.tasks import TaskData
 from harness.train.trackers import run_name, tracker_config, trainer_report_to
+from harness.train.curve import attach_curve, curve_of, validation_curve_callback
 from harness.train.callbacks import NaNLossError, _make_callbacks, _save_state_callback  # noqa: F401 (NaNLossError: the execute policy)
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
 from harness.data.encoding import encode_split, subset, test_fingerprint, tokenize_split  # noqa: F401
@@ -221,6 +222,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "dataset": encoded["validation"], "collator": collator, "batch": eval_batch,
             "precision": run.precision, "sort": recipe.sort_inference_by_length,
         }
+        attach_curve(trainer)  # the validation curve scores through the same fast path (harness.train.curve)
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
         state["train_wall"] = time.perf_counter() - start
@@ -283,6 +285,7 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             **best.summary(),  # selection_metric, min_steps, best_step, restored_step, stopped_at_step, ...
             "history": _history(trainer.state.log_history),
             "loss_curve": _loss_curve(trainer.state.log_history),
+            "validation_curve": curve_of(trainer, _history(trainer.state.log_history)),
             "train_rows": len(encoded["train"]),
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),
@@ -314,8 +317,8 @@ def _encode_splits(run: CellRun, tokenizer):
 
 
 def _optional_callbacks(run: CellRun, best, meter) -> list:
-    """Checkpoint state, the terminal progress bar and TensorBoard, where the run asks for them."""
-    callbacks = []
+    """The validation curve, checkpoint state, the terminal progress bar and TensorBoard, where the run asks for them."""
+    callbacks = [c for c in (validation_curve_callback(run.recipe.curve_points),) if c is not None]
     if run.checkpoint:
         callbacks.append(_save_state_callback()(best, meter))
     if run.progress_bar:

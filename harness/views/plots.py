@@ -148,9 +148,11 @@ def plot_curves(record: dict[str, Any], path: str | Path) -> Path:
 
 
 def curves_figure(record: dict[str, Any]):
-    """Training loss (left) and validation accuracy / macro-F1 in percent (right) against
-    optimizer steps (integer ticks), with dashed chance lines (majority class, uniform guess)
-    and the early-stopping metric and patience named from the record's configuration.
+    """Training and validation loss (left) and validation accuracy / macro-F1 in percent (right)
+    against optimizer steps (integer ticks), with dashed chance lines (majority class, uniform
+    guess) and the early-stopping metric and patience named from the record's configuration.
+    The validation lines follow the record's `validation_curve` (about 20 points a run) where it
+    has one, else the selection evaluations (`history`).
 
     The best checkpoint (`training.best_step`, the early-stopping point) is a dashed vertical line
     in both panels, with a legend entry. An empty history gives panels that say so; a single
@@ -167,21 +169,25 @@ def curves_figure(record: dict[str, Any]):
     fig = _new_figure(*CURVES_SIZE_IN)
     loss_ax, score_ax = fig.subplots(1, 2)
 
-    def series(key: str) -> tuple[list[float], list[float]]:
-        pairs = [(float(h["step"]), _number(h.get(key))) for h in history]
+    def series(key: str, points: list[dict[str, Any]] = history) -> tuple[list[float], list[float]]:
+        pairs = [(float(h["step"]), _number(h.get(key))) for h in points]
         pairs = [(s, v) for s, v in pairs if v is not None]
         return [s for s, _ in pairs], [v for _, v in pairs]
 
+    curve = _validation_points(training, history)
     steps, loss = _loss_series(training, series)
     if loss:
         loss_ax.plot(steps, loss, marker="o", markersize=3, color="tab:red", label="training loss")
+    val_steps, val_loss = series("validation_loss", curve)
+    if val_loss:
+        loss_ax.plot(val_steps, val_loss, marker=".", markersize=3, color="tab:purple", label="validation loss")
     k = len(record.get("labels") or [])
     if k >= 2:  # the loss of a uniform guess: a loss near it has learnt nothing
         loss_ax.axhline(math.log(k), color="gray", linestyle=(0, (1, 2)), linewidth=1, label=f"chance: uniform guess (ln {k} = {math.log(k):.2f})")
-    top = max([*loss, math.log(k) if k >= 2 else 0.0]) if loss or k >= 2 else 1.0
+    top = max([*loss, *val_loss, math.log(k) if k >= 2 else 0.0]) if loss or val_loss or k >= 2 else 1.0
     loss_ax.set_ylim(0, 1.1 * top)  # from zero, chance included: noise is not drawn as learning
-    acc_steps, acc = series("validation_accuracy")
-    f1_steps, f1 = series("validation_macro_f1")
+    acc_steps, acc = series("validation_accuracy", curve)
+    f1_steps, f1 = series("validation_macro_f1", curve)
     if acc:
         score_ax.plot(acc_steps, [100 * v for v in acc], marker="o", markersize=3, color="tab:blue", label="validation accuracy")
     if f1:
@@ -189,7 +195,7 @@ def curves_figure(record: dict[str, Any]):
     for value, text, style in _chance_lines(record):
         score_ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=text)
 
-    for ax, has_data, ylabel in ((loss_ax, bool(loss), "training loss"), (score_ax, bool(acc or f1), "validation score (%)")):
+    for ax, has_data, ylabel in ((loss_ax, bool(loss or val_loss), "loss"), (score_ax, bool(acc or f1), "validation score (%)")):
         ax.set_xlabel("optimizer step", fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
@@ -206,7 +212,7 @@ def curves_figure(record: dict[str, Any]):
     last = _number(training.get("steps")) or max([*steps, *acc_steps, 1.0])
     for ax in (loss_ax, score_ax):  # the whole run, from step 0: integer ticks even for one point
         ax.set_xlim(0, max(1.0, last))
-    loss_ax.set_title("training loss", fontsize=10)
+    loss_ax.set_title("training and validation loss", fontsize=10)
     score_ax.set_title(f"validation (early stopping on {_stopping_rule(record)})", fontsize=10)
     stopped = " (stopped early)" if training.get("stopped_early") else ""
     fig.suptitle(
@@ -215,6 +221,13 @@ def curves_figure(record: dict[str, Any]):
         fontsize=10,
     )
     return fig
+
+
+def _validation_points(training: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The validation curve: the record's `validation_curve` (about `curve_points` points and the
+    selection evaluations), else the selection evaluations alone (older records, curve_points 0)."""
+    curve = [p for p in training.get("validation_curve") or [] if isinstance(p, dict) and _number(p.get("step")) is not None]
+    return sorted(curve, key=lambda p: float(p["step"])) if curve else history
 
 
 def _loss_series(training: dict[str, Any], series) -> tuple[list[float], list[float]]:
