@@ -6,8 +6,8 @@ then fine-tuning of minilm-l6 and of the pretrained spec on the same task, all t
 `harness run` with its defaults (bf16 where the CPU has it, dynamic padding). Figures come from the
 records: the artifact's `throughput` (RESULTS/pretrain/<name>-<key>/pretrain.json) and the cells'.
 
-    python benchmarks/pretrain_throughput.py --steps 40          # minutes on 2 idle CPU cores
-    BENCH_STEPS=10 BENCH_BATCH=8 python benchmarks/pretrain_throughput.py --steps 10 --batch 8   # the small run in docs/pretraining.md
+    python benchmarks/pretrain_throughput.py --steps 40          # the run in docs/pretraining.md (6 minutes, loaded 2 cores)
+    BENCH_STEPS=10 BENCH_BATCH=8 python benchmarks/pretrain_throughput.py --steps 10 --batch 8   # a smaller one
     python benchmarks/pretrain_throughput.py --steps 40 --scratch   # plus a scratch spec with its own tokenizer
 
 Writes benchmarks/results/<date>-cpu-pretrain.json and prints a markdown table.
