@@ -28,11 +28,13 @@ def pretraining_overlaps_the_other_cell():
     def pretrain_then_wait(run):
         body = real_pretrain(run)
         _wait(lambda: other.is_file() and bool(json.loads(other.read_text()).get("status")))
+        (results / "hook-pretraining-waited").touch()  # the test checks that the hooks ran
         return body
 
     def fine_tune_once_pretraining_runs(run):
         if run.model.name == os.environ["HARNESS_TEST_OTHER_MODEL"]:
             _wait(lambda: any(results.glob("pretrain/*/pretrain.claim")))
+            (results / "hook-cell-waited").touch()
         return real_fine_tune(run)
 
     pretraining.pretrain = pretrain_then_wait

@@ -44,6 +44,7 @@ def test_other_cells_run_during_pretraining_and_its_cells_after(toy_env, tmp_pat
     finally:
         ray.shutdown()
     assert code == 0
+    assert (results / "hook-pretraining-waited").is_file() and (results / "hook-cell-waited").is_file()
     [artifact] = artifact_records(results)
     began, built = _time(artifact["provenance"]["started_at"]), _time(artifact["provenance"]["finished_at"])
     cells = {m: json.loads(record_path(results, toy_env["task"], m, 0).read_text()) for m in ("tiny", "tiny-tapt")}
