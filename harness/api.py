@@ -64,6 +64,7 @@ class RunOptions(TypedDict, total=False):
     ray_address: str
     tasks_dir: str | list[str]
     models_file: str | list[str]
+    suites_file: str | list[str]
 
 
 def _request(options: dict[str, Any]) -> RunRequest:

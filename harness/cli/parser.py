@@ -100,12 +100,16 @@ def search_block(args) -> dict[str, object]:
 
 
 def _global_options(parser: argparse.ArgumentParser, suffix: str = "") -> None:
-    """--tasks-dir and --models-file, on the main parser and (dest + suffix) on every command."""
+    """--tasks-dir, --models-file and --suites-file, on the main parser and (dest + suffix) on every command."""
     default = argparse.SUPPRESS if suffix else None
     parser.add_argument("--tasks-dir", dest="tasks_dir" + suffix, action="append", default=default or [], metavar="DIR",
                         help="an extra folder of task spec files (repeatable; also HARNESS_TASKS_DIR)")
-    parser.add_argument("--models-file", dest="models_file" + suffix, metavar="FILE", default=default,
-                        help="the models.yaml to use (also HARNESS_MODELS_FILE)")
+    parser.add_argument("--models-file", dest="models_file" + suffix, action="append", default=default or [],
+                        metavar="FILE", help="a models file whose models are added to the packaged ones "
+                        "(repeatable; also HARNESS_MODELS_FILE)")
+    parser.add_argument("--suites-file", dest="suites_file" + suffix, action="append", default=default or [],
+                        metavar="FILE", help="a suites file whose suites are added to the packaged ones "
+                        "(repeatable; also HARNESS_SUITES_FILE)")
 
 
 def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
@@ -295,6 +299,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
     args.tasks_dir = list(args.tasks_dir) + list(getattr(args, "tasks_dir_after", []))
-    args.models_file = getattr(args, "models_file_after", None) or args.models_file
+    args.models_file = list(args.models_file) + list(getattr(args, "models_file_after", []))
+    args.suites_file = list(args.suites_file) + list(getattr(args, "suites_file_after", []))
     return args
 
