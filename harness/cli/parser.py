@@ -244,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="md (default), csv, json, or html: a self-contained web page")
     board.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
+    errors = command("errors", "the misclassified test examples of a task, with their text, each seed's prediction "
+                     "and the confidence")
+    errors.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")
+    errors.add_argument("--task", required=True, metavar="TASK", help="the task whose test errors to list")
+    errors.add_argument("--model", metavar="MODEL", help="only this model (and its variants, MODEL@NAME); default every model")
+    errors.add_argument("--sort", choices=["confidence", "gold", "wrong", "row"], default="confidence",
+                        help="confidence: the most confident mistakes first (default); gold: the lowest probability "
+                        "of the gold label first; wrong: the most wrong seeds first; row: test order")
+    errors.add_argument("--limit", type=_number(1, 10**9, integer=True), metavar="N", help="at most N rows per model")
+    errors.add_argument("--format", choices=["md", "csv", "json", "html"], default="md", help="output format (default md)")
+    errors.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    errors.add_argument("--data-dir", metavar="DIR", help="read the task's local files from here (also HARNESS_DATA_DIR)")
+
     compare = command("compare", "paired comparison of a candidate against a baseline",
                       epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
                              "(with --require-all also a cell only one side has).")

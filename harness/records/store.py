@@ -78,9 +78,33 @@ def check_label_ids(what: str, ids: list[int], n_labels: int) -> None:
         raise ValueError(f"{what} holds label id {bad}, outside 0..{n_labels - 1}")
 
 
+class Calibration(_Open):
+    """Probability metrics of the test split (harness.probabilities.calibration); absent in records
+    written before probabilities were kept."""
+
+    ece: float | None = Field(None, ge=0, le=1)  # expected calibration error over `bins` equal-width bins
+    brier: float | None = Field(None, ge=0, le=2)  # multi-class Brier score
+    bins: int = Field(ge=1)
+
+
+class Probabilities(_Open):
+    """The scored rows' class probabilities: rows x labels float16, base64 (harness.probabilities)."""
+
+    encoding: Literal["float16-base64"]
+    rows: int = Field(ge=0)
+    labels: int = Field(ge=0)
+    data: str
+
+    def matrix(self):
+        from harness.probabilities import decode
+
+        return decode(self.model_dump())
+
+
 class TestMetrics(SplitMetrics):
     per_class: dict[str, dict[str, float]]
     confusion_matrix: list[list[int]]
+    calibration: Calibration | None = None
 
 
 class Metrics(_Open):
@@ -155,6 +179,7 @@ class ResultRecord(_Open):
     metrics: Metrics | None = None
     predictions: dict[str, list[int]] | None = None
     references: dict[str, list[int]] | None = None
+    probabilities: dict[str, Probabilities] | None = None  # per scored split (test); absent in older records
     throughput: Throughput | None = None
     training: Training | None = None
     data: DataSummary | None = None
@@ -177,6 +202,12 @@ class ResultRecord(_Open):
         for what, table in (("predictions", self.predictions), ("references", self.references)):
             for split, ids in (table or {}).items():
                 check_label_ids(f"{what}.{split}", ids, len(self.labels))
+        for split, block in (self.probabilities or {}).items():
+            rows = len((self.predictions or {}).get(split) or [])
+            if (block.rows, block.labels) != (rows, len(self.labels)):
+                raise ValueError(f"probabilities.{split} is {block.rows} x {block.labels}, not rows x labels "
+                                 f"= {rows} x {len(self.labels)}")
+            block.matrix()  # untrusted: decodable, finite, in [0, 1]
         return self
 
     @model_validator(mode="after")
@@ -193,7 +224,7 @@ class ResultRecord(_Open):
             raise ValueError("a completed final record needs metrics.test (only a search trial has none)")
         if self.kind == "trial" and self.metrics is not None and self.metrics.test is not None:
             raise ValueError("a search trial is scored on the validation split only; it holds no test metrics")
-        if self.kind == "trial" and ("test" in (self.predictions or {}) or "test" in (self.references or {})):
+        if self.kind == "trial" and any("test" in (table or {}) for table in (self.predictions, self.references, self.probabilities)):
             raise ValueError("a search trial stores no test predictions or references")
         if self.kind == "evaluation" and self.status == "completed" and self.alignment is None:
             raise ValueError("an evaluation record needs its label alignment")

@@ -12,7 +12,9 @@ from harness.records.grouping import RecordGroup, group_records, n_labels, seed_
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
 from harness.views.formatting import AT_CHANCE_MARK
+from harness.views.calibration import calibration_rows
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
+
 
 
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
@@ -81,6 +83,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
         footnote=_footnote(records, groups, tasks),
         failures=failures,
         suite=_one_suite(records),
+        calibration=calibration_rows(groups),
     )
 
 
