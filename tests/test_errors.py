@@ -103,12 +103,33 @@ def test_a_record_with_forged_probabilities_is_refused_on_read(tmp_path):
 
 
 # --------------------------------------------------------------------------- end to end
-@pytest.fixture()
-def trained(toy_env):
-    code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--seeds", "2",
-                             "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]), "--no-plots"))
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory, tiny_model_dir):
+    """The toy task trained once for this module (tiny BERT, 2 seeds), with the leaderboard files."""
+    from helpers import write_generic_task, write_models_file
+
+    root = tmp_path_factory.mktemp("errors")
+    env = {"data": root / "data", "tasks": root / "tasks", "results": root / "results"}
+    env["task"] = write_generic_task(env["data"], env["tasks"])
+    env["models"] = write_models_file(root / "models.yaml", [{"name": "tiny", "source": str(tiny_model_dir)}])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "harness-cache"))
+        code = main(harness_args(env, "run", "--tasks", env["task"], "--models", "tiny", "--seeds", "2",
+                                 "--data-dir", str(env["data"]), "--results", str(env["results"]), "--no-plots"))
     assert code == 0
-    return toy_env
+    return env
+
+
+@pytest.fixture()
+def trained(trained_once, tmp_path):
+    """A copy of the trained results and data that a test may change."""
+    import shutil
+
+    env = dict(trained_once)
+    for key in ("data", "results"):
+        env[key] = tmp_path / key
+        shutil.copytree(trained_once[key], env[key])
+    return env
 
 
 def _errors(env, *extra):
@@ -192,3 +213,22 @@ def test_records_written_before_probabilities_list_errors_without_confidence(tra
 def test_errors_for_an_unknown_task_or_sort_is_a_usage_error(trained, capsys):
     assert main(harness_args(trained, "errors", str(trained["results"]), "--task", "nope")) == 2
     assert "no completed record for task 'nope'" in capsys.readouterr().err
+
+
+def test_the_report_and_leaderboard_json_show_calibration_means_over_seeds(tmp_path):
+    from harness.views.leaderboard import build_leaderboard
+    from harness.views.report import render_report
+
+    records = []
+    for seed, (ece, brier) in enumerate([(0.10, 0.30), (0.20, 0.50)]):
+        record = make_record("t", "m", seed, [0, 1, 1, 0], [0, 0, 1, 1], ["neg", "pos"])
+        record["metrics"]["test"]["calibration"] = {"ece": ece, "brier": brier, "bins": 15}
+        records.append(record)
+    records.append(make_record("t", "old", 0, [0, 1, 1, 0], [0, 1, 1, 1], ["neg", "pos"]))  # no probabilities
+    rows = {r["model"]: r for r in build_leaderboard(records).to_json_dict()["calibration"]}
+    assert rows["m"]["ece"] == pytest.approx(0.15) and rows["m"]["brier"] == pytest.approx(0.40)
+    assert rows["old"]["ece"] is None and rows["old"]["not_recorded"] == 1
+    report = render_report(tmp_path, records)
+    section = report.split("## Calibration", 1)[1].split("\n## ", 1)[0]
+    assert "| t | m | 0.1500 | 0.4000 | 2 |" in section and "| t | old | n/a | n/a | 0 (1 not recorded) |" in section
+    assert "15 equal-width bins" in section

@@ -206,6 +206,10 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         else:
             out.append("No confusions: every test row of these seeds is classified correctly.")
 
+    from harness.records.grouping import group_records
+    from harness.views.calibration import calibration_markdown, calibration_rows
+
+    out += ["", "## Calibration", "", *calibration_markdown(calibration_rows(group_records(records)))]
     out += ["", "## Pretraining gain", ""]
     gains = pretraining_gain_rows(records)
     if gains:
