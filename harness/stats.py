@@ -235,13 +235,15 @@ class ResampledMetrics:
     `add` computes many runs of one test set at once, and every metric from one set of confusion
     counts per resample (`confusion_on_resamples`): a few matrix products for all runs of a task."""
 
-    def __init__(self, resamples: int = 2000, seed: int = 0) -> None:
+    def __init__(self, resamples: int = 2000, seed: int = 0, chunk: int = 64) -> None:
         self.resamples, self.seed = resamples, seed
+        self.chunk = chunk  # runs whose confusion counts on every resample are held at once (64 x 2000 x K x K floats)
         self._boot: dict[tuple, np.ndarray] = {}
         self._point: dict[tuple, float] = {}
         self._digests: dict[int, tuple[Any, bytes]] = {}  # id(list) -> (the list, kept alive; its digest)
 
-    def _digest(self, values: Sequence[int]) -> bytes:
+    def digest(self, values: Sequence[int]) -> bytes:
+        """A digest of a list of label ids, cached by the list's identity (a key for a test set or a run)."""
         import hashlib
 
         known = self._digests.get(id(values))
@@ -255,30 +257,34 @@ class ResampledMetrics:
         """Compute (once) every registered metric of these runs on the resamples; `metric` must be one."""
         if metric not in _FROM_CONFUSION:
             raise ValueError(f"unknown metric '{metric}' ({', '.join(_FROM_CONFUSION)})")
-        refs_key = self._digest(references)
+        refs_key = self.digest(references)
         todo: dict[bytes, Sequence[int]] = {}
         for predictions in runs:
-            digest = self._digest(predictions)
+            digest = self.digest(predictions)
             if (refs_key, digest, metric, n_labels) not in self._boot:
                 todo.setdefault(digest, predictions)
         if not todo:
             return
         weights = resample_weights(len(references), self.resamples, self.seed)
-        preds = list(todo.values())
-        boot = confusion_on_resamples(references, preds, weights, n_labels)  # (R, B, K, K)
-        point = confusion_on_resamples(references, preds, np.ones((1, len(references)), np.float64), n_labels)
-        for name, from_confusion in _FROM_CONFUSION.items():
-            values, points = from_confusion(boot), from_confusion(point)
-            for i, digest in enumerate(todo):
-                self._boot[(refs_key, digest, name, n_labels)] = values[i]
-                self._point[(refs_key, digest, name, n_labels)] = float(points[i, 0])
+        ones = np.ones((1, len(references)), np.float64)
+        digests = list(todo)
+        for start in range(0, len(digests), self.chunk):  # bounded memory: (chunk, B, K, K) at a time
+            chunk = digests[start:start + self.chunk]
+            preds = [todo[d] for d in chunk]
+            boot = confusion_on_resamples(references, preds, weights, n_labels)  # (R, B, K, K)
+            point = confusion_on_resamples(references, preds, ones, n_labels)
+            for name, from_confusion in _FROM_CONFUSION.items():
+                values, points = from_confusion(boot), from_confusion(point)
+                for i, digest in enumerate(chunk):
+                    self._boot[(refs_key, digest, name, n_labels)] = values[i]
+                    self._point[(refs_key, digest, name, n_labels)] = float(points[i, 0])
 
     def get(self, references: Sequence[int], runs: Sequence[Sequence[int]], metric: str,
             n_labels: int) -> tuple[np.ndarray, np.ndarray]:
         """(k, resamples) metric on the resamples and (k,) plain metric of these runs."""
         self.add(references, runs, metric, n_labels)
-        refs_key = self._digest(references)
-        keys = [(refs_key, self._digest(p), metric, n_labels) for p in runs]
+        refs_key = self.digest(references)
+        keys = [(refs_key, self.digest(p), metric, n_labels) for p in runs]
         return np.stack([self._boot[k] for k in keys]), np.array([self._point[k] for k in keys])
 
 

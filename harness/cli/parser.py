@@ -28,6 +28,7 @@ examples:
   harness evaluate results/demo/t/m/model-seed-0 --tasks T2   a saved or published classifier, no training
   harness leaderboard results/demo --format html --output board.html
   harness compare results/candidate --baseline baselines/main.json --max-drop 0.5
+  harness errors results/demo --task demo-nli-en   misclassified test examples, most confident first
   harness push results/demo/demo-nli-en/minilm-l6/model-seed-0 --repo-id my-org/minilm-nli
 
 exit codes:

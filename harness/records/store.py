@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.files import (
@@ -73,6 +73,8 @@ def check_labels(labels: list[str]) -> list[str]:
 
 
 def check_label_ids(what: str, ids: list[int], n_labels: int) -> None:
+    if not ids or (min(ids) >= 0 and max(ids) < n_labels):  # min and max in C: 2,100 records x 10,000 ids
+        return
     bad = next((i for i in ids if not 0 <= i < n_labels), None)
     if bad is not None:
         raise ValueError(f"{what} holds label id {bad}, outside 0..{n_labels - 1}")
@@ -177,8 +179,8 @@ class ResultRecord(_Open):
     error: str | None = None
     labels: list[str] = Field(default_factory=list)
     metrics: Metrics | None = None
-    predictions: dict[str, list[int]] | None = None
-    references: dict[str, list[int]] | None = None
+    predictions: dict[str, list[StrictInt]] | None = None  # strict: the views use the file's own lists as ints
+    references: dict[str, list[StrictInt]] | None = None
     probabilities: dict[str, Probabilities] | None = None  # per scored split (test); absent in older records
     throughput: Throughput | None = None
     training: Training | None = None

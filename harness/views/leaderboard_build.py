@@ -166,8 +166,8 @@ class _SeedRuns:
                     run = self.of(record)
                 except HarnessError:
                     continue
-                if len(run.predictions) == len(run.references) and run.references:
-                    by_test.setdefault((tuple(run.references), len(run.labels)), []).append(run)
+                if len(run.predictions) == len(run.references) and run.references:  # keyed by a digest, not a tuple
+                    by_test.setdefault((self.table.digest(run.references), len(run.labels)), []).append(run)
         for same in by_test.values():
             self.table.add(same[0].references, [r.predictions for r in same], metric, n_labels(same))
 
