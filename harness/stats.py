@@ -51,8 +51,15 @@ def mean_ci(
 def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
     """(resamples, n) multinomial counts: how often each example is drawn in each resample.
     Cached (read-only): a leaderboard or a comparison draws the same resamples for every cell of a task."""
+    # A multinomial(n, uniform) draw is the histogram of n uniform draws of an example: counted with
+    # bincount, 100 resamples at a time (numpy's multinomial walks n categories per resample: ~10x slower).
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+    weights = np.empty((resamples, n), dtype=np.float32)
+    step = 100
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        draws = rng.integers(0, n, size=(rows, n), dtype=np.int64) + (np.arange(rows, dtype=np.int64) * n)[:, None]
+        weights[start:start + rows] = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n)
     weights.flags.writeable = False
     return weights
 
