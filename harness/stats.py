@@ -274,12 +274,13 @@ class ResampledMetrics:
             return
         weights = resample_weights(len(references), self.resamples, self.seed)
         ones = np.ones((1, len(references)), np.float64)
+        classes, unit = class_weights(references, weights, n_labels), class_weights(references, ones, n_labels)
         digests = list(todo)
         for start in range(0, len(digests), self.chunk):  # bounded memory: (chunk, B, K, K) at a time
             chunk = digests[start:start + self.chunk]
             preds = [todo[d] for d in chunk]
-            boot = confusion_on_resamples(references, preds, weights, n_labels)  # (R, B, K, K)
-            point = confusion_on_resamples(references, preds, ones, n_labels)
+            boot = confusion_on_resamples(references, preds, weights, n_labels, classes)  # (R, B, K, K)
+            point = confusion_on_resamples(references, preds, ones, n_labels, unit)
             for name, from_confusion in _FROM_CONFUSION.items():
                 values, points = from_confusion(boot), from_confusion(point)
                 for i, digest in enumerate(chunk):
@@ -296,7 +297,8 @@ class ResampledMetrics:
 
 
 def confusion_on_resamples(
-    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, n_labels: int
+    references: Sequence[int], runs: Sequence[Sequence[int]], weights: np.ndarray, n_labels: int,
+    classes: list | None = None,
 ) -> np.ndarray:
     """(runs, resamples, K, K): each run's confusion counts (reference x prediction) on every
     resample (rows of `weights`). Per reference class j, one matrix product of the weights of its
@@ -306,16 +308,25 @@ def confusion_on_resamples(
     preds = np.asarray(runs, dtype=np.int64).reshape(len(runs), len(refs))  # (R, n)
     r, k, b = len(runs), n_labels, weights.shape[0]
     out = np.zeros((r, b, k, k), dtype=np.float64)
-    for j in range(k):
-        rows = np.flatnonzero(refs == j)
-        if rows.size == 0:
-            continue
-        w = np.ascontiguousarray(weights[:, rows])  # (B, n_j)
+    for j, rows, w, w_total in classes if classes is not None else class_weights(refs, weights, k):
         p = preds[:, rows]  # (R, n_j)
         indicators = np.concatenate([(p == c).T for c in range(k - 1)], axis=1).astype(weights.dtype)
         counts = (w @ indicators).reshape(b, k - 1, r) if k > 1 else np.zeros((b, 0, r))
         out[:, :, j, : k - 1] = counts.transpose(2, 0, 1)
-        out[:, :, j, k - 1] = w.sum(axis=1)[None, :] - counts.sum(axis=1).T
+        out[:, :, j, k - 1] = w_total[None, :] - counts.sum(axis=1).T
+    return out
+
+
+def class_weights(references, weights: np.ndarray, n_labels: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per reference class j present: (j, its rows, the weights of those rows (B, n_j), contiguous,
+    and their totals per resample): computed once for every chunk of runs of one test set."""
+    refs = np.asarray(references, dtype=np.int64)
+    out = []
+    for j in range(n_labels):
+        rows = np.flatnonzero(refs == j)
+        if rows.size:
+            w = np.ascontiguousarray(weights[:, rows])
+            out.append((j, rows, w, w.sum(axis=1)))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from harness.metrics import metric_names
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -140,6 +141,7 @@ def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[st
     """Group completed records into cells; return the cells and the (task, model, seed) of failed ones."""
     cells: dict[tuple[str, str], Cell] = {}
     failed: list[tuple[str, str, int]] = []
+    shared: dict[str, list[list[int]]] = {}  # task -> its distinct test reference lists, shared by the runs
     for record in records:
         key = (str(record["task"]), str(record["model"]))
         seed = int(record["seed"])
@@ -149,7 +151,13 @@ def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[st
         cell = cells.setdefault(key, Cell(*key))
         if seed in cell.seeds:
             raise HarnessError(f"{cell.name}: two records for seed {seed}")
-        cell.seeds[seed] = seed_run(record)
+        run = seed_run(record)
+        same = next((refs for refs in shared.setdefault(key[0], []) if refs == run.references), None)
+        if same is None:
+            shared[key[0]].append(run.references)
+        else:  # one list for every run of a test set: 2 x 2,100 runs of 5,000 rows are 160 MB less
+            run = dataclasses.replace(run, references=same)
+        cell.seeds[seed] = run
     return dict(sorted(cells.items())), sorted(failed)
 
 
