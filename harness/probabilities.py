@@ -6,6 +6,8 @@ rows x labels matrix of little-endian float16, base64-encoded (`encoding: float1
 8 bytes of JSON per row for 3 labels (a 10,000-row test split of 3 labels adds 80 kB; docs/records.md).
 float16 keeps about 3 significant digits (a step of 0.0005 near 1), enough for calibration and
 for sorting errors by confidence; the predictions themselves stay the exact argmax of the logits.
+Reading a record checks only the block's shape (harness.records.store.Probabilities); the values
+are checked here, by `decode`, which only the views that need them call.
 """
 from __future__ import annotations
 

@@ -94,12 +94,24 @@ def test_a_record_whose_probabilities_do_not_fit_its_rows_is_refused_on_read(tmp
         read_record(path)
 
 
-def test_a_record_with_forged_probabilities_is_refused_on_read(tmp_path):
+def test_a_record_whose_probabilities_data_is_cut_is_refused_on_read(tmp_path):
     record, path = _record_with_probabilities(tmp_path, np.full((4, 2), 0.5))
-    record["probabilities"]["test"]["data"] = encode(np.full((4, 2), 7.0))["data"]
+    record["probabilities"]["test"]["data"] = record["probabilities"]["test"]["data"][:-4]
     path.write_text(json.dumps(record))
-    with pytest.raises(HarnessError, match="not a number in"):
+    with pytest.raises(HarnessError, match=r"probabilities.test: data holds 20 base64 characters, not the 24 of 4 x 2 float16 values"):
         read_record(path)
+
+
+def test_forged_probability_values_are_refused_where_a_view_decodes_them(trained, capsys):
+    path = record_path(trained["results"], trained["task"], "tiny", 1)
+    record = json.loads(path.read_text())
+    record["probabilities"]["test"]["data"] = encode(np.full((16, 2), 7.0))["data"]  # same shape, values > 1
+    path.write_text(json.dumps(record))
+    read_record(path)  # the leaderboard and compare never decode them
+    capsys.readouterr()
+    assert _errors(trained) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed-1.json: probabilities.test" in err and "not a number in [0, 1]" in err
 
 
 # --------------------------------------------------------------------------- end to end

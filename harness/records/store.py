@@ -97,10 +97,13 @@ class Probabilities(_Open):
     labels: int = Field(ge=0)
     data: str
 
-    def matrix(self):
-        from harness.probabilities import decode
-
-        return decode(self.model_dump())
+    @model_validator(mode="after")
+    def _data_fits_the_shape(self) -> "Probabilities":
+        expected = 4 * -(-2 * self.rows * self.labels // 3)  # base64 length of rows x labels float16 values
+        if len(self.data) != expected:
+            raise ValueError(f"data holds {len(self.data)} base64 characters, not the {expected} of "
+                             f"{self.rows} x {self.labels} float16 values")
+        return self
 
 
 class TestMetrics(SplitMetrics):
@@ -209,7 +212,7 @@ class ResultRecord(_Open):
             if (block.rows, block.labels) != (rows, len(self.labels)):
                 raise ValueError(f"probabilities.{split} is {block.rows} x {block.labels}, not rows x labels "
                                  f"= {rows} x {len(self.labels)}")
-            block.matrix()  # untrusted: decodable, finite, in [0, 1]
+            # the values (finite, in [0, 1]) are checked when a view decodes them (harness.probabilities.decode)
         return self
 
     @model_validator(mode="after")

@@ -193,12 +193,18 @@ def model_errors(model: str, records: list[dict[str, Any]], texts: list[dict[str
 
 
 def _probabilities(record: dict[str, Any]):
+    """The record's test probabilities, decoded only here (the views that do not need them never
+    do); a block that does not decode to finite values in [0, 1] is a one-line error naming the cell."""
     block = (record.get("probabilities") or {}).get("test")
     if block is None:
         return None
     from harness.probabilities import decode
 
-    return decode(block)  # validated when the record was read; decoded only here
+    try:
+        return decode(block)
+    except ValueError as exc:
+        raise HarnessError(f"{record['task']}/{record['model']}/seed-{record['seed']}.json: probabilities.test: {exc}; "
+                           "rerun the cell (harness run ... --force)") from None
 
 
 def task_records(results: str | Path, task: str, model: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
