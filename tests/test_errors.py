@@ -244,3 +244,22 @@ def test_the_report_and_leaderboard_json_show_calibration_means_over_seeds(tmp_p
     section = report.split("## Calibration", 1)[1].split("\n## ", 1)[0]
     assert "| t | m | 0.1500 | 0.4000 | 2 |" in section and "| t | old | n/a | n/a | 0 (1 not recorded) |" in section
     assert "15 equal-width bins" in section
+
+
+def test_errors_as_a_web_page(trained, capsys):
+    capsys.readouterr()
+    assert _errors(trained, "--format", "html") == 0
+    html = capsys.readouterr().out
+    assert html.startswith("<!DOCTYPE html>") and f"Misclassified test examples: {trained['task']}" in html
+    assert "<table>" in html and 'href="LEADERBOARD.html"' in html
+
+
+def test_the_errors_page_escapes_the_texts():
+    from harness.views.errors import ErrorRow, ErrorsReport, ModelErrors, SeedPrediction
+    from harness.views.errors_page import render_errors_html
+
+    row = ErrorRow(row=3, text={"sentence": "<script>alert(1)</script> & more"}, gold="pos",
+                   seeds=[SeedPrediction(0, "neg", 0.9)], majority="neg", agree=1, wrong=1, confidence=0.9,
+                   gold_probability=0.1)
+    html = render_errors_html(ErrorsReport("t", ["sentence"], [ModelErrors("m", [0], 10, [row])], "confidence"))
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html

@@ -12,7 +12,12 @@ def cli_main(args) -> int:
         check_output_file(Path(args.output), "--output")  # before reading records and data
     report = build_errors(args.results, args.task, args.model, tasks_dir=args.tasks_dir, data_dir=args.data_dir,
                           sort=args.sort, limit=args.limit)
-    text = report.render(args.format)
+    if args.format == "html":
+        from harness.views.errors_page import render_errors_html
+
+        text = render_errors_html(report, back="LEADERBOARD.html")
+    else:
+        text = report.render(args.format)
     if args.output:
         atomic_write_text(Path(args.output), text)
         print(f"errors: {args.output}")

@@ -6,7 +6,8 @@ record's test fingerprint), the gold label, each seed's prediction and the proba
 that prediction, the majority prediction and how many seeds agree on it, how many are wrong, the
 mean confidence (over seeds, the probability of the predicted label) and the mean probability of
 the gold label. Sorted by confidence (the most confident mistakes first) unless asked otherwise;
-markdown, CSV, JSON and an HTML page (linked from LEADERBOARD.html).
+markdown, CSV and JSON here, and an HTML page (harness.views.errors_page, linked from
+LEADERBOARD.html).
 
 Records written before probabilities were kept list their errors without confidence, and say so.
 """
@@ -108,11 +109,7 @@ class ErrorsReport:
             return self.to_csv()
         if fmt == "json":
             return self.to_json()
-        if fmt == "html":
-            from harness.views.errors_page import render_errors_html
-
-            return render_errors_html(self)
-        raise HarnessError(f"unknown errors format '{fmt}' (md, csv, json, html)")
+        raise HarnessError(f"unknown errors format '{fmt}' (md, csv, json; html: harness.views.errors_page)")
 
 
 _SORT_WORDS = {"confidence": "confidence (the most confident mistakes first)",
