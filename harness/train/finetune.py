@@ -210,7 +210,8 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             }, train_rows=len(encoded["train"])),
             train_dataset=encoded["train"],
             eval_dataset=encoded["validation"].remove_columns(["length"]),
-            processing_class=tokenizer,
+            # no processing_class (the collator has the tokenizer): the Trainer would align config.json's pad/bos/eos
+            # ids to the tokenizer's after the modules were built, and the saved model would differ (RoBERTa positions)
             data_collator=collator,
             compute_metrics=compute_metrics,
             callbacks=callbacks,
