@@ -3,8 +3,8 @@
     python benchmarks/views_scale.py --tasks 14 --models 30 --seeds 5 --rows 5000   # the 2,100-record grid
     python benchmarks/views_scale.py --tasks 7 --models 30 --seeds 5 --rows 5000    # half of it (linearity)
 
-Generates two results folders of hand-made records (3 classes, predictions of chosen accuracy,
-no training) under --workdir, with empty stand-ins for the per-seed plot files that `harness run`
+Generates two results folders of hand-made records (3 classes, predictions of chosen accuracy and
+each row's class probabilities as `harness run` writes them unless --no-probabilities, no training) under --workdir, with empty stand-ins for the per-seed plot files that `harness run`
 draws as each cell finishes (so `report` measures its own work, not matplotlib drawing 2 PNGs per
 seed run, about 1 s each, which it does once for a folder that lacks them), then runs each command in its own process and measures its wall time
 and peak resident memory (ru_maxrss of the child). Figures are printed and written as JSON under
@@ -28,8 +28,26 @@ sys.path.insert(0, str(ROOT / "tests"))  # the record builder the tests use
 LABELS = ["negative", "neutral", "positive"]
 
 
-def generate(root: Path, tasks: int, models: int, seeds: int, rows: int, shift: float) -> int:
+def _probabilities(predictions: list[int], seed: int):
+    """Rows x 3 probabilities whose largest is the prediction's (0.4 to 0.99), the rest split at random."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = len(predictions)
+    top = rng.uniform(0.4, 0.99, n)
+    share = rng.uniform(0, 1, n)
+    probs = np.empty((n, 3))
+    preds = np.asarray(predictions)
+    probs[np.arange(n), preds] = top
+    probs[np.arange(n), (preds + 1) % 3] = (1 - top) * share
+    probs[np.arange(n), (preds + 2) % 3] = (1 - top) * (1 - share)
+    return probs
+
+
+def generate(root: Path, tasks: int, models: int, seeds: int, rows: int, shift: float, probabilities: bool = True) -> int:
     from helpers import make_record, predictions_with_accuracy, write_results
+
+    from harness.probabilities import encode
 
     from harness.views.plots import plot_filenames
 
@@ -45,10 +63,13 @@ def generate(root: Path, tasks: int, models: int, seeds: int, rows: int, shift: 
             for s in range(seeds):
                 accuracy = min(0.95, 0.55 + 0.012 * m + 0.01 * (s % 3) + shift)
                 preds = predictions_with_accuracy(refs, accuracy, 3, seed=100_000 * t + 100 * m + s)
-                records.append(make_record(f"task-{t:02d}", f"model-{m:02d}", s, refs, preds, LABELS))
+                record = make_record(f"task-{t:02d}", f"model-{m:02d}", s, refs, preds, LABELS)
+                if probabilities:  # what `harness run` writes now: each row's class probabilities
+                    record["probabilities"] = {"test": encode(_probabilities(preds, 100_000 * t + 100 * m + s))}
+                records.append(record)
         write_results(root, records)
         records = []
-    return generate(root, tasks, models, seeds, rows, shift)
+    return generate(root, tasks, models, seeds, rows, shift, probabilities)
 
 
 _CHILD = """
@@ -56,7 +77,8 @@ import resource, sys, time
 from harness.cli.main import main
 start = time.perf_counter()
 code = main(sys.argv[1:])
-print(f"@@ {time.perf_counter() - start} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(f"@@ {time.perf_counter() - start} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -69,9 +91,10 @@ def measure(argv: list[str]) -> dict[str, float]:
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"harness {' '.join(argv)} failed: {done.stderr.strip()}")
-    _, inside, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    _, inside, rss_kb, cpu = done.stderr.strip().splitlines()[-1].split()
+    # CPU seconds (user + system, imports included) depend much less on the machine's load than wall time
     return {"seconds": round(seconds, 2), "seconds_after_imports": round(float(inside), 2),
-            "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
+            "cpu_seconds": round(float(cpu), 2), "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
 
 
 def main() -> None:
@@ -82,11 +105,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--workdir", default="/tmp/harness-views-scale")
     parser.add_argument("--commands", default="leaderboard,compare,report")
+    parser.add_argument("--no-probabilities", action="store_true",
+                        help="records without class probabilities (as written before they were kept)")
     args = parser.parse_args()
-    work = Path(args.workdir) / f"{args.tasks}x{args.models}x{args.seeds}x{args.rows}"
+    kept = not args.no_probabilities
+    work = Path(args.workdir) / f"{args.tasks}x{args.models}x{args.seeds}x{args.rows}{'-probabilities' if kept else ''}"
     t0 = time.perf_counter()
-    n = generate(work / "base", args.tasks, args.models, args.seeds, args.rows, 0.0)
-    generate(work / "cand", args.tasks, args.models, args.seeds, args.rows, 0.005)
+    n = generate(work / "base", args.tasks, args.models, args.seeds, args.rows, 0.0, kept)
+    generate(work / "cand", args.tasks, args.models, args.seeds, args.rows, 0.005, kept)
     print(f"{n} records per folder ({time.perf_counter() - t0:.0f} s to generate or find)", flush=True)
     commands = {
         "leaderboard": ["leaderboard", str(work / "base"), "--output", str(work / "board.md")],
@@ -94,15 +120,18 @@ def main() -> None:
         "report": ["report", str(work / "base")],
     }
     figures = {}
+    load_before = os.getloadavg()  # when the measurements start
     for name in args.commands.split(","):
         figures[name] = measure(commands[name])
-        print(f"{name}: {figures[name]['seconds']} s, peak {figures[name]['peak_rss_mb']} MB", flush=True)
+        print(f"{name}: {figures[name]['seconds']} s wall, {figures[name]['cpu_seconds']} s CPU, "
+              f"peak {figures[name]['peak_rss_mb']} MB", flush=True)
     out = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "grid": {"tasks": args.tasks, "models": args.models, "seeds": args.seeds, "rows": args.rows, "records": n},
-        "cpus": os.cpu_count(), "load_average": os.getloadavg(), "figures": figures,
+        "grid": {"tasks": args.tasks, "models": args.models, "seeds": args.seeds, "rows": args.rows, "records": n,
+                 "probabilities": kept},
+        "cpus": os.cpu_count(), "load_average_before": load_before, "load_average": os.getloadavg(), "figures": figures,
     }
-    target = ROOT / "benchmarks" / "results" / f"{out['date'][:10]}-views-{args.tasks}x{args.models}x{args.seeds}.json"
+    target = ROOT / "benchmarks" / "results" / f"{out['date'][:16].replace(':', '')}-views-{args.tasks}x{args.models}x{args.seeds}.json"
     target.write_text(json.dumps(out, indent=1) + "\n")
     print(f"written: {target}")
 

@@ -64,6 +64,7 @@ class RunOptions(TypedDict, total=False):
     ray_address: str
     tasks_dir: str | list[str]
     models_file: str | list[str]
+    suites_file: str | list[str]
 
 
 def _request(options: dict[str, Any]) -> RunRequest:
@@ -129,9 +130,11 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
     if the_plan.request.leaderboard:
+        from harness.views.errors_page import write_errors_pages
         from harness.views.leaderboard import write_leaderboard_files
 
         try:
+            write_errors_pages(the_plan.results, the_plan.data)  # before the page that links them
             board = write_leaderboard_files(the_plan.results)
             log(f"leaderboard: {board} (web page: {board.with_suffix('.html')})")
         except HarnessError as exc:  # the records are written; say why the table is not

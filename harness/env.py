@@ -23,8 +23,8 @@ KNOBS = {
     "HARNESS_CACHE": "folder of the tokenization and device caches (default ~/.cache/harness)",
     "HARNESS_DATA_DIR": "folder of local data files (read offline)",
     "HARNESS_TASKS_DIR": "extra task spec folders (':'-separated)",
-    "HARNESS_MODELS_FILE": "a models.yaml to use instead of the built-in one",
-    "HARNESS_SUITES_FILE": "a suites.yaml to use instead of the built-in one",
+    "HARNESS_MODELS_FILE": "models files added to the built-in models.yaml (':'-separated)",
+    "HARNESS_SUITES_FILE": "suites files added to the built-in suites.yaml (':'-separated)",
 }
 
 

@@ -58,16 +58,18 @@ def test_global_options_before_or_after_the_command(before, tmp_path):
     models = tmp_path / "m.yaml"
     rest = ["--tasks-dir", "a", "--models-file", str(models)]
     args = parse_args([*rest, "models"] if before else ["models", *rest])
-    assert args.tasks_dir == ["a"] and args.models_file == str(models)
-    both = parse_args(["--tasks-dir", "a", "run", "--tasks-dir", "b", "--models-file", "x.yaml", "--suite", "demo"])
-    assert both.tasks_dir == ["a", "b"] and both.models_file == "x.yaml"
+    assert args.tasks_dir == ["a"] and args.models_file == [str(models)]
+    both = parse_args(["--models-file", "w.yaml", "--tasks-dir", "a", "run", "--tasks-dir", "b", "--models-file", "x.yaml",
+                       "--suite", "demo"])
+    assert both.tasks_dir == ["a", "b"] and both.models_file == ["w.yaml", "x.yaml"]
 
 
-def test_models_file_after_the_command_is_used(tmp_path, capsys):
+def test_models_file_after_the_command_adds_its_models(tmp_path, capsys):
     path = tmp_path / "models.yaml"
     path.write_text("models:\n  - name: only-one\n    source: org/only-one\n")
     assert main(["models", "--models-file", str(path), "--format", "json"]) == 0
-    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["only-one"]
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)]
+    assert names[-1] == "only-one" and "camembert-base" in names
 
 
 def test_recipe_lists_every_key_with_default_and_description(capsys):

@@ -97,6 +97,9 @@ def test_saved_checkpoint_evaluated_again_gives_identical_test_predictions(train
     assert set(evaluated["alignment"]["by"].values()) == {"name"}
     assert evaluated["config"]["seed"] == 0 and "learning_rate" not in evaluated["config"]["recipe"]
     assert evaluated["evaluation"]["trained"] is False and evaluated["evaluation"]["seed_variance"] == 0
+    # the same scoring as a trained cell: probabilities and calibration too (harness errors, ECE, Brier)
+    assert evaluated["probabilities"]["test"]["rows"] == len(record["predictions"]["test"])
+    assert evaluated["metrics"]["test"]["calibration"] == pytest.approx(record["metrics"]["test"]["calibration"], abs=1e-3)
 
 
 def test_latency_is_recorded_for_fine_tuned_and_evaluated_cells(trained, tmp_path):

@@ -108,3 +108,21 @@ def test_many_runs_at_once_equal_one_run_at_a_time_for_every_registered_metric()
         batched = metrics_on_resamples(refs, runs, weights, metric, 3)
         single = np.stack([metric_on_resamples(refs, run, weights, metric, 3) for run in runs])
         assert np.allclose(batched, single, atol=1e-6), metric
+
+
+def test_resampled_metrics_in_chunks_equal_one_pass():
+    import random
+
+    import numpy as np
+
+    from harness.stats import ResampledMetrics
+
+    rng = random.Random(4)
+    refs = [rng.randrange(3) for _ in range(300)]
+    runs = [[rng.randrange(3) for _ in range(300)] for _ in range(7)]
+    whole = ResampledMetrics(resamples=200, seed=1)
+    chunked = ResampledMetrics(resamples=200, seed=1, chunk=3)  # 7 runs: chunks of 3, 3 and 1
+    for metric in ("accuracy", "macro_f1", "mcc"):
+        boot, point = whole.get(refs, runs, metric, 3)
+        boot_c, point_c = chunked.get(refs, runs, metric, 3)
+        assert np.array_equal(boot, boot_c) and np.array_equal(point, point_c)

@@ -54,6 +54,6 @@ def cli_main(args) -> int:
         results=args.results, precision=args.precision, overrides=dict(args.overrides),
         max_eval_samples=args.max_eval_samples, force=args.force, plots=not args.no_plots,
         leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
-        device=args.device,
+        suites_file=args.suites_file, device=args.device,
     )
     return plan_and_execute(request, args.dry_run, args.format)

@@ -65,6 +65,7 @@ COMMANDS = {
     "evaluate": _delegate("evaluate"),
     "leaderboard": _delegate("leaderboard"),
     "compare": _delegate("compare"),
+    "errors": _delegate("errors"),
     "baseline": _delegate("baseline"),
     "report": _delegate("report"),
     "predict": _delegate("predict"),

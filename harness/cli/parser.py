@@ -28,6 +28,7 @@ examples:
   harness evaluate results/demo/t/m/model-seed-0 --tasks T2   a saved or published classifier, no training
   harness leaderboard results/demo --format html --output board.html
   harness compare results/candidate --baseline baselines/main.json --max-drop 0.5
+  harness errors results/demo --task demo-nli-en   misclassified test examples, most confident first
   harness push results/demo/demo-nli-en/minilm-l6/model-seed-0 --repo-id my-org/minilm-nli
 
 exit codes:
@@ -100,12 +101,16 @@ def search_block(args) -> dict[str, object]:
 
 
 def _global_options(parser: argparse.ArgumentParser, suffix: str = "") -> None:
-    """--tasks-dir and --models-file, on the main parser and (dest + suffix) on every command."""
+    """--tasks-dir, --models-file and --suites-file, on the main parser and (dest + suffix) on every command."""
     default = argparse.SUPPRESS if suffix else None
     parser.add_argument("--tasks-dir", dest="tasks_dir" + suffix, action="append", default=default or [], metavar="DIR",
                         help="an extra folder of task spec files (repeatable; also HARNESS_TASKS_DIR)")
-    parser.add_argument("--models-file", dest="models_file" + suffix, metavar="FILE", default=default,
-                        help="the models.yaml to use (also HARNESS_MODELS_FILE)")
+    parser.add_argument("--models-file", dest="models_file" + suffix, action="append", default=default or [],
+                        metavar="FILE", help="a models file whose models are added to the packaged ones "
+                        "(repeatable; also HARNESS_MODELS_FILE)")
+    parser.add_argument("--suites-file", dest="suites_file" + suffix, action="append", default=default or [],
+                        metavar="FILE", help="a suites file whose suites are added to the packaged ones "
+                        "(repeatable; also HARNESS_SUITES_FILE)")
 
 
 def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
@@ -240,6 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="md (default), csv, json, or html: a self-contained web page")
     board.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
+    errors = command("errors", "the misclassified test examples of a task, with their text, each seed's prediction "
+                     "and the confidence")
+    errors.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")
+    errors.add_argument("--task", required=True, metavar="TASK", help="the task whose test errors to list")
+    errors.add_argument("--model", metavar="MODEL", help="only this model (and its variants, MODEL@NAME); default every model")
+    errors.add_argument("--sort", choices=["confidence", "gold", "wrong", "row"], default="confidence",
+                        help="confidence: the most confident mistakes first (default); gold: the lowest probability "
+                        "of the gold label first; wrong: the most wrong seeds first; row: test order")
+    errors.add_argument("--limit", type=_number(1, 10**9, integer=True), metavar="N", help="at most N rows per model")
+    errors.add_argument("--format", choices=["md", "csv", "json", "html"], default="md", help="output format (default md)")
+    errors.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    errors.add_argument("--data-dir", metavar="DIR", help="read the task's local files from here (also HARNESS_DATA_DIR)")
+
     compare = command("compare", "paired comparison of a candidate against a baseline",
                       epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
                              "(with --require-all also a cell only one side has).")
@@ -295,6 +313,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
     args.tasks_dir = list(args.tasks_dir) + list(getattr(args, "tasks_dir_after", []))
-    args.models_file = getattr(args, "models_file_after", None) or args.models_file
+    args.models_file = list(args.models_file) + list(getattr(args, "models_file_after", []))
+    args.suites_file = list(args.suites_file) + list(getattr(args, "suites_file_after", []))
     return args
 

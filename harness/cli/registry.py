@@ -73,7 +73,7 @@ def cmd_suites(args) -> int:
     from harness.spec.suites import load_suites
     from harness.views.tables import as_json, fit_table
 
-    suites = load_suites()
+    suites = load_suites(args.suites_file)
     if args.format == "json":
         print(as_json([s.model_dump() for s in suites.values()]))
         return 0

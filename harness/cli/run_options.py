@@ -105,7 +105,7 @@ def namespace(options: dict[str, Any], where: str) -> argparse.Namespace:
     """The parsed `harness run` namespace for these options (defaults for the rest)."""
     run = _run_parser()
     args = run.parse_args([])
-    args.tasks_dir, args.models_file, args.search_block = [], None, None
+    args.tasks_dir, args.models_file, args.suites_file, args.search_block = [], [], [], None
     for key, value in converted(options, where).items():
         setattr(args, key, value)
     return args
@@ -143,7 +143,7 @@ def request_from_args(args: argparse.Namespace):
         max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, force=args.force,
         save_model=args.save_model, tensorboard=args.tensorboard, report_to=args.report_to, plots=not args.no_plots,
         leaderboard=not args.no_leaderboard, tasks_dir=args.tasks_dir, models_file=args.models_file,
-        executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
+        suites_file=args.suites_file, executor=args.executor, device=args.device, gpus_per_cell=args.gpus_per_cell,
         cpus_per_cell=args.cpus_per_cell, ray_address=args.ray_address, checkpoint=args.checkpoint,
         search=getattr(args, "search_block", None) or search_block(args), no_search=args.no_search,
         variant=args.variant,
@@ -163,6 +163,6 @@ def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
             raise HarnessError(f"--config {args.config}: 'search' takes {{field: [values]}} here (the search-* "
                                f"options set strategy, trials, seeds and budget)")
         run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
-        run.set_defaults(**{f"{k}_after" if k in ("tasks_dir", "models_file") else k: v for k, v in values.items()})
+        run.set_defaults(**{f"{k}_after" if k in ("tasks_dir", "models_file", "suites_file") else k: v for k, v in values.items()})
         args = parser.parse_args(argv)
     return merge_global_options(args)

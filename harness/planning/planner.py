@@ -33,7 +33,7 @@ def _grid(request: RunRequest):
         model_registry = model_registry.with_models(request.model_specs)
     suite = None
     if request.suite:
-        suites = load_suites()
+        suites = load_suites(request.suites_file)
         if request.suite not in suites:
             raise HarnessError(f"unknown suite '{request.suite}'{suggest(request.suite, suites)}; run 'harness suites'")
         suite = suites[request.suite]
@@ -82,7 +82,7 @@ def _recipes(tasks, models, registry: ModelRegistry, overrides) -> dict[tuple[st
     for task in tasks:
         for model in models:
             recipe = resolve_recipe(
-                (registry.defaults, f"{registry.path}: defaults"),
+                registry.defaults_layer(model.name),
                 (task.training, f"task '{task.name}': training"),
                 (model.training, f"model '{model.name}': training"),
                 (overrides, "--set"),

@@ -31,7 +31,8 @@ class RunRequest:
     plots: bool = True
     leaderboard: bool = True
     tasks_dir: list[str] = field(default_factory=list)
-    models_file: str | None = None
+    models_file: list[str] = field(default_factory=list)  # models files added to the packaged models.yaml
+    suites_file: list[str] = field(default_factory=list)  # suites files added to the packaged suites.yaml
     executor: str = "local"
     device: str | None = None  # local executor: auto, cpu, cuda, cuda:N
     gpus_per_cell: float | None = None  # ray: default 1 where GPUs exist, else 0

@@ -82,8 +82,9 @@ def _layer(raw: Any, where: str, model: type[SearchBlock] = SearchBlock) -> Sear
 def search_layers(registry, model: ModelSpec, suite, request) -> list[tuple[SearchBlock, str]]:
     """The layers that apply to one model, in order: later layers win."""
     layers: list[tuple[SearchBlock, str]] = []
-    if registry.search is not None:
-        layers.append((registry.search, f"{registry.path}: defaults: search"))
+    defaults, where = registry.search_default(model.name)
+    if defaults is not None:
+        layers.append((defaults, where))
     if model.search is not None:
         layers.append((model.search, f"model '{model.name}': search"))
     if suite is not None and suite.search is not None:
@@ -297,7 +298,7 @@ def plan_searches(request, registry, tasks, models, recipes, seeds) -> list[Sear
     if request.suite:
         from harness.spec.suites import load_suites
 
-        suite = load_suites()[request.suite]
+        suite = load_suites(request.suites_file)[request.suite]
     out = []
     for model in models:
         if model.init == "finetuned":  # evaluated as published: nothing to search

@@ -32,7 +32,7 @@ from harness.errors import HarnessError
 from harness.files import check_output_file
 from harness.records.grouping import Cell, SeedRun, cells_from_records
 from harness.files import SAFE_NAME, read_json
-from harness.records.store import check_label_ids, check_labels, check_metric_ranges, load_records
+from harness.records.store import check_label_ids, check_labels, check_metric_ranges, iter_record_paths, load_records, read_record
 from harness.files import atomic_write_text
 
 
@@ -66,8 +66,9 @@ class Side:
 
 
 def side_from_results(results: str | Path) -> Side:
-    records = load_records(results)
-    cells, failed = cells_from_records(records)
+    """A results folder's side, read record by record: each is kept only as its SeedRun (a
+    2,100-record folder never holds every parsed record at once)."""
+    cells, failed = cells_from_records(read_record(path) for path in iter_record_paths(results))
     return Side(source=str(results), kind="results", cells=cells, failed=failed)
 
 

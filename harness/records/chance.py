@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from harness.records.grouping import SeedRun
 
 CHANCE_ALPHA = 0.05
@@ -23,13 +25,13 @@ def at_chance(runs: Sequence[SeedRun], alpha: float = CHANCE_ALPHA) -> str | Non
     runs = [r for r in runs if r.references and len(r.predictions) == len(r.references)]
     if not runs:
         return None
-    single = [r.seed for r in runs if len(set(r.predictions)) == 1]
+    single = [r.seed for r in runs if r.prediction_array.min() == r.prediction_array.max()]
     if single:
         which = f"seed {single[0]} predicts" if len(single) == 1 else f"seeds {', '.join(map(str, single))} predict"
         return f"{which} one class for every test row"
-    refs = runs[0].references
-    majority = max(refs.count(c) for c in set(refs)) / len(refs)
-    correct = sum(sum(p == r for p, r in zip(run.predictions, run.references)) for run in runs)
+    refs = runs[0].reference_array
+    majority = np.bincount(refs).max() / len(refs)
+    correct = int(sum(np.count_nonzero(run.prediction_array == run.reference_array) for run in runs))
     trials = sum(len(run.references) for run in runs)
     p_value = binomtest(correct, trials, majority, alternative="greater").pvalue
     if p_value >= alpha:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.files import (
@@ -73,14 +73,43 @@ def check_labels(labels: list[str]) -> list[str]:
 
 
 def check_label_ids(what: str, ids: list[int], n_labels: int) -> None:
+    if not ids or (min(ids) >= 0 and max(ids) < n_labels):  # min and max in C: 2,100 records x 10,000 ids
+        return
     bad = next((i for i in ids if not 0 <= i < n_labels), None)
     if bad is not None:
         raise ValueError(f"{what} holds label id {bad}, outside 0..{n_labels - 1}")
 
 
+class Calibration(_Open):
+    """Probability metrics of the test split (harness.probabilities.calibration); absent in records
+    written before probabilities were kept."""
+
+    ece: float | None = Field(None, ge=0, le=1)  # expected calibration error over `bins` equal-width bins
+    brier: float | None = Field(None, ge=0, le=2)  # multi-class Brier score
+    bins: int = Field(ge=1)
+
+
+class Probabilities(_Open):
+    """The scored rows' class probabilities: rows x labels float16, base64 (harness.probabilities)."""
+
+    encoding: Literal["float16-base64"]
+    rows: int = Field(ge=0)
+    labels: int = Field(ge=0)
+    data: str
+
+    @model_validator(mode="after")
+    def _data_fits_the_shape(self) -> "Probabilities":
+        expected = 4 * -(-2 * self.rows * self.labels // 3)  # base64 length of rows x labels float16 values
+        if len(self.data) != expected:
+            raise ValueError(f"data holds {len(self.data)} base64 characters, not the {expected} of "
+                             f"{self.rows} x {self.labels} float16 values")
+        return self
+
+
 class TestMetrics(SplitMetrics):
     per_class: dict[str, dict[str, float]]
     confusion_matrix: list[list[int]]
+    calibration: Calibration | None = None
 
 
 class Metrics(_Open):
@@ -156,8 +185,9 @@ class ResultRecord(_Open):
     error: str | None = None
     labels: list[str] = Field(default_factory=list)
     metrics: Metrics | None = None
-    predictions: dict[str, list[int]] | None = None
-    references: dict[str, list[int]] | None = None
+    predictions: dict[str, list[StrictInt]] | None = None  # strict: the views use the file's own lists as ints
+    references: dict[str, list[StrictInt]] | None = None
+    probabilities: dict[str, Probabilities] | None = None  # per scored split (test); absent in older records
     throughput: Throughput | None = None
     training: Training | None = None
     data: DataSummary | None = None
@@ -180,6 +210,12 @@ class ResultRecord(_Open):
         for what, table in (("predictions", self.predictions), ("references", self.references)):
             for split, ids in (table or {}).items():
                 check_label_ids(f"{what}.{split}", ids, len(self.labels))
+        for split, block in (self.probabilities or {}).items():
+            rows = len((self.predictions or {}).get(split) or [])
+            if (block.rows, block.labels) != (rows, len(self.labels)):
+                raise ValueError(f"probabilities.{split} is {block.rows} x {block.labels}, not rows x labels "
+                                 f"= {rows} x {len(self.labels)}")
+            # the values (finite, in [0, 1]) are checked when a view decodes them (harness.probabilities.decode)
         return self
 
     @model_validator(mode="after")
@@ -196,7 +232,7 @@ class ResultRecord(_Open):
             raise ValueError("a completed final record needs metrics.test (only a search trial has none)")
         if self.kind == "trial" and self.metrics is not None and self.metrics.test is not None:
             raise ValueError("a search trial is scored on the validation split only; it holds no test metrics")
-        if self.kind == "trial" and ("test" in (self.predictions or {}) or "test" in (self.references or {})):
+        if self.kind == "trial" and any("test" in (table or {}) for table in (self.predictions, self.references, self.probabilities)):
             raise ValueError("a search trial stores no test predictions or references")
         if self.kind == "evaluation" and self.status == "completed" and self.alignment is None:
             raise ValueError("an evaluation record needs its label alignment")

@@ -42,6 +42,24 @@ def format_validation_error(exc: ValidationError, context: Any = None) -> str:
     return "; ".join(parts)
 
 
+def registry_files(builtin: Path, paths: Any, env: str) -> list[Path]:
+    """The files of an additive registry, in order: the packaged one, then each of `paths` (one
+    path or a list; when none, the environment variable `env`, several separated by ':'). A file
+    given twice is read once."""
+    import os
+
+    if paths is None or paths == []:
+        paths = [p for p in os.environ.get(env, "").split(os.pathsep) if p.strip()]
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
+    out = [builtin.resolve()]
+    for value in paths:
+        file = Path(value).expanduser().resolve()
+        if file not in out:
+            out.append(file)
+    return out
+
+
 def read_yaml(path: Path) -> Any:
     """A spec file through the one reader (harness.files): safe, strict about duplicate keys,
     and every unreadable file a one-line SpecError."""

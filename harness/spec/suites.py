@@ -1,14 +1,13 @@
 """Suites (suites.yaml): named sets of tasks x models, validated when loaded."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
 from harness.errors import SpecError
 from harness.files import data_path
-from harness.spec.common import NAME_PATTERN, Strict, format_validation_error, read_yaml
+from harness.spec.common import NAME_PATTERN, Strict, format_validation_error, read_yaml, registry_files
 from harness.spec.recipe import RecipeOverrides
 from harness.spec.search import SuiteSearchBlock
 
@@ -26,8 +25,21 @@ class Suite(Strict):
     variant: str | None = Field(None, pattern=NAME_PATTERN)  # cells stored as model@variant (see --variant)
 
 
-def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
-    file = Path(path or os.environ.get("HARNESS_SUITES_FILE") or BUILTIN_SUITES_FILE)
+def load_suites(paths: str | Path | list[str | Path] | None = None) -> dict[str, Suite]:
+    """The suites: the packaged suites.yaml plus every suites file given (`--suites-file`,
+    repeatable, or HARNESS_SUITES_FILE, several separated by ':'). Files add suites; a name
+    defined in two files is an error naming both."""
+    suites: dict[str, Suite] = {}
+    where: dict[str, Path] = {}
+    for file in registry_files(BUILTIN_SUITES_FILE, paths, "HARNESS_SUITES_FILE"):
+        for name, suite in _load_file(file).items():
+            if name in suites:
+                raise SpecError(f"{file}: suite '{name}' is already defined in {where[name]}; rename one of them")
+            suites[name], where[name] = suite, file
+    return suites
+
+
+def _load_file(file: Path) -> dict[str, Suite]:
     raw = read_yaml(file)
     if not isinstance(raw, dict) or not isinstance(raw.get("suites"), list):
         raise SpecError(f"{file}: expected a mapping with a 'suites' list")

@@ -19,6 +19,7 @@ import numpy as np
 from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
 from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, metric_names, summary_metrics
+from harness.probabilities import calibration, encode as encode_probabilities, softmax
 from harness.planning.identity import ModelIdentity
 from harness.train.flops import forward_flops_per_token
 from harness.train.model import build_model, count_parameters, head_facts, load_tokenizer
@@ -420,7 +421,9 @@ def _scores(run: CellRun, encoded: dict[str, Any], val: dict[str, Any], test: di
         return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION}, "predictions": predictions,
                 "references": references, "timed": val, "n_timed": len(val_refs)}
     test_refs, test_preds = list(encoded["test"]["labels"]), test["logits"].argmax(-1).tolist()
-    metrics["test"] = classification_metrics(test_refs, test_preds, list(run.data.spec.labels))
+    probabilities = softmax(test["logits"])
+    metrics["test"] = {**classification_metrics(test_refs, test_preds, list(run.data.spec.labels)),
+                       "calibration": calibration(probabilities, test_refs, test_preds)}
     return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION},
             "predictions": {"test": test_preds, **predictions}, "references": {"test": test_refs, **references},
-            "timed": test, "n_timed": len(test_refs)}
+            "probabilities": {"test": encode_probabilities(probabilities)}, "timed": test, "n_timed": len(test_refs)}

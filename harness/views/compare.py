@@ -313,7 +313,7 @@ def compare(
         by_test: dict[tuple, list] = {}  # every run of one test set resampled in one pass
         for cand, base, common in paired.plans:
             runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-            by_test.setdefault((tuple(runs[-1].references), n_labels(runs)), []).extend(runs)
+            by_test.setdefault((table.digest(runs[-1].references), n_labels(runs)), []).extend(runs)  # not a tuple
         for (refs, k), runs in by_test.items():
             table.add(runs[-1].references, [r.predictions for r in runs], metric, k)
         for cand, base, common in paired.plans:

@@ -12,7 +12,9 @@ from harness.records.grouping import RecordGroup, group_records, n_labels, seed_
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
 from harness.views.formatting import AT_CHANCE_MARK, PRETRAINED_MARK
+from harness.views.calibration import calibration_rows
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
+
 
 
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
@@ -82,6 +84,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
         failures=failures,
         suite=_one_suite(records),
         model_marks=model_marks(records),
+        calibration=calibration_rows(groups),
     )
 
 
@@ -172,8 +175,8 @@ class _SeedRuns:
                     run = self.of(record)
                 except HarnessError:
                     continue
-                if len(run.predictions) == len(run.references) and run.references:
-                    by_test.setdefault((tuple(run.references), len(run.labels)), []).append(run)
+                if len(run.predictions) == len(run.references) and run.references:  # keyed by a digest, not a tuple
+                    by_test.setdefault((self.table.digest(run.references), len(run.labels)), []).append(run)
         for same in by_test.values():
             self.table.add(same[0].references, [r.predictions for r in same], metric, n_labels(same))
 

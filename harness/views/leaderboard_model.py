@@ -103,6 +103,7 @@ class Leaderboard:
     footnote: dict[str, Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
     suite: str | None = None  # the suite every record was run by, for the web page's title
+    calibration: list[dict[str, Any]] = field(default_factory=list)  # harness.views.calibration.calibration_rows
     model_marks: dict[str, str] = field(default_factory=dict)  # model -> its row mark (¶: pretrained here)
 
     def label(self, model: str) -> str:
@@ -298,6 +299,7 @@ class Leaderboard:
             "failures": self.failures,
             "footnote": {key: value for key, value in self.footnote.items()},
             "suite": self.suite,
+            "calibration": self.calibration,
         }
 
     def to_json(self) -> str:

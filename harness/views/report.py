@@ -98,23 +98,18 @@ def most_confused_pairs(records: Sequence[dict[str, Any]], top: int = TOP_CONFUS
 
 
 # --------------------------------------------------------------------------- the report
-def _leaderboard_section(records: list[dict[str, Any]]) -> str:
-    try:
-        from harness.views.leaderboard import leaderboard_markdown
-    except ImportError:
-        return "_The leaderboard module is not available in this installation._"
-    return _demote_headings(leaderboard_markdown(records).strip())
+def _leaderboard_section(board) -> str:
+    return _demote_headings(board.to_markdown().strip())
 
 
-def _summary_section(results: Path, records: list[dict[str, Any]]) -> str:
+def _summary_section(results: Path, board) -> str:
     """RESULTS/summary.png: every model x task, mean and 95% CI over seeds (harness.summary)."""
     import json
 
-    from harness.views.leaderboard import build_leaderboard
     from harness.views.summary import write_summary_png
 
     try:
-        data = json.loads(build_leaderboard(records).to_json())
+        data = json.loads(board.to_json())
         image = write_summary_png(data, results / "summary.png")
     except HarnessError as exc:
         return f"(no summary figure: {exc})"
@@ -151,6 +146,9 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         except HarnessError as exc:  # one malformed record must not sink the whole report
             plot_errors[key] = str(exc)
 
+    from harness.views.leaderboard import build_leaderboard
+
+    board = build_leaderboard(records)  # once: the leaderboard section and the summary figure share it
     tasks = sorted({r["task"] for r in records})
     out = [
         f"# Report: {md_escape(results.name or results)}",
@@ -160,9 +158,9 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         "",
         "## Leaderboard",
         "",
-        _leaderboard_section(records),
+        _leaderboard_section(board),
         "",
-        _summary_section(results, records),
+        _summary_section(results, board),
         "",
         "## Per task: the best model's errors",
         "",
@@ -206,6 +204,10 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         else:
             out.append("No confusions: every test row of these seeds is classified correctly.")
 
+    from harness.records.grouping import group_records
+    from harness.views.calibration import calibration_markdown, calibration_rows
+
+    out += ["", "## Calibration", "", *calibration_markdown(calibration_rows(group_records(records)))]
     out += ["", "## Pretraining gain", ""]
     gains = pretraining_gain_rows(records)
     if gains:

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.views.summary import point_id, summary_svg
 from harness.views.pretrain_views import loss_curves
+from harness.probabilities import CALIBRATION_DEFINITION
 
 TEMPLATE = "leaderboard.html.j2"
 THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
@@ -127,8 +128,32 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
         "notes": data["footnote"]["lines"],
         "failures": data["failures"],
         "pretraining": loss_curves(results),  # masked-LM loss curves of the pretraining artifacts
+        "calibration": _calibration_view(data.get("calibration") or []),
+        "calibration_definition": CALIBRATION_DEFINITION,
+        "errors_pages": _errors_links(results, page_dir, data["tasks"]),
         "title": page_title(data, results),
     }
+
+
+def _calibration_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def shown(value):
+        return {"display": "n/a" if value is None else f"{value:.4f}", "sort": "" if value is None else repr(value)}
+
+    return [{**row, "ece_view": shown(row["ece"]), "brier_view": shown(row["brier"])} for row in rows]
+
+
+def _errors_links(results: Path | None, page_dir: Path | None, tasks: list[str]) -> list[dict[str, str]]:
+    """Links to RESULTS/errors/<task>.html (harness.views.errors_page), for the pages that exist."""
+    from harness.views.errors_page import errors_page_path
+
+    if results is None:
+        return []
+    out = []
+    for task in tasks:
+        path = errors_page_path(results, task)
+        if path.is_file():
+            out.append({"task": task, "href": Path(os.path.relpath(path, page_dir or results)).as_posix()})
+    return out
 
 
 def page_title(data: dict[str, Any], results: Path | None) -> str:

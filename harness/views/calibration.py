@@ -1,0 +1,46 @@
+"""Calibration per task x model: the mean over completed seeds of the expected calibration error
+and the Brier score each record holds (`metrics.test.calibration`, harness.probabilities), for the
+leaderboard JSON, the web page and the report. Seeds written before probabilities were kept have
+none and are counted apart (`not_recorded`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from harness.probabilities import CALIBRATION_DEFINITION
+
+NOT_RECORDED = "not recorded (records written before probabilities were kept)"
+__all__ = ["CALIBRATION_DEFINITION", "NOT_RECORDED", "calibration_rows"]
+
+
+def calibration_rows(groups) -> list[dict[str, Any]]:
+    """One row per task x model with completed seeds (`groups`: harness.records.grouping.group_records):
+    ece and brier (means over the seeds that recorded them; None when none did), seeds (how many
+    did), not_recorded (how many did not) and bins (the ECE's bin count)."""
+    rows = []
+    for (task, model), group in groups.items():
+        if not group.completed:
+            continue
+        blocks = [r["metrics"]["test"].get("calibration") for r in group.completed]
+        have = [b for b in blocks if isinstance(b, dict) and b.get("ece") is not None and b.get("brier") is not None]
+        rows.append({
+            "task": task, "model": model, "seeds": len(have), "not_recorded": len(blocks) - len(have),
+            "ece": sum(b["ece"] for b in have) / len(have) if have else None,
+            "brier": sum(b["brier"] for b in have) / len(have) if have else None,
+            "bins": have[0]["bins"] if have else None,
+        })
+    return rows
+
+
+def calibration_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """The markdown lines of a calibration table (task, model, ECE, Brier, seeds)."""
+    if not rows:
+        return ["No completed run."]
+    lines = ["| task | model | ECE | Brier | seeds |", "|---|---|---:|---:|---:|"]
+    for row in rows:
+        ece = "n/a" if row["ece"] is None else f"{row['ece']:.4f}"
+        brier = "n/a" if row["brier"] is None else f"{row['brier']:.4f}"
+        seeds = f"{row['seeds']}" + (f" ({row['not_recorded']} not recorded)" if row["not_recorded"] else "")
+        lines.append(f"| {row['task']} | {row['model']} | {ece} | {brier} | {seeds} |")
+    lines += ["", f"ECE and Brier score (lower is better): {CALIBRATION_DEFINITION}. Means over seeds; n/a: "
+              f"{NOT_RECORDED}."]
+    return lines
