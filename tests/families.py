@@ -106,6 +106,7 @@ def _flaubert(folder: Path) -> int:
 
 def build_family(family: str, folder: Path) -> Path:
     """One family's tiny folder: an encoder without a classification head, like a pretrained checkpoint."""
+    import torch
     import transformers as tf
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,5 +150,8 @@ def build_family(family: str, folder: Path) -> Path:
                                    n_langs=1, pad_index=2, unk_index=3, bos_index=0, eos_index=1, pad_token_id=2)
     else:
         raise ValueError(family)
-    tf.AutoModel.from_config(config).save_pretrained(folder)
+    with torch.random.fork_rng():  # the folder's weights are the family's own, the same every session
+        torch.manual_seed(sum(map(ord, family)))
+        model = tf.AutoModel.from_config(config)
+    model.save_pretrained(folder)
     return folder
