@@ -22,7 +22,7 @@ from typing import Any, Callable, TypedDict
 from typing_extensions import Unpack
 
 from harness.errors import HarnessError
-from harness.execution.execute import CellOutcome
+from harness.execution.execute import CellOutcome, OutcomeStatus
 from harness.planning.cells import Plan
 from harness.planning.request import RunRequest
 from harness.planning.planner import make_plan
@@ -90,10 +90,10 @@ class RunResult:
 
     @property
     def failed(self) -> list[CellOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
+        return [o for o in self.outcomes if o.status is OutcomeStatus.FAILED]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "claimed", "failed")}
+        return {str(s): sum(o.status is s for o in self.outcomes) for s in OutcomeStatus}
 
     def records(self) -> "Results":
         """The records of this plan's cells, read back from the results folder (done or skipped)."""
@@ -106,11 +106,12 @@ class RunResult:
 
         rows = []
         for outcome in self.outcomes:
-            if outcome.status == "failed" or not Path(outcome.path).is_file():
+            if outcome.status is OutcomeStatus.FAILED or not Path(outcome.path).is_file():
                 continue
-            test = ((read_record(outcome.path).get("metrics") or {}).get("test")) or {}
+            record = read_record(outcome.path)
+            test = record.metrics.test if record.metrics is not None else None
             rows.append({"task": outcome.task, "model": outcome.model, "seed": outcome.seed,
-                         "status": outcome.status, **{m: test.get(m) for m in metric_names()}})
+                         "status": str(outcome.status), **{m: test.score(m) if test else None for m in metric_names()}})
         return rows
 
 

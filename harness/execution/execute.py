@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from harness.train.checkpoint import CHECKPOINT_MIN_STEPS
 from harness.records.claims import describe, try_claim
@@ -20,6 +21,17 @@ from harness.execution.record import completed_record, failed_record
 from harness.records.store import set_aside, write_record
 from harness.planning.status import RecordState, record_verdict
 from harness.data.tasks import TaskData
+from harness.records.schema import ResultRecord
+
+if TYPE_CHECKING:
+    from harness.train.result import CellResult
+
+
+class OutcomeStatus(StrEnum):
+    COMPLETED = "completed"
+    SKIPPED = "skipped"  # the record is up to date
+    CLAIMED = "claimed"  # by another live run, which trains it
+    FAILED = "failed"
 
 
 @dataclass
@@ -29,7 +41,7 @@ class CellOutcome:
     task: str
     model: str
     seed: int
-    status: str  # completed | failed | skipped (record up to date) | claimed (by another live run)
+    status: OutcomeStatus
     path: Path
     error: str | None = None
     seconds: float = 0.0
@@ -42,7 +54,7 @@ class CellOutcome:
 
 
 def skipped(cell: Cell) -> CellOutcome:
-    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "skipped", cell.path,
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.SKIPPED, cell.path,
                        summary=f"a record with config {cell.config_hash} exists")
 
 
@@ -53,7 +65,7 @@ def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContex
     inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
     claim, owner = try_claim(cell.path)
     if claim is None:
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "claimed", cell.path,
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.CLAIMED, cell.path,
                            summary=f"claimed by another live run, {describe(owner)}: trained there, not here")
     try:
         if _current_record(cell, log) and not request.force:  # finished by another run since the plan
@@ -79,7 +91,7 @@ def record_failure(cell: Cell, ctx: RunContext, exc: BaseException, precision: s
     """Write a failed cell's record (the local and the Ray executors both end a failed cell here)."""
     record = failed_record(cell.facts, ctx, exc, precision)
     write_record(cell.path, record)
-    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "failed", cell.path, record["error"], seconds)
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.FAILED, cell.path, record.error, seconds)
 
 
 def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
@@ -97,7 +109,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     remove_legacy(cell.path.parent)
     checkpoint = request.checkpoint if request.checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
     precision = ctx.precision
-    body: dict[str, Any] | None = None
+    body: CellResult | None = None
     error: BaseException | None = HarnessError(cell.error) if cell.error else None
     while error is None:
         run = CellRun(
@@ -132,36 +144,37 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     record = completed_record(cell.facts, ctx, body, precision, options)
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
-        val = record["metrics"]["validation"]
-        summary = (f"trial: validation accuracy {100 * val['accuracy']:.2f}%, macro-F1 {100 * val['macro_f1']:.2f}%, "
-                   f"MCC {100 * val['mcc']:.2f}; "
-                   f"{record['training']['steps']} steps -> {cell.path}")
-        return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary,
-                           trial=cell.label.split(" / ")[2])
-    if record.get("saved_model"):  # the model card needs the record's test CIs
+        val = record.metrics.validation
+        summary = (f"trial: validation accuracy {100 * val.accuracy:.2f}%, macro-F1 {100 * val.macro_f1:.2f}%, "
+                   f"MCC {100 * val.mcc:.2f}; "
+                   f"{record.training.steps} steps -> {cell.path}")
+        return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.COMPLETED, cell.path, None,
+                           seconds, summary, trial=cell.label.split(" / ")[2])
+    if record.saved_model:  # the model card needs the record's test CIs
         from harness.views.card import write_saved_model_card
 
         write_saved_model_card(record, log)
     if request.plots:
         _write_plots(record, cell.path.parent, log)
-    test = record["metrics"]["test"]
-    if cell.facts.kind == "evaluation":
+    test = record.test
+    if record.evaluated:
         trained = "evaluated as published"
     else:
-        trained = (f"{record['training']['steps']} steps; train "
-                   f"{record['throughput']['train_samples_per_s']:.1f} samples/s")
-    summary = (f"test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}%, "
-               f"MCC {100 * test['mcc']:.2f}; {trained} -> {cell.path}")
-    return CellOutcome(cell.task.name, cell.model.name, cell.seed, "completed", cell.path, None, seconds, summary)
+        trained = (f"{record.training.steps} steps; train "
+                   f"{record.throughput.train_samples_per_s:.1f} samples/s")
+    summary = (f"test accuracy {100 * test.accuracy:.2f}%, macro-F1 {100 * test.macro_f1:.2f}%, "
+               f"MCC {100 * test.mcc:.2f}; {trained} -> {cell.path}")
+    return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.COMPLETED, cell.path, None, seconds,
+                       summary)
 
 
-def _evaluate(run, cell: Cell) -> dict[str, Any]:
+def _evaluate(run, cell: Cell) -> CellResult:
     from harness.train.evaluate import evaluate_cell
 
     return evaluate_cell(run, cell.alignment)
 
 
-def _write_plots(record: dict[str, Any], folder: Path, log: Callable[[str], None]) -> None:
+def _write_plots(record: ResultRecord, folder: Path, log: Callable[[str], None]) -> None:
     """Plots are a view of the record: if drawing fails, the record stays and the run goes on."""
     try:
         from harness.views.plots import write_cell_plots

@@ -12,7 +12,8 @@ from harness.planning.context import RunContext, iso
 from harness.planning.pretrain import PretrainStep, artifact_status
 from harness.planning.request import RunRequest
 from harness.records.claims import describe, try_claim
-from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, write_pretrain_record
+from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, PretrainRecord, write_pretrain_record
+from harness.records.schema import RecordStatus
 
 
 @dataclass
@@ -55,11 +56,12 @@ def _build(step: PretrainStep, ctx: RunContext, log: Callable[[str], None]) -> P
     except Exception as exc:  # noqa: BLE001 - a failed artifact is recorded; its cells fail with it
         shutil.rmtree(run.work_dir, ignore_errors=True)
         error = f"{type(exc).__name__}: {exc}"
-        write_pretrain_record(step.folder, {**record, "status": "failed", "error": error,
-                                            "provenance": _provenance(ctx, started)})
+        write_pretrain_record(step.folder, PretrainRecord.model_validate(
+            {**record, "status": RecordStatus.FAILED, "error": error, "provenance": _provenance(ctx, started)}))
         step.status, step.error = "failed", f"pretraining '{step.name}' failed: {error}"
         return PretrainOutcome(step.name, step.key, "failed", error)
-    write_pretrain_record(step.folder, {**record, **body, "status": "completed", "provenance": _provenance(ctx, started)})
+    write_pretrain_record(step.folder, PretrainRecord.model_validate(
+        {**record, **body, "status": RecordStatus.COMPLETED, "provenance": _provenance(ctx, started)}))
     shutil.rmtree(run.work_dir, ignore_errors=True)  # after the record: a kill before it resumes from a checkpoint
     step.status = "done"
     summary = (f"held-out masked-LM loss {body['before']['loss']:.3f} -> {body['after']['loss']:.3f} "

@@ -74,7 +74,7 @@ class Cell:
             return ""
         from harness.records.pairing import flatten
 
-        old, new = flatten(record.get("config") or {}), flatten(self.facts.config)
+        old, new = flatten(record.config.as_json()), flatten(self.facts.config)
         changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if not changed:
             return "changed: the config hash only (same keys and values: another harness version's hash)"

@@ -321,7 +321,7 @@ def _trial_outcome(cells, metric: str, params: dict[str, Any]) -> TrialResult:
     for cell in cells:
         verdict = cell.verdict if cell.status in (CellStatus.DONE, CellStatus.FAILED) else None
         if verdict is not None and verdict.current:
-            scores.append(verdict.record["metrics"]["validation"].get(metric))  # None: not recorded (loss, older record)
+            scores.append(verdict.record.metrics.validation.score(metric))
         elif verdict is not None and verdict.failed_here(cell.config_hash):
             scores.append(None)
         else:

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
+from harness.device import DeviceChoice, one_device_training_arguments, reset_peak_memory
 from harness.files import atomic_dir, atomic_write_text, current_umask
-from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, metric_names, summary_metrics
+from harness.metrics import metric_names, summary_metrics
 from harness.planning.identity import ModelIdentity
-from harness.train.flops import forward_flops_per_token
+from harness.records.schema import DataSummary, Training
+from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import build_model, count_parameters, head_facts, load_tokenizer
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
@@ -150,8 +151,8 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def fine_tune_cell(run: CellRun) -> dict[str, Any]:
-    """Train and score one cell; returns the record's metrics, predictions, throughput and training."""
+def fine_tune_cell(run: CellRun) -> CellResult:
+    """Train and score one cell; returns what it measured (the record's body, typed)."""
     from accelerate.utils import find_executable_batch_size
     from transformers import DataCollatorWithPadding, PrinterCallback, set_seed
 
@@ -255,29 +256,28 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
     if eval_batch.fallback:
         run.fallbacks.append(eval_batch.fallback)
 
-    scored = _scores(run, encoded, val, test)
-    throughput = _throughput(meter, scored.pop("timed"), scored.pop("n_timed"), count_parameters(model), run.precision,
-                             model.config.to_dict(),
-                             {"batch_size": state["batch"], "gradient_accumulation_steps": accumulation,
-                              "eval_batch_size": eval_batch.size, "train_wall_seconds": state["train_wall"]})
-    if timed_one:
-        throughput["latency"] = timed_one
-    if not run.score_test:
-        throughput["definition"] = throughput["definition"].replace("eval: the test split", "eval: the validation split")
-    record = {
-        "labels": list(spec.labels),
-        **scored,
-        "test_fingerprint": scored_test,  # moved into provenance by record.completed_record
-        "data": {
+    scored = score_splits(run.data.spec.labels, run.seed, encoded, val, test)
+    throughput = cell_throughput(
+        meter, scored, count_parameters(model), run.precision, model.config.to_dict(),
+        {"batch_size": state["batch"], "gradient_accumulation_steps": accumulation,
+         "eval_batch_size": eval_batch.size, "train_wall_seconds": state["train_wall"]},
+        latency=timed_one, timed_split="test" if run.score_test else "validation")
+    return CellResult(
+        labels=list(spec.labels),
+        metrics=scored.metrics,
+        predictions=scored.predictions,
+        references=scored.references,
+        test_fingerprint=scored_test,
+        data=DataSummary.model_validate({
             "task_description": spec.description,  # for the model card; not in the config (no effect on scores)
             "max_length": recipe.max_length,
             "truncation_side": recipe.truncation_side,
             "truncated": truncated,  # per split: examples longer than max_length, cut
             "rows": {name: len(ds) for name, ds in encoded.items()},
             **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {}),
-        },
-        "throughput": throughput,
-        "training": {
+        }),
+        throughput=throughput,
+        training=Training.model_validate({
             "epochs": float(trainer.state.epoch or 0.0),
             "steps": int(trainer.state.global_step),
             **best.summary(),  # selection_metric, min_steps, best_step, restored_step, stopped_at_step, ...
@@ -287,11 +287,9 @@ def fine_tune_cell(run: CellRun) -> dict[str, Any]:
             "checkpointed": run.checkpoint,
             "resumed_from_step": state.get("resumed_from_step"),
             "head": head_facts(run.identity),
-        },
-    }
-    if run.save_model:
-        record["saved_model"] = str(_save_model(run, model, tokenizer, eval_batch.size))
-    return record
+        }),
+        saved_model=str(_save_model(run, model, tokenizer, eval_batch.size)) if run.save_model else None,
+    )
 
 
 def _encode_splits(run: CellRun, tokenizer):
@@ -327,63 +325,6 @@ def _optional_callbacks(run: CellRun, best, meter) -> list:
     return callbacks
 
 
-def _flops_per_token(config: dict[str, Any], params: dict[str, int], tokens: int, rows: int, batch: int) -> float:
-    """Forward FLOPs per token at the cell's mean real length (harness.train.flops, per family);
-    2 x non-embedding parameters where the config lacks the sizes."""
-    counted = forward_flops_per_token(config, tokens / rows, batch) if tokens and rows else None
-    return counted if counted else 2.0 * params["non_embedding"]
-
-
-def _throughput(meter, scored: dict[str, Any], n_scored: int, params: dict[str, int], precision: str,
-                config: dict[str, Any], batches: dict[str, Any]) -> dict[str, Any]:
-    """Training and inference speed, MFU and peak memory of one cell. `scored` is the predict
-    output of the split whose inference is timed (`n_scored` rows); `config` the model's config
-    (its FLOPs per token); `batches` the batch sizes the optimizer and the scoring really used,
-    and the training wall time."""
-    peak = peak_flops(precision)
-    per_s = (lambda n: n / meter.seconds if meter.seconds else None)
-    eval_per_s = (lambda n: n / scored["seconds"] if scored["seconds"] else None)
-    train_tokens_s, eval_tokens_s = per_s(meter.real_tokens), eval_per_s(scored["real_tokens"])
-    flops = {"train": _flops_per_token(config, params, meter.real_tokens, meter.samples, batches.get("batch_size") or 1),
-             "eval": _flops_per_token(config, params, scored["real_tokens"], n_scored, batches["eval_batch_size"])}
-
-    def mfu(split: str, tokens_s: float | None) -> float | None:
-        factor = 3 if split == "train" else 1  # forward + backward = 3 forwards
-        return factor * flops[split] * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None
-
-    return {
-        "train_samples_per_s": per_s(meter.samples),
-        "train_tokens_per_s": train_tokens_s,
-        "train_padded_tokens_per_s": per_s(meter.padded_tokens),
-        "train_real_tokens": meter.real_tokens,
-        "train_padded_tokens": meter.padded_tokens,
-        "train_samples": meter.samples,
-        "eval_samples_per_s": eval_per_s(n_scored),
-        "eval_tokens_per_s": eval_tokens_s,
-        "eval_padded_tokens_per_s": eval_per_s(scored["padded_tokens"]),
-        "train_seconds": meter.seconds,
-        "eval_seconds": scored["seconds"],
-        "parameters": params["total"],
-        "non_embedding_parameters": params["non_embedding"],
-        "mfu": mfu("train", train_tokens_s),
-        "eval_mfu": mfu("eval", eval_tokens_s),
-        "forward_flops_per_token": flops["train"],
-        "eval_forward_flops_per_token": flops["eval"],
-        "peak_flops": peak["flops"],
-        "peak_flops_source": peak["source"],
-        **batches,
-        "eval_weights": scored["weights"],
-        "definition": (
-            "train: optimizer steps only (forward, backward, clip, update; evaluation and saving excluded); "
-            "eval: the test split after one warm-up batch; tokens/s counts real (non-padding) tokens; "
-            "MFU = 3 x forward FLOPs per token (per family at the mean real length: layers applied, attention, "
-            "DeBERTa's relative attention, ModernBERT's local windows; harness.train.flops) x real tokens/s / "
-            "peak FLOP/s (eval: 1 x)"
-        ),
-        **peak_memory_mb(),
-    }
-
-
 def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
     """The best model, its tokenizer and harness.json (task, labels, text columns, cut, and the
     precision and batch size the record's test predictions were made with, which predict follows)."""
@@ -402,21 +343,3 @@ def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
             if path.is_file():
                 path.chmod(mode)
     return target
-
-
-def _scores(run: CellRun, encoded: dict[str, Any], val: dict[str, Any], test: dict[str, Any] | None) -> dict[str, Any]:
-    """Metrics, predictions and references of the scored splits, and which predict output times
-    inference (`timed`, `n_timed`: the test split, or validation for a search trial)."""
-    val_refs = list(encoded["validation"]["labels"])
-    val_preds = val["logits"].argmax(-1).tolist()
-    metrics = {"validation": {"n": len(val_refs), **summary_metrics(val_refs, val_preds),
-                              "loss": validation_loss(val["logits"], val_refs)}}
-    predictions, references = {"validation": val_preds}, {"validation": val_refs}
-    if test is None:  # a trial: the test split is never read
-        return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION}, "predictions": predictions,
-                "references": references, "timed": val, "n_timed": len(val_refs)}
-    test_refs, test_preds = list(encoded["test"]["labels"]), test["logits"].argmax(-1).tolist()
-    metrics["test"] = classification_metrics(test_refs, test_preds, list(run.data.spec.labels))
-    return {"metrics": {**metrics, "macro_f1_definition": MACRO_F1_DEFINITION},
-            "predictions": {"test": test_preds, **predictions}, "references": {"test": test_refs, **references},
-            "timed": test, "n_timed": len(test_refs)}

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 from harness.records.baselines import load_side
 from harness.errors import HarnessError, check_number
-from harness.records.grouping import Cell, n_labels
+from harness.records.grouping import SeedRuns, n_labels
 from harness.records.pairing import filter_sides, pair_cells
 from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, examples_needed, format_p
 
@@ -282,7 +282,7 @@ def compare(
     """Compare every task x model x metric the candidate and the baseline both have.
 
     Each side: a results folder or baseline file path, a list of result records, a mapping
-    {(task, model): Cell}, or a Side. `tasks` / `models` keep only those cells (a model name also
+    {(task, model): SeedRuns}, or a Side. `tasks` / `models` keep only those cells (a model name also
     selects its variants, model@NAME). Cells only one side has are listed in the notes and
     `result.only`; with `require_all` they are an error. Raises HarnessError when cells both sides
     have cannot be compared (no common seeds, different test sets), listing every problem.
@@ -349,11 +349,11 @@ def _names(value: Sequence[str] | str | None) -> list[str] | None:
     return [item.strip() for item in items if item.strip()] or None
 
 
-def _evaluated(cand: Cell, base: Cell, common: list[int]) -> bool:
+def _evaluated(cand: SeedRuns, base: SeedRuns, common: list[int]) -> bool:
     return all(side.seeds[s].kind == "evaluation" for side in (cand, base) for s in common)
 
 
-def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
+def _comparison(cell: SeedRuns, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
                 changes: dict[str, list[Any]], evaluated: bool = False) -> Comparison:
     """Points, with the interval and the detectable drop stated within the metric's range: the
     candidate cannot score below `low` or above `high`, so neither can the delta go past them."""
