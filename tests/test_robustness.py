@@ -131,6 +131,8 @@ def test_a_version_1_record_is_read_as_version_2_and_written_back_unchanged_but_
     again = tmp_path / "again.json"
     write_record(again, record)
     assert json.loads(again.read_text()) == {**old, "schema_version": 2}
+    # byte for byte: every key in its place, at every level (declared fields do not move first)
+    assert again.read_text() == json.dumps({**old, "schema_version": 2}, indent=1, ensure_ascii=False) + "\n"
 
 
 def test_a_record_of_an_unknown_schema_version_is_refused(tmp_path):

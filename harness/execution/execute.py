@@ -117,7 +117,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
             seed=cell.seed, precision=precision, output_dir=cell.path.parent,
             save_model=request.save_model and cell.facts.kind != "trial",
             tensorboard=request.tensorboard and cell.facts.kind != "trial", report_to=list(request.report_to),
-            fallbacks=cell.facts.fallbacks, progress_bar=progress_bar, score_test=cell.facts.kind != "trial",
+            progress_bar=progress_bar, score_test=cell.facts.kind != "trial",
             work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
             config_hash=cell.config_hash,
         )

@@ -22,7 +22,8 @@ def completed_record(facts: CellFacts, ctx: RunContext, result: CellResult, prec
     run's provenance (with the scored test rows' fingerprint)."""
     return ResultRecord(
         **_identity(facts, RecordStatus.COMPLETED), error=None, **result.body(),
-        config={**facts.config, "options": options}, config_hash=facts.config_hash, fallbacks=facts.fallbacks,
+        config={**facts.config, "options": options}, config_hash=facts.config_hash,
+        fallbacks=[*facts.fallbacks, *result.fallbacks],
         provenance={**facts._provenance(ctx, precision), "test_fingerprint": result.test_fingerprint,
                     "cpu_keep_heap": ctx.cpu_keep_heap},
         **facts._search_keys(),

@@ -82,8 +82,6 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> CellResult:
     val, test = (eval_batch.predict(model, encoded[name], collator, run.precision, recipe.sort_inference_by_length)
                  for name in ("validation", "test"))
     timed_one = latency(model, encoded["test"], collator, run.precision, run.device.name)
-    if eval_batch.fallback:
-        run.fallbacks.append(eval_batch.fallback)
     scored = score_splits(spec.labels, run.seed, encoded, _mapped(val, alignment), _mapped(test, alignment))
     nothing_trained = SimpleNamespace(seconds=0.0, real_tokens=0, padded_tokens=0, samples=0)
     throughput = cell_throughput(
@@ -101,4 +99,5 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> CellResult:
             "rows": {name: len(ds) for name, ds in encoded.items()},
             **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {})}),
         throughput=throughput,
+        fallbacks=[eval_batch.fallback] if eval_batch.fallback else [],
     )

@@ -3,7 +3,7 @@ of its record (harness.execution.record builds the `ResultRecord` around it once
 fine-tuned cell (harness.train.finetune) and the evaluated checkpoint (harness.train.evaluate)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from harness.device import peak_flops, peak_memory_mb
@@ -32,6 +32,7 @@ class CellResult:
     throughput: Throughput
     test_fingerprint: str | None
     training: Training | None = None
+    fallbacks: list[str] = field(default_factory=list)  # what the cell fell back to: halved batches
     saved_model: str | None = None
     alignment: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None

@@ -244,6 +244,34 @@ def _nested(throughput: Throughput | None, key: str) -> Any:
     return value
 
 
+CI_METHOD = (
+    f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
+    "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
+    "(n) is the number of seeds; a single seed has no interval"
+)
+TIE_METHOD = (
+    f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
+    f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
+    f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
+)
+
+
+def _more_lines(records: list[ResultRecord], completed: list[ResultRecord]) -> list[str]:
+    """The footnote's lines that only some results need: evaluated checkpoints, searches, pretraining."""
+    from harness.views.pretrain_views import footnote_lines as pretraining_lines
+    from harness.views.search_views import footnote_lines as search_lines
+
+    lines = []
+    if any(r.evaluated for r in completed):
+        lines.append(f"`({EVALUATED})`: a checkpoint evaluated as published (its own head, nothing trained, one "
+                     f"deterministic record): [low, high] is the {CONFIDENCE:.0%} percentile bootstrap interval over "
+                     "test examples, not over seeds; it has no training variance. Against it, † counts the test "
+                     "examples' variance (and the other model's seeds where it has them on common seeds only).")
+    lines += search_lines(records)  # which cells a search selected, and over what
+    lines += pretraining_lines(records)  # which specs were pretrained here, on what corpus, with what budget
+    return lines
+
+
 def _footnote(
     records: list[ResultRecord], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
 ) -> dict[str, Any]:
@@ -262,16 +290,7 @@ def _footnote(
     sizes_text = ", ".join(
         f"{task} {' / '.join(f'{n:,}' for n in sizes)}" if sizes else f"{task} n/a" for task, sizes in test_sizes.items()
     )
-    ci_method = (
-        f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
-        "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
-        "(n) is the number of seeds; a single seed has no interval"
-    )
-    tie_method = (
-        f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
-        f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
-        f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
-    )
+    ci_method, tie_method = CI_METHOD, TIE_METHOD
     single_seed = any(len(g.completed) == 1 for g in groups.values())
     version_text = ", ".join(
         f"{key} {' / '.join(vals)}" + (" (mixed)" if len(vals) > 1 else "") if vals else f"{key} n/a"
@@ -306,17 +325,7 @@ def _footnote(
         "peak memory: "
         + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
     ]
-    from harness.views.search_views import footnote_lines
-
-    if any(r.evaluated for r in completed):
-        lines.append(f"`({EVALUATED})`: a checkpoint evaluated as published (its own head, nothing trained, one "
-                     f"deterministic record): [low, high] is the {CONFIDENCE:.0%} percentile bootstrap interval over "
-                     "test examples, not over seeds; it has no training variance. Against it, † counts the test "
-                     "examples' variance (and the other model's seeds where it has them on common seeds only).")
-    lines += footnote_lines(records)  # which cells a search selected, and over what
-    from harness.views.pretrain_views import footnote_lines as pretraining_lines
-
-    lines += pretraining_lines(records)  # which specs were pretrained here, on what corpus, with what budget
+    lines += _more_lines(records, completed)
     return {
         "split": "test",
         "unit": "percent",

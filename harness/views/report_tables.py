@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness.errors import HarnessError
-from harness.metrics import metric_names
 from harness.records.schema import ResultRecord
 from harness.records.grouping import group_records, n_labels, seed_run, test_set_problem
 
