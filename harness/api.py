@@ -77,9 +77,17 @@ def _request(options: dict[str, Any]) -> RunRequest:
     return request_from_args(namespace(options, "harness.run"))
 
 
+def plan_request(request: RunRequest) -> Plan:
+    """The plan of a request, with the executors there are and the probes of those that tell
+    where their cells run (planning imports no executor)."""
+    from harness.execution.executors import EXECUTORS, PROBES
+
+    return make_plan(request, executors=tuple(EXECUTORS), probes=PROBES)
+
+
 def plan(**options: Unpack[RunOptions]) -> Plan:
     """Validate the options and return the plan: every cell with its config hash and status."""
-    return make_plan(_request(options))
+    return plan_request(_request(options))
 
 
 @dataclass
@@ -125,11 +133,12 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     if the_plan.searches:  # phase one: the trials; then the final cells with the chosen configurations
         from harness.execution.phases import run_trials
 
-        outcomes += run_trials(the_plan, log)
+        trials, the_plan = run_trials(the_plan, log)
+        outcomes += trials
     finals = [c for c in the_plan.cells if c.kind != "trial"]  # final and evaluation cells
     outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
-    if the_plan.request.leaderboard:
+    if the_plan.outputs.leaderboard:
         from harness.views.leaderboard import write_leaderboard_files
 
         try:

@@ -15,7 +15,7 @@ from harness.train.checkpoint import CHECKPOINT_MIN_STEPS
 from harness.records.claims import describe, try_claim
 from harness.errors import HarnessError
 from harness.planning.cells import Cell
-from harness.planning.request import RunRequest
+from harness.planning.request import Outputs
 from harness.planning.context import RunContext
 from harness.execution.record import completed_record, failed_record
 from harness.records.store import set_aside, write_record
@@ -58,19 +58,23 @@ def skipped(cell: Cell) -> CellOutcome:
                        summary=f"a record with config {cell.config_hash} exists")
 
 
-def execute_cell(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
-                 log: Callable[[str], None] = print, progress_bar: bool = False) -> CellOutcome:
+def execute_cell(cell: Cell, data: TaskData, outputs: Outputs, ctx: RunContext,
+                 log: Callable[[str], None] = print, progress_bar: bool = False, force: bool = False,
+                 checkpoint: bool | None = None) -> CellOutcome:
     """Train one cell and write its record atomically. Any failure becomes a failed record: the
     grid goes on. A NaN loss under bf16/fp16 is retried once in fp32; out of memory is handled
-    inside the training loop (halved batches, bounded) and recorded in `fallbacks`."""
+    inside the training loop (halved batches, bounded) and recorded in `fallbacks`. The cell gets
+    what the run writes (`outputs`), whether to train a done cell again (`force`) and whether to
+    checkpoint (None: cells planned for more than CHECKPOINT_MIN_STEPS steps)."""
     claim, owner = try_claim(cell.path)
     if claim is None:
         return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.CLAIMED, cell.path,
                            summary=f"claimed by another live run, {describe(owner)}: trained there, not here")
     try:
-        if _current_record(cell, log) and not request.force:  # finished by another run since the plan
+        if _current_record(cell, log) and not force:  # finished by another run since the plan
             return skipped(cell)
-        return _execute_claimed(cell, data, request, ctx, log, progress_bar, claim)
+        checkpoint = checkpoint if checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
+        return _execute_claimed(cell, data, outputs, checkpoint, ctx, log, progress_bar, claim)
     finally:
         claim.release()
 
@@ -94,7 +98,7 @@ def record_failure(cell: Cell, ctx: RunContext, exc: BaseException, precision: s
     return CellOutcome(cell.task.name, cell.model.name, cell.seed, OutcomeStatus.FAILED, cell.path, record.error, seconds)
 
 
-def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunContext,
+def _execute_claimed(cell: Cell, data: TaskData, outputs: Outputs, checkpoint: bool, ctx: RunContext,
                      log: Callable[[str], None], progress_bar: bool, claim) -> CellOutcome:
     from harness.train.checkpoint import remove_legacy, work_dir
     from harness.train.finetune import CellRun, fine_tune_cell
@@ -107,7 +111,6 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         cell.facts.took_over = claim.took_over
         log(f"      took over the claim of a dead run: {describe(claim.took_over)}")
     remove_legacy(cell.path.parent)
-    checkpoint = request.checkpoint if request.checkpoint is not None else cell.steps > CHECKPOINT_MIN_STEPS
     precision = ctx.precision
     body: CellResult | None = None
     error: BaseException | None = HarnessError(cell.error) if cell.error else None
@@ -115,8 +118,8 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         run = CellRun(
             data=data, model=cell.model, identity=cell.identity, device=ctx.device, recipe=cell.recipe,
             seed=cell.seed, precision=precision, output_dir=cell.path.parent,
-            save_model=request.save_model and cell.facts.kind != "trial",
-            tensorboard=request.tensorboard and cell.facts.kind != "trial", report_to=list(request.report_to),
+            save_model=outputs.save_model and cell.facts.kind != "trial",
+            report_to=list(outputs.report_to) if cell.facts.kind == "trial" else outputs.trackers,
             progress_bar=progress_bar, score_test=cell.facts.kind != "trial",
             work_dir=work_dir(cell.path), checkpoint=checkpoint and precision == ctx.precision,
             config_hash=cell.config_hash,
@@ -139,9 +142,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
     seconds = time.time() - started
     if body is None:
         return record_failure(cell, ctx, error, precision, seconds)
-    options = {"save_model": request.save_model, "tensorboard": request.tensorboard, "report_to": list(request.report_to),
-               "suite": request.suite}  # not in the config hash: the web page's title
-    record = completed_record(cell.facts, ctx, body, precision, options)
+    record = completed_record(cell.facts, ctx, body, precision, outputs.options())  # not in the config hash
     write_record(cell.path, record)
     if cell.facts.kind == "trial":  # scored on validation only; no plots, no test figures
         val = record.metrics.validation
@@ -154,7 +155,7 @@ def _execute_claimed(cell: Cell, data: TaskData, request: RunRequest, ctx: RunCo
         from harness.views.card import write_saved_model_card
 
         write_saved_model_card(record, log)
-    if request.plots:
+    if outputs.plots:
         _write_plots(record, cell.path.parent, log)
     test = record.test
     if record.evaluated:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from harness.planning.context import RunContext, iso
 from harness.planning.pretrain import PretrainStep, artifact_status
-from harness.planning.request import RunRequest
+from harness.planning.request import Execution
 from harness.records.claims import describe, try_claim
 from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, PretrainRecord, write_pretrain_record
 from harness.records.schema import RecordStatus
@@ -25,7 +25,7 @@ class PretrainOutcome:
     summary: str = ""
 
 
-def execute_pretraining(step: PretrainStep, request: RunRequest, ctx: RunContext,
+def execute_pretraining(step: PretrainStep, request: Execution, ctx: RunContext,
                         log: Callable[[str], None] = print) -> PretrainOutcome:
     claim, owner = try_claim(step.record_path)
     if claim is None:
@@ -80,7 +80,7 @@ def build_artifacts(plan, log: Callable[[str], None] = print) -> list[PretrainOu
     outcomes = []
     for step in plan.pretraining_to_run():
         log(f"pretrain {step.label} on {plan.context.device.torch_device} ({plan.context.precision})")
-        outcome = execute_pretraining(step, plan.request, plan.context, log)
+        outcome = execute_pretraining(step, plan.execution, plan.context, log)
         log(f"      {outcome.status}: {outcome.summary or outcome.error}")
         outcomes.append(outcome)
     mark_failed_cells(plan)

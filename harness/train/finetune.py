@@ -41,8 +41,7 @@ class CellRun:
     precision: str  # resolved: fp32, bf16 or fp16
     output_dir: Path  # the cell's folder (model and logs go here)
     save_model: bool = False
-    tensorboard: bool = False
-    report_to: list[str] = field(default_factory=list)  # checked trackers (harness.trackers)
+    report_to: list[str] = field(default_factory=list)  # checked trackers (harness.trackers), TensorBoard included
     progress_bar: bool = False  # a tqdm bar inside the cell (steps, loss, last validation score)
     work_dir: Path | None = None  # the cell's own work folder (default: a temp folder in output_dir)
     checkpoint: bool = False  # save the training state at each evaluation and resume from it

@@ -213,6 +213,6 @@ def _optional_callbacks(run: "CellRun", best, meter) -> list:
         from harness.execution.progress import CellProgressBar
 
         callbacks.append(CellProgressBar(f"{run.data.spec.name} / {run.model.name} / seed {run.seed}"))
-    if run.tensorboard or "tensorboard" in run.report_to:
+    if "tensorboard" in run.report_to:
         callbacks.append(_tensorboard_callback(run.output_dir / "tensorboard" / f"seed-{run.seed}"))
     return callbacks

@@ -68,7 +68,7 @@ def footnote_lines(records: Sequence[ResultRecord]) -> list[str]:
     specs = pretrained_specs(records)
     if not specs:
         return []
-    return [f"Pretrained by the harness before fine-tuning (docs/pretraining.md): " + "; ".join(
+    return ["Pretrained by the harness before fine-tuning (docs/pretraining.md): " + "; ".join(
         f"`{model}` from `{config.get('source')}`, {_budget(config)}" for model, config in sorted(specs.items())) + "."]
 
 
