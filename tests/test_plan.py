@@ -37,12 +37,12 @@ def snapshot(folder):
     ],
 )
 def test_bad_run_options_exit_2_before_anything_runs(toy_env, capsys, monkeypatch, extra, message):
-    import harness.train.finetune
+    from harness.execution.executors import EXECUTORS
 
-    def no_training(*args, **kwargs):
+    def no_training(plan, log):  # a fake executor: nothing may reach one
         raise AssertionError("a cell was trained")
 
-    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", no_training)
+    monkeypatch.setitem(EXECUTORS, "local", no_training)
     toy_env["results"].mkdir()
     before = snapshot(toy_env["results"])
     assert main(run_args(toy_env, "--models", "tiny", *extra)) == 2
@@ -156,7 +156,7 @@ def test_one_rule_judges_a_record_against_a_cells_config_hash(tmp_path):
     lost = record_verdict(record_path(root, "toy", "m", 1), "h-failed")
     assert lost.state is RecordState.FAILED and lost.failed_here("h-failed") and not lost.failed_here("h-new")
     unreadable = record_verdict(garbled, "h")
-    assert unreadable.state is RecordState.UNREADABLE and "not a JSON result record" in unreadable.reason
+    assert unreadable.state is RecordState.UNREADABLE and "line 1: not valid JSON" in unreadable.reason
     assert cell_status(unreadable, claimed_live=False) is CellStatus.STALE
     missing = record_verdict(record_path(root, "toy", "m", 3), "h")
     assert missing.state is RecordState.MISSING and cell_status(missing, claimed_live=False) is CellStatus.TODO
@@ -180,7 +180,7 @@ def test_a_new_executor_is_one_entry_in_the_registry(toy_env, monkeypatch):
                          tasks=[toy_env["task"]], models=["tiny"], seed_list="0,1", data_dir=str(toy_env["data"]),
                          results=str(toy_env["results"]), precision="fp32", leaderboard=False, executor="elsewhere")
     assert ran == [f"{toy_env['task']} / tiny / seed 0", f"{toy_env['task']} / tiny / seed 1"]
-    assert result.counts() == {"completed": 0, "skipped": 2, "failed": 0}
+    assert result.counts() == {"completed": 0, "skipped": 2, "claimed": 0, "failed": 0}
     assert not list(toy_env["results"].rglob("seed-*.json"))  # the fake trained nothing, so nothing was written
     from harness.errors import HarnessError
 

@@ -75,12 +75,14 @@ def dry_run(env, capsys, *extra):
 
 
 def no_training(monkeypatch):
-    import harness.train.finetune
+    """A fake local executor in the registry: it fails the test if the plan has a cell to train."""
+    from harness.execution.executors import EXECUTORS
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a cell was trained")
+    def refuse(plan, log):
+        assert not plan.to_run(), "a cell was trained"
+        return []
 
-    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", refuse)
+    monkeypatch.setitem(EXECUTORS, "local", refuse)
 
 
 def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_env, capsys, monkeypatch):

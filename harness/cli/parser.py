@@ -157,7 +157,8 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
                      help="save the training state at each evaluation so a killed cell resumes "
                           "(default: only cells planned for more than 2000 optimizer steps)")
-    run.add_argument("--executor", choices=["local", "ray"], default="local",
+    run.add_argument("--executor", metavar="local|ray", default="local",  # checked by the planner: the names
+                     # of harness.execution.executors.EXECUTORS (a new executor is one entry there)
                      help="local (default): cells one after another here; ray: every cell a Ray task (pip install ray)")
     run.add_argument("--device", metavar="auto|cpu|cuda:N",
                      help="local executor: the one device every cell trains on (default: the first GPU, else CPU)")
