@@ -77,14 +77,7 @@ def _test_rows(env, task: str) -> list[list[str]]:
     return [[json.loads(line)[c] for c in columns] for line in lines]
 
 
-# KNOWN OPEN BUG (issue 25, see the closing note): run after the CamemBERT cell in the same process,
-# the tiny XLM-R folder's saved model predicts the other class on every test row than its record
-# says (clear margins, not ties); alone, or in other orders, it matches. Root cause not found yet.
-_ORDER_BUG = pytest.mark.xfail(strict=False, reason="open: XLM-R after CamemBERT, saved model != record")
-CARD_FAMILIES = [pytest.param(f, marks=_ORDER_BUG) if f == "xlm-roberta" else f for f in FAMILIES]
-
-
-@pytest.mark.parametrize("family", CARD_FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_family_plans_trains_predicts_as_its_record_and_gets_a_card(env, family):
     from harness.predict import Predictor
 
@@ -106,6 +99,52 @@ def test_family_plans_trains_predicts_as_its_record_and_gets_a_card(env, family)
         # of a CPU reduction (thread count) decides, so rows are compared where the top two differ
         clear = [i for i, r in enumerate(scored) if r[0]["score"] - r[1]["score"] > 1e-4]
         assert [predicted[i] for i in clear] == [record["predictions"]["test"][i] for i in clear]
+
+
+@pytest.mark.parametrize("family", ["camembert", "xlm-roberta"])
+def test_the_saved_model_is_the_trained_one_when_the_tokenizer_pads_with_another_id(env, family_dirs, family):
+    """These folders' tokenizers pad with id 7 / 4, their configs say 1 (a checkpoint whose tokenizer and
+    config disagree). The Trainer used to rewrite the config's pad id to the tokenizer's after the modules
+    were built with 1: config.json then built a model whose RoBERTa position ids start elsewhere, and the
+    saved model predicted another class than its record on every row."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from harness.predict import Predictor
+
+    source, ids = family_dirs[family], ("pad_token_id", "bos_token_id", "eos_token_id")
+    checkpoint = AutoConfig.from_pretrained(source)
+    assert AutoTokenizer.from_pretrained(source).pad_token_id != checkpoint.pad_token_id  # the case under test
+    assert _run(env, family, "--seeds", "1", "--save-model", "--precision", "fp32", tasks="opinions") == 0
+    saved = Path(json.loads(record_path(env["results"], "opinions", family, 0).read_text())["saved_model"])
+    assert {n: getattr(AutoConfig.from_pretrained(saved), n) for n in ids} == {n: getattr(checkpoint, n) for n in ids}
+    # the trained modules: the checkpoint's architecture holding the saved weights
+    trained = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2).eval()
+    trained.load_state_dict(load_file(str(saved / "model.safetensors")))
+    predictor = Predictor(saved)
+    rows = _test_rows(env, "opinions")
+    with torch.no_grad():
+        expected = trained(**predictor.tokenizer([r[0] for r in rows], padding=True, return_tensors="pt")).logits
+    assert torch.allclose(torch.from_numpy(predictor.logits(rows)), expected, atol=1e-5)
+
+
+def test_a_pretraining_artifact_keeps_the_checkpoints_special_token_ids(env, family_dirs):
+    """Continued masked-LM pretraining of a checkpoint whose tokenizer pads with another id than its config:
+    the artifact's config.json is the checkpoint's (the Trainer rewrote it to the tokenizer's, as above)."""
+    from transformers import AutoConfig
+
+    source, ids = family_dirs["xlm-roberta"], ("pad_token_id", "bos_token_id", "eos_token_id")
+    (env["root"] / "corpus.txt").write_text("\n".join(f"{who} {did} the {what} by the river" for who in (
+        "a fisherman", "une voisine", "the old baker", "mon cousin") for did in ("painted", "sold", "repaired")
+        for what in ("boat", "house", "fence")) + "\n", encoding="utf-8")
+    pretrain = {"corpus": {"files": ["corpus.txt"]}, "max_steps": 2, "batch_size": 8, "max_length": 32,
+                "eval_steps": 2, "save_steps": 2}
+    write_models_file(env["models"], [{"name": "xlmr-tapt", "source": str(source), "pretrain": pretrain}])
+    assert _run(env, "xlmr-tapt", "--seeds", "1", "--precision", "fp32", tasks="opinions") == 0
+    artifact = AutoConfig.from_pretrained(next(env["results"].glob("pretrain/*/model")))
+    checkpoint = AutoConfig.from_pretrained(source)
+    assert {n: getattr(artifact, n) for n in ids} == {n: getattr(checkpoint, n) for n in ids}
 
 
 def test_predict_follows_the_records_bf16_scoring(env):

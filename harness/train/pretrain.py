@@ -184,8 +184,10 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
     heldout = _masked_once(_encode(run.heldout_texts, tokenizer, max_length, whole_words), mlm, p.batch_size)
     state, resume = _work_state(run)
     reset_peak_memory()
+    # no processing_class: the Trainer would rewrite the config's special-token ids to the tokenizer's after
+    # the modules were built (see harness.train.finetune); tokens seen are counted from the attention mask
     trainer = Trainer(model=model, args=_arguments(run, "non_padding"), train_dataset=train_set, eval_dataset=heldout,
-                      processing_class=tokenizer, data_collator=_Collator(mlm, tokenizer))
+                      data_collator=_Collator(mlm, tokenizer))
     trainer.remove_callback(PrinterCallback)
     if "before" not in state:  # a resumed run keeps the first run's starting loss
         state["before"] = _loss(trainer.evaluate())

@@ -117,7 +117,8 @@ def _train_once(run: "CellRun", tokenizer, encoded, collator, eval_batch, work_d
         }, train_rows=len(encoded["train"])),
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"].remove_columns(["length"]),
-        processing_class=tokenizer,
+        # no processing_class (the collator has the tokenizer): the Trainer would align config.json's pad/bos/eos
+        # ids to the tokenizer's after the modules were built, and the saved model would differ (RoBERTa positions)
         data_collator=collator,
         compute_metrics=_compute_metrics,
         callbacks=[meter, best, *_optional_callbacks(run, best, meter)],
