@@ -45,17 +45,16 @@ class PretrainRecord(_Part):
     resumed_from_step: int | None = None
     provenance: dict[str, Any]
 
-
-def artifact_dir(results: str | Path, model: str, key: str) -> Path:
-    return Path(results) / "pretrain" / f"{model}-{key}"
-
-
     @property
     def completed(self) -> bool:
         return self.status is RecordStatus.COMPLETED
 
     def to_json(self) -> dict[str, Any]:
         return {"schema_version": PRETRAIN_SCHEMA_VERSION, **self.as_json()}
+
+
+def artifact_dir(results: str | Path, model: str, key: str) -> Path:
+    return Path(results) / "pretrain" / f"{model}-{key}"
 
 
 def write_pretrain_record(folder: Path, record: PretrainRecord) -> None:
