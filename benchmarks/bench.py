@@ -190,9 +190,9 @@ def run_harness(args) -> dict[str, Any]:
     run = train.CellRun(data=data, model=spec, identity=resolve_identity(spec), device=choose_device(), recipe=recipe,
                         seed=SEED, precision=precision, output_dir=root)
     start = time.perf_counter()
-    record = train.fine_tune_cell(run)
+    result = train.fine_tune_cell(run)  # the typed CellResult
     cell_wall = time.perf_counter() - start
-    tp = record["throughput"]
+    tp = result.throughput.as_json()
     return {
         "way": "harness",
         "precision": precision,
@@ -217,9 +217,9 @@ def run_harness(args) -> dict[str, Any]:
         "eval_mfu": tp["eval_mfu"],
         "peak_flops": tp["peak_flops"],
         "non_embedding_parameters": tp["non_embedding_parameters"],
-        "steps": record["training"]["steps"],
-        "accuracy": record["metrics"]["test"]["accuracy"],
-        "validation_accuracy": record["metrics"]["validation"]["accuracy"],
+        "steps": result.training.steps,
+        "accuracy": result.metrics.test.accuracy,
+        "validation_accuracy": result.metrics.validation.accuracy,
         "cell_wall_seconds": cell_wall,
         "tokenize_first_seconds": tok_times[0],
         "tokenize_cached_seconds": tok_times[1],
@@ -229,8 +229,10 @@ def run_harness(args) -> dict[str, Any]:
 
 def apply_levers(args) -> list[str]:
     """Levers the Recipe does not expose, switched off by patching the harness in this process
-    only (each benchmark way runs in its own process)."""
-    from harness.train import finetune as train
+    only (each benchmark way runs in its own process). The model is built and the Trainer made in
+    harness.train.trainer, so that is the module patched."""
+    from harness.train import finetune
+    from harness.train import trainer as train
 
     done = []
     if args.pad_to_max_length:  # no dynamic padding: every batch padded to MAX_LENGTH
@@ -255,7 +257,7 @@ def apply_levers(args) -> list[str]:
         train.build_model = build_with_attention
         done.append(f"attn_implementation={args.attn}")
     if args.inference_autocast:  # predict under autocast with fp32 weights instead of a bf16 copy
-        train.inference_weights = lambda precision, device_type: "autocast-bf16" if precision == "bf16" else "fp32"
+        finetune.inference_weights = lambda precision, device_type: "autocast-bf16" if precision == "bf16" else "fp32"
         done.append("inference_autocast")
     if args.trainer_eval:  # evaluate with Trainer.evaluate, then score validation again at the end
         make = train._make_callbacks

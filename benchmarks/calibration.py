@@ -60,7 +60,7 @@ def train(tasks: list[str], model: str, seeds: int, runs: Path) -> None:
 
 def seed_runs(runs: Path, task: str, model: str) -> list[SeedRun]:
     """The completed seeds of one cell, in seed order."""
-    cells, _ = cells_from_records(r for r in load_records(runs) if r["task"] == task and r["model"] == model)
+    cells, _ = cells_from_records(r for r in load_records(runs) if r.task == task and r.model == model)
     cell = cells.get((task, model))
     return [cell.seeds[s] for s in sorted(cell.seeds)] if cell else []
 

@@ -76,7 +76,7 @@ def check_kept(before: dict[str, dict], results: Path) -> str:
         now = records_of(results)
     except Exception as exc:  # noqa: BLE001 - a record a reader refuses is a lost record
         return f"a record cannot be read: {exc}"
-    lost = [k for k, r in before.items() if k not in now or (r["status"] == "completed" and now[k]["status"] != "completed")]
+    lost = [k for k, r in before.items() if k not in now or (r.status == "completed" and now[k].status != "completed")]
     return f"lost {lost}" if lost else ""
 
 
@@ -115,7 +115,7 @@ def kill_scenarios(work: Work, rng: random.Random, kills: int) -> list[tuple[str
             out.append((f"kill -9 {command} after {delay:.1f}s (#{i + 1})", problem))
     rerun = harness(work.run_args("--no-plots"))
     done = records_of(work.results)
-    complete = len([r for r in done.values() if r["status"] == "completed"]) == 2
+    complete = len([r for r in done.values() if r.status == "completed"]) == 2
     out.append(("rerun after the kills finishes every cell", check_exit(rerun, (0,)) or ("" if complete else f"{done}")))
     return out
 
@@ -198,7 +198,7 @@ def claim_scenarios(work: Work) -> list[tuple[str, str]]:
          "folder": claim.mkdir, "fifo": lambda: os.mkfifo(claim)}[kind]()
         proc = harness(work.run_args("--no-plots", "--no-leaderboard", "--seed-list", "0"))
         done = records_of(work.results)
-        trained = any(r["status"] == "completed" for r in done.values())
+        trained = any(r.status == "completed" for r in done.values())
         out.append((f"{kind} claim", check_exit(proc, (0,)) or ("" if trained else "the cell was not trained")))
     return out
 

@@ -48,17 +48,17 @@ def summarise(folders: dict[str, Path]) -> dict:
     for task in TASKS:
         row: dict = {}
         for setting in SETTINGS:
-            mine = sorted((r for r in records[setting] if r["task"] == task), key=lambda r: r["seed"])
-            test = [r["metrics"]["test"] for r in mine]
+            mine = sorted((r for r in records[setting] if r.task == task), key=lambda r: r.seed)
+            test = [r.test for r in mine]
             row[setting] = {
-                **{m: sum(t[m] for t in test) / len(test) for m in ("accuracy", "macro_f1", "mcc")},
-                "per_seed_accuracy": [t["accuracy"] for t in test],
-                "steps": [r["training"]["steps"] for r in mine],
-                "restored_step": [r["training"]["restored_step"] for r in mine],
-                "stopped_at_step": [r["training"]["stopped_at_step"] for r in mine],
-                "min_steps": [r["training"]["min_steps"] for r in mine],
+                **{m: sum(t.score(m) for t in test) / len(test) for m in ("accuracy", "macro_f1", "mcc")},
+                "per_seed_accuracy": [t.accuracy for t in test],
+                "steps": [r.training.steps for r in mine],
+                "restored_step": [r.training.restored_step for r in mine],
+                "stopped_at_step": [r.training.stopped_at_step for r in mine],
+                "min_steps": [r.training.min_steps for r in mine],
             }
-        cells = {s: cells_from_records([r for r in records[s] if r["task"] == task])[0] for s in SETTINGS}
+        cells = {s: cells_from_records([r for r in records[s] if r.task == task])[0] for s in SETTINGS}
         (loss_cell,), (acc_cell,) = cells["loss"].values(), cells["accuracy"].values()
         seeds = sorted(set(loss_cell.seeds) & set(acc_cell.seeds))
         refs = loss_cell.seeds[seeds[0]].references

@@ -22,7 +22,7 @@ from typing import Any, Callable, TypedDict
 from typing_extensions import Unpack
 
 from harness.errors import HarnessError
-from harness.execution.execute import CellOutcome
+from harness.execution.execute import CellOutcome, OutcomeStatus
 from harness.planning.cells import Plan
 from harness.planning.request import RunRequest
 from harness.planning.planner import make_plan
@@ -78,9 +78,17 @@ def _request(options: dict[str, Any]) -> RunRequest:
     return request_from_args(namespace(options, "harness.run"))
 
 
+def plan_request(request: RunRequest) -> Plan:
+    """The plan of a request, with the executors there are and the probes of those that tell
+    where their cells run (planning imports no executor)."""
+    from harness.execution.executors import EXECUTORS, PROBES
+
+    return make_plan(request, executors=tuple(EXECUTORS), probes=PROBES)
+
+
 def plan(**options: Unpack[RunOptions]) -> Plan:
     """Validate the options and return the plan: every cell with its config hash and status."""
-    return make_plan(_request(options))
+    return plan_request(_request(options))
 
 
 @dataclass
@@ -91,10 +99,10 @@ class RunResult:
 
     @property
     def failed(self) -> list[CellOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
+        return [o for o in self.outcomes if o.status is OutcomeStatus.FAILED]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(o.status == s for o in self.outcomes) for s in ("completed", "skipped", "claimed", "failed")}
+        return {str(s): sum(o.status is s for o in self.outcomes) for s in OutcomeStatus}
 
     def records(self) -> "Results":
         """The records of this plan's cells, read back from the results folder (done or skipped)."""
@@ -107,11 +115,12 @@ class RunResult:
 
         rows = []
         for outcome in self.outcomes:
-            if outcome.status == "failed" or not Path(outcome.path).is_file():
+            if outcome.status is OutcomeStatus.FAILED or not Path(outcome.path).is_file():
                 continue
-            test = ((read_record(outcome.path).get("metrics") or {}).get("test")) or {}
+            record = read_record(outcome.path)
+            test = record.metrics.test if record.metrics is not None else None
             rows.append({"task": outcome.task, "model": outcome.model, "seed": outcome.seed,
-                         "status": outcome.status, **{m: test.get(m) for m in metric_names()}})
+                         "status": str(outcome.status), **{m: test.score(m) if test else None for m in metric_names()}})
         return rows
 
 
@@ -125,11 +134,12 @@ def execute(the_plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     if the_plan.searches:  # phase one: the trials; then the final cells with the chosen configurations
         from harness.execution.phases import run_trials
 
-        outcomes += run_trials(the_plan, log)
+        trials, the_plan = run_trials(the_plan, log)
+        outcomes += trials
     finals = [c for c in the_plan.cells if c.kind != "trial"]  # final and evaluation cells
     outcomes += run_plan(dataclasses.replace(the_plan, cells=finals), log)
     board = None
-    if the_plan.request.leaderboard:
+    if the_plan.outputs.leaderboard:
         from harness.views.errors_page import write_errors_pages
         from harness.views.leaderboard import write_leaderboard_files
 

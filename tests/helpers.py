@@ -193,9 +193,18 @@ def predictions_with_accuracy(references: list[int], accuracy: float, n_labels: 
     return [(r + 1 + rng.randrange(n_labels - 1)) % n_labels if i in wrong else r for i, r in enumerate(references)]
 
 
-def write_results(root: Path, records: list[dict[str, Any]]) -> Path:
+def write_results(root: Path, records: list[Any]) -> Path:
     from harness.records.store import record_path, write_record
 
-    for record in records:
-        write_record(record_path(root, record["task"], record["model"], record["seed"]), record)
+    for record in typed(records):
+        write_record(record_path(root, record.task, record.model, record.seed), record)
     return root
+
+
+def typed(records):
+    """The typed ResultRecord(s) of hand-made record dicts (views receive records as read from disk)."""
+    from harness.records.store import ResultRecord
+
+    if isinstance(records, (dict, ResultRecord)):
+        return ResultRecord.model_validate(records)
+    return [ResultRecord.model_validate(r) for r in records]

@@ -8,7 +8,7 @@ import harness
 from conftest import harness_args
 from harness.cli.main import main
 from harness.errors import HarnessError
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import make_record, predictions_with_accuracy, typed, write_results
 
 
 def env_options(env, **extra):
@@ -107,7 +107,7 @@ def test_stale_cells_name_the_keys_that_changed(toy_env):
     refs = [0, 1, 0, 1]
     record = make_record(toy_env["task"], "tiny", 0, refs, refs, ["negative", "positive"])
     record["config"], record["config_hash"] = cell.facts.config, cell.config_hash
-    write_record(record_path(toy_env["results"], toy_env["task"], "tiny", 0), record)
+    write_record(record_path(toy_env["results"], toy_env["task"], "tiny", 0), typed(record))
     assert harness.plan(**env_options(toy_env, set={"learning_rate": 0.001})).cells[0].status == "done"
     stale = harness.plan(**env_options(toy_env, set={"learning_rate": 0.002})).cells[0]
     assert stale.status == "stale" and stale.note() == "changed: recipe.learning_rate 0.001 -> 0.002"

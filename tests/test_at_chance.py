@@ -7,7 +7,7 @@ from harness.records.grouping import seed_run
 from harness.views.compare import compare
 from harness.views.leaderboard import build_leaderboard, write_leaderboard_files
 from harness.views.report import render_report
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import typed, make_record, predictions_with_accuracy, write_results
 
 LABELS = ["negative", "neutral", "positive"]
 # a skewed test split: 60% negative, so predicting "negative" everywhere scores 60%
@@ -15,7 +15,7 @@ REFS = [0] * 120 + [1] * 40 + [2] * 40
 
 
 def cell(model, seeds, predictions):
-    return [make_record("reviews", model, s, REFS, predictions(s), LABELS) for s in seeds]
+    return typed([make_record("reviews", model, s, REFS, predictions(s), LABELS) for s in seeds])
 
 
 def one_class(seed):
@@ -55,7 +55,7 @@ def test_report_best_model_is_never_a_flagged_cell(tmp_path):
     records = cell("scratch", (0, 1), one_class) + cell("weak", (0, 1), lambda s: predictions_with_accuracy(
         REFS, 0.80, 3, seed=s))
     for record in records:
-        record["config"]["task"]["spec"]["language"] = "en"
+        record.config.task.spec["language"] = "en"
     results = write_results(tmp_path / "r", records)
     report = render_report(results, records)
     assert "Best model: **weak**" in report and "Best model: **scratch**" not in report

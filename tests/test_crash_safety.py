@@ -164,7 +164,7 @@ def test_a_sweep_supersedes_records_and_views_read_only_current_ones(toy_env, ca
     kept = cell / "superseded" / f"seed-0.{first['config_hash']}.json"
     assert json.loads(kept.read_text()) == first
     records = load_records(results)
-    assert len(records) == 1 and records[0]["config"]["recipe"]["learning_rate"] == 0.002
+    assert len(records) == 1 and records[0].config.recipe["learning_rate"] == 0.002
     capsys.readouterr()
     assert main(["leaderboard", str(results), "--format", "csv"]) == 0
     assert "superseded" not in capsys.readouterr().out

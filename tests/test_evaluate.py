@@ -281,7 +281,7 @@ def test_label_map_is_only_for_finetuned_models(tmp_path):
 
 # --------------------------------------------------------------------------- views
 def test_leaderboard_marks_an_evaluated_checkpoint_with_its_test_example_interval():
-    from helpers import make_record, predictions_with_accuracy
+    from helpers import make_record, predictions_with_accuracy, typed
 
     from harness.stats import bootstrap_record_ci
     from harness.views.leaderboard import build_leaderboard
@@ -297,7 +297,7 @@ def test_leaderboard_marks_an_evaluated_checkpoint_with_its_test_example_interva
                                                     "p95_ms": 6.5, "device": "test CPU", "precision": "fp32",
                                                     "weights": "fp32"}})
     published["metrics"]["test"]["bootstrap"] = bootstrap_record_ci(refs, preds, n_labels=2)
-    board = build_leaderboard(tuned + [published])
+    board = build_leaderboard(typed(tuned + [published]))
     cell = board.cells[("accuracy", "t", "published")]
     interval = published["metrics"]["test"]["bootstrap"]["accuracy"]
     assert f"[{100 * interval['low']:.2f}, {100 * interval['high']:.2f}] (evaluated)" in cell.text()

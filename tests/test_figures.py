@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import make_record, predictions_with_accuracy, write_results, typed
 
 from harness.views.leaderboard import build_leaderboard
 from harness.views.plots import curves_figure
@@ -25,7 +25,7 @@ def test_curves_use_integer_steps_percent_chance_lines_and_the_configured_stoppi
     record["references"]["validation"] = [0] * 6 + [1] * 3 + [2] * 1  # majority class: 60%
     record["config"]["task"]["spec"]["metric"] = "accuracy"
     record["config"]["recipe"] = {"patience": 3}
-    fig = curves_figure(record)
+    fig = curves_figure(typed(record))
     loss_ax, score_ax = fig.axes[:2]
     fig.canvas.draw()
     for ax in (loss_ax, score_ax):
@@ -40,7 +40,7 @@ def test_curves_use_integer_steps_percent_chance_lines_and_the_configured_stoppi
     assert score_ax.get_ylim() == (0, 100)
 
     record["config"]["recipe"] = {"patience": None}
-    assert "no patience" in curves_figure(record).axes[1].get_title()
+    assert "no patience" in curves_figure(typed(record)).axes[1].get_title()
 
 
 def _board_data(tmp_path=None):
@@ -48,7 +48,7 @@ def _board_data(tmp_path=None):
     records += [_record("t1", "b", s, acc) for s, acc in enumerate([0.5, 0.55])]
     records += [_record("t2", "a", 0, 0.7)]
     records += [make_record("t2", "b", 0, [], [], ["neg", "neu", "pos"], status="failed")]
-    return records, json.loads(build_leaderboard(records).to_json())
+    return records, json.loads(build_leaderboard(typed(records)).to_json())
 
 
 def test_summary_figure_draws_mean_ci_and_seeds_per_task_and_model():
@@ -79,7 +79,7 @@ def test_the_loss_panel_draws_the_logged_curve_from_zero_with_the_chance_loss():
     record = _record()
     record["training"]["steps"] = 35
     record["training"]["loss_curve"] = [{"step": s, "epoch": s / 35, "loss": 1.10 - 0.002 * s} for s in range(1, 36)]
-    loss_ax = curves_figure(record).axes[0]
+    loss_ax = curves_figure(typed(record)).axes[0]
     lines = {line.get_label(): line for line in loss_ax.get_lines()}
     assert len(lines["training loss"].get_xdata()) == 35  # every logged point, not one per evaluation
     chance = lines["chance: uniform guess (ln 3 = 1.10)"].get_ydata()[0]
@@ -93,7 +93,7 @@ def test_one_evaluation_still_gives_integer_step_ticks():
     record = _record()
     record["training"].update(steps=4, history=[{"step": 4, "epoch": 1.0, "train_loss": 1.05,
                                                  "validation_accuracy": 0.5, "validation_macro_f1": 0.4}])
-    fig = curves_figure(record)
+    fig = curves_figure(typed(record))
     fig.canvas.draw()
     for ax in fig.axes[:2]:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]

@@ -15,7 +15,7 @@ from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.metrics import metric_bounds, metric_names
 from harness.views.leaderboard import build_leaderboard, leaderboard_markdown, leaderboard_tables, write_leaderboard_files
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import make_record, predictions_with_accuracy, write_results, typed
 
 LABELS2 = ["negative", "positive"]
 LABELS3 = ["entailment", "neutral", "contradiction"]
@@ -71,7 +71,7 @@ def example_records() -> list[dict]:
 # --------------------------------------------------------------------------- cells and CIs
 def test_mean_and_t_interval_over_three_seeds():
     accuracies = [0.82, 0.86, 0.87]
-    board = build_leaderboard([completed("t", "m", s, a) for s, a in enumerate(accuracies)])
+    board = build_leaderboard(typed([completed("t", "m", s, a) for s, a in enumerate(accuracies)]))
     cell = board.cells[("accuracy", "t", "m")]
     expected_mean = 100 * statistics.mean(accuracies)
     expected_half = 100 * t_half_width(accuracies)
@@ -90,7 +90,7 @@ def test_mean_and_t_interval_over_three_seeds():
 
 def test_one_seed_has_no_interval_and_three_seeds_do():
     records = [completed("t", "one", 0, 0.84)] + [completed("t", "three", s, a) for s, a in enumerate([0.70, 0.74, 0.72])]
-    table = leaderboard_tables(records)["accuracy"]
+    table = leaderboard_tables(typed(records))["accuracy"]
     assert cell_of(table, "one", "t") == "**84.00 (1)**"
     three = cell_of(table, "three", "t")
     assert three == f"72.00 ± {100 * t_half_width([0.70, 0.74, 0.72]):.2f} (3)" == "72.00 ± 4.97 (3)"
@@ -101,7 +101,7 @@ def test_failed_cell_is_not_zero_and_not_averaged():
         completed("a", "good", 0, 0.80), completed("b", "good", 0, 0.70),
         completed("a", "broken", 0, 0.90), failed("b", "broken", 0), failed("b", "broken", 1),
     ]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     table = board.metric_table("accuracy")
     assert cell_of(table, "broken", "b") == "failed"
     assert cell_of(table, "broken", "average") == "–"
@@ -119,7 +119,7 @@ def test_failed_cell_is_not_zero_and_not_averaged():
 
 def test_partial_failure_shows_completed_mean_and_counts():
     records = [completed("t", "m", 0, 0.80), completed("t", "m", 1, 0.82), failed("t", "m", 2)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     half = 100 * t_half_width([0.80, 0.82])
     assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**81.00 ± {half:.2f} (2 of 3 seeds; 1 failed)**"
     row = csv_row(board.cells_frame(), "t", "m")
@@ -133,7 +133,7 @@ def test_seed_interval_of_a_percentage_is_clipped_to_0_100():
     interval would reach 148.5%. It is clipped to 100 and shown as [low, high]; CSV and JSON agree."""
     records = [completed("t", "m", 0, 0.80), completed("t", "m", 1, 0.90), completed("t", "low", 0, 0.02),
                completed("t", "low", 1, 0.10)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     half = 100 * t_half_width([0.80, 0.90])
     assert half > 15
     assert cell_of(board.metric_table("accuracy"), "m", "t") == f"**85.00 [{85 - half:.2f}, 100.00] (2)**"
@@ -149,7 +149,7 @@ def test_seed_interval_of_a_percentage_is_clipped_to_0_100():
 
 def test_missing_cell_is_an_en_dash_and_blocks_the_average():
     records = [completed("a", "both", 0, 0.80), completed("b", "both", 0, 0.60), completed("a", "only-a", 0, 0.95)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     table = board.metric_table("accuracy")
     assert cell_of(table, "only-a", "b") == "–"
     assert cell_of(table, "only-a", "average") == "–"
@@ -163,7 +163,7 @@ def test_missing_cell_is_an_en_dash_and_blocks_the_average():
 def test_average_is_the_mean_of_per_task_means():
     records = [completed("a", "m", s, acc) for s, acc in enumerate([0.80, 0.90])]
     records += [completed("b", "m", s, acc) for s, acc in enumerate([0.60, 0.62, 0.64])]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     assert board.averages[("accuracy", "m")] == pytest.approx((0.85 + 0.62) / 2)
     assert cell_of(board.metric_table("accuracy"), "m", "average") == "**73.50**"
 
@@ -172,7 +172,7 @@ def test_average_is_the_mean_of_per_task_means():
 def test_bold_on_the_best_and_no_tie_when_clearly_better():
     records = [completed("t", "strong", s, 0.90, n=200, pred_seed=s) for s in range(3)]
     records += [completed("t", "weak", s, 0.60, n=200, pred_seed=50 + s) for s in range(3)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     table = board.metric_table("accuracy")
     assert cell_of(table, "strong", "t").startswith("**90.00 ± 0.00 (3)**")
     assert cell_of(table, "weak", "t") == "60.00 ± 0.00 (3)"
@@ -186,7 +186,7 @@ def test_bold_on_the_best_and_no_tie_when_clearly_better():
 def test_tie_within_noise_is_marked():
     records = [completed("t", "a", s, 0.85, n=200, pred_seed=s) for s in range(3)]
     records += [completed("t", "b", s, 0.84, n=200, pred_seed=10 + s) for s in range(3)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     table = board.metric_table("accuracy")
     assert cell_of(table, "a", "t") == "**85.00 ± 0.00 (3)**"
     assert cell_of(table, "b", "t") == "**84.00 ± 0.00 (3)** †"
@@ -200,23 +200,23 @@ def test_tie_within_noise_is_marked():
 def test_tie_pairs_only_common_seeds():
     records = [completed("t", "a", s, 0.85, n=200, pred_seed=s) for s in (0, 1, 2)]
     records += [completed("t", "b", s, 0.84, n=200, pred_seed=10 + s) for s in (1, 2, 3)]
-    b = build_leaderboard(records).cells[("accuracy", "t", "b")]
+    b = build_leaderboard(typed(records)).cells[("accuracy", "t", "b")]
     assert b.comparison["seeds"] == [1, 2] and b.comparison["pairs"] == 2 and b.tie is True
 
 
 def test_no_tie_marking_without_common_seed_or_same_test_set():
     no_common = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 1, 0.84, n=200, pred_seed=9)]
-    b = build_leaderboard(no_common).cells[("accuracy", "t", "b")]
+    b = build_leaderboard(typed(no_common)).cells[("accuracy", "t", "b")]
     assert b.tie is False and "no seed in common" in b.comparison["skipped"]
 
     other_data = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 0, 0.84, n=200, pred_seed=9, fingerprint="fp-other")]
-    board = build_leaderboard(other_data)
+    board = build_leaderboard(typed(other_data))
     b = board.cells[("accuracy", "t", "b")]
     assert b.tie is False and "fingerprint" in b.comparison["skipped"]
     assert cell_of(board.metric_table("accuracy"), "b", "t") == "84.00 (1)"
 
     other_refs = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 0, 0.84, n=198, pred_seed=9)]
-    b = build_leaderboard(other_refs).cells[("accuracy", "t", "b")]
+    b = build_leaderboard(typed(other_refs)).cells[("accuracy", "t", "b")]
     assert b.tie is False and "references" in b.comparison["skipped"]
 
 
@@ -229,14 +229,14 @@ def test_leaderboard_and_compare_share_the_same_test_set_rule():
     b = [completed("t", "b", s, 0.80, n=200, pred_seed=10 + s, fingerprint="fp-augmented") for s in range(3)]
     for record in a + b:
         record["provenance"]["test_fingerprint"] = "test-x"
-    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    cell = build_leaderboard(typed(a + b)).cells[("accuracy", "t", "b")]
     assert "skipped" not in cell.comparison and cell.comparison["p_value"] < 0.05
     assert compare([dict(r, model="a") for r in b], a).comparisons  # compared, not refused
 
     for record in b:
         record["provenance"]["test_fingerprint"] = "test-y"
         record["config"]["task"]["data_fingerprint"] = "fp-test"  # same whole-data fingerprint
-    cell = build_leaderboard(a + b).cells[("accuracy", "t", "b")]
+    cell = build_leaderboard(typed(a + b)).cells[("accuracy", "t", "b")]
     reason = "different test sets: test-split fingerprint test-y (candidate) vs test-x (baseline)"
     assert reason in cell.comparison["skipped"] and cell.tie is False
     with pytest.raises(HarnessError, match=reason.replace("(", r"\(").replace(")", r"\)")):
@@ -245,11 +245,11 @@ def test_leaderboard_and_compare_share_the_same_test_set_rule():
 
 def test_one_seed_footnote_says_training_variance_is_not_counted():
     records = [completed("t", "a", 0, 0.85, n=200), completed("t", "b", 0, 0.84, n=200, pred_seed=9)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     assert board.cells[("accuracy", "t", "b")].comparison["training_variance_counted"] is False
     assert "training (seed) variance is not accounted for" in board.to_markdown()
     three = [completed("t", m, s, 0.85, n=200, pred_seed=10 * i + s) for i, m in enumerate("ab") for s in range(3)]
-    assert "training (seed) variance is not accounted for" not in build_leaderboard(three).to_markdown()
+    assert "training (seed) variance is not accounted for" not in build_leaderboard(typed(three)).to_markdown()
 
 
 # --------------------------------------------------------------------------- throughput and footnote
@@ -259,8 +259,8 @@ def test_throughput_is_the_mean_over_completed_seeds():
         for s, v in enumerate([100.0, 200.0, 300.0])
     ]
     records.append(failed("t", "m", 3))
-    board = build_leaderboard(records)
-    values = leaderboard_tables(records)["throughput_values"]
+    board = build_leaderboard(typed(records))
+    values = leaderboard_tables(typed(records))["throughput_values"]
     row = values.iloc[0]
     assert row["model"] == "m" and row["n_seeds"] == 3
     assert row["train_samples_per_s"] == pytest.approx(200.0)
@@ -273,7 +273,7 @@ def test_throughput_is_the_mean_over_completed_seeds():
 
 
 def test_footnote_names_split_definition_seeds_versions_and_method():
-    markdown = leaderboard_markdown(example_records())
+    markdown = leaderboard_markdown(typed(example_records()))
     notes = markdown.split("## Notes", 1)[1]
     assert "test split, in percent with 2 decimals" in notes
     assert "test examples: nli-en 150, sent-fr 200" in notes
@@ -286,7 +286,7 @@ def test_footnote_names_split_definition_seeds_versions_and_method():
 
 
 def test_markdown_of_the_example():
-    board = build_leaderboard(example_records())
+    board = build_leaderboard(typed(example_records()))
     markdown = board.to_markdown()
     accuracy = markdown.split("## Test accuracy (%)", 1)[1].split("## Test macro-F1", 1)[0]
     lines = [line for line in accuracy.strip().splitlines() if line.startswith("|")]

@@ -37,12 +37,12 @@ def snapshot(folder):
     ],
 )
 def test_bad_run_options_exit_2_before_anything_runs(toy_env, capsys, monkeypatch, extra, message):
-    import harness.train.finetune
+    from harness.execution.executors import EXECUTORS
 
-    def no_training(*args, **kwargs):
+    def no_training(plan, log):  # a fake executor: nothing may reach one
         raise AssertionError("a cell was trained")
 
-    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", no_training)
+    monkeypatch.setitem(EXECUTORS, "local", no_training)
     toy_env["results"].mkdir()
     before = snapshot(toy_env["results"])
     assert main(run_args(toy_env, "--models", "tiny", *extra)) == 2
@@ -132,3 +132,57 @@ def test_several_visible_gpus_train_on_one(toy_env, monkeypatch, capsys):
     assert provenance["executor"] == "local" and provenance["host"]
     assert throughput["batch_size"] == 8 and throughput["optimizer_batch_size"] == 8
     assert record["training"]["steps"] == 12  # 48 rows / batch 8 x 2 epochs; with DataParallel x4 it would be 4
+
+
+def test_one_rule_judges_a_record_against_a_cells_config_hash(tmp_path):
+    """planning.status: current only when completed with this config hash; a failure of this very
+    config is a failed trial seed for search, a failure of another config is not."""
+    from helpers import make_record, write_results
+
+    from harness.planning.status import CellStatus, RecordState, cell_status, record_verdict
+
+    labels = ["negative", "positive"]
+    done = make_record("toy", "m", 0, [0, 1], [0, 1], labels, config_hash="h-done")
+    failed = make_record("toy", "m", 1, [], [], labels, status="failed", config_hash="h-failed")
+    root = write_results(tmp_path / "results", [done, failed])
+    garbled = record_path(root, "toy", "m", 2)
+    garbled.write_text("{not json")
+    verdict = record_verdict(record_path(root, "toy", "m", 0), "h-done")
+    assert verdict.state is RecordState.CURRENT and verdict.record.test.accuracy == 1.0
+    assert cell_status(verdict, claimed_live=True) is CellStatus.DONE  # a current record: a claim does not matter
+    stale = record_verdict(record_path(root, "toy", "m", 0), "h-other")
+    assert stale.state is RecordState.STALE and cell_status(stale, claimed_live=False) is CellStatus.STALE
+    assert cell_status(stale, claimed_live=True) is CellStatus.RUNNING
+    lost = record_verdict(record_path(root, "toy", "m", 1), "h-failed")
+    assert lost.state is RecordState.FAILED and lost.failed_here("h-failed") and not lost.failed_here("h-new")
+    unreadable = record_verdict(garbled, "h")
+    assert unreadable.state is RecordState.UNREADABLE and "line 1: not valid JSON" in unreadable.reason
+    assert cell_status(unreadable, claimed_live=False) is CellStatus.STALE
+    missing = record_verdict(record_path(root, "toy", "m", 3), "h")
+    assert missing.state is RecordState.MISSING and cell_status(missing, claimed_live=False) is CellStatus.TODO
+
+
+def test_a_new_executor_is_one_entry_in_the_registry(toy_env, monkeypatch):
+    """An executor is a function(plan, log) -> outcomes in harness.execution.executors.EXECUTORS:
+    the plan accepts its name and runs through it, with no other edit."""
+    import harness
+    from harness.execution.execute import CellOutcome, OutcomeStatus
+    from harness.execution.executors import EXECUTORS
+
+    ran = []
+
+    def elsewhere(plan, log):
+        ran.extend(cell.label for cell in plan.to_run())
+        return [CellOutcome(c.task.name, c.model.name, c.seed, OutcomeStatus.SKIPPED, c.path) for c in plan.to_run()]
+
+    monkeypatch.setitem(EXECUTORS, "elsewhere", elsewhere)
+    result = harness.run(log=lambda _: None, tasks_dir=[str(toy_env["tasks"])], models_file=str(toy_env["models"]),
+                         tasks=[toy_env["task"]], models=["tiny"], seed_list="0,1", data_dir=str(toy_env["data"]),
+                         results=str(toy_env["results"]), precision="fp32", leaderboard=False, executor="elsewhere")
+    assert ran == [f"{toy_env['task']} / tiny / seed 0", f"{toy_env['task']} / tiny / seed 1"]
+    assert result.counts() == {"completed": 0, "skipped": 2, "claimed": 0, "failed": 0}
+    assert not list(toy_env["results"].rglob("seed-*.json"))  # the fake trained nothing, so nothing was written
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="expected one of local, ray, elsewhere"):
+        harness.plan(tasks=[toy_env["task"]], models=["tiny"], executor="nowhere")

@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import make_record, predictions_with_accuracy, write_results, typed
 
 from harness.cli.main import main
 from harness.errors import HarnessError
@@ -42,7 +42,7 @@ def test_size_formulas():
 
 def test_cell_plots_are_pngs_of_the_documented_size(tmp_path):
     record = _record(seed=3)
-    paths = write_cell_plots(record, tmp_path / "toy" / "m")
+    paths = write_cell_plots(typed(record), tmp_path / "toy" / "m")
     assert [p.name for p in paths] == ["seed-3-confusion_matrix.png", "seed-3-curves.png"]
     assert png_size(paths[0]) == (580, 480)
     assert png_size(paths[1]) == (1000, 420)
@@ -55,7 +55,7 @@ def test_31_label_confusion_matrix(tmp_path):
     # a label with no test rows: its row stays 0, and nothing divides by zero
     matrix = record["metrics"]["test"]["confusion_matrix"]
     matrix[5] = [0] * 31
-    path = plot_confusion_matrix(record, tmp_path / "cm31.png")
+    path = plot_confusion_matrix(typed(record), tmp_path / "cm31.png")
     assert png_size(path) == (1740, 1640)
 
 
@@ -65,14 +65,14 @@ def test_31_label_confusion_matrix(tmp_path):
 def test_curves_with_empty_or_single_point_history(tmp_path, history):
     record = _record(history=history)
     record["training"]["best_step"] = history[0]["step"] if history else None
-    assert png_size(plot_curves(record, tmp_path / "curves.png")) == (1000, 420)
+    assert png_size(plot_curves(typed(record), tmp_path / "curves.png")) == (1000, 420)
 
 
 def test_failed_record_has_no_plots(tmp_path):
     failed = make_record("toy", "m", 0, [], [], ["neg", "pos"], status="failed")
-    assert write_cell_plots(failed, tmp_path) == []
+    assert write_cell_plots(typed(failed), tmp_path) == []
     with pytest.raises(HarnessError):
-        plot_confusion_matrix(failed, tmp_path / "x.png")
+        plot_confusion_matrix(typed(failed), tmp_path / "x.png")
     assert not list(tmp_path.iterdir())
 
 
@@ -85,7 +85,7 @@ def _known_confusions(seed: int) -> dict:
 
 
 def test_most_confused_pairs_pooled_over_seeds():
-    pairs = most_confused_pairs([_known_confusions(0), _known_confusions(1)])
+    pairs = most_confused_pairs(typed([_known_confusions(0), _known_confusions(1)]))
     assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("c", "a", 8), ("a", "b", 6), ("c", "b", 2)]
     assert [p["share"] for p in pairs] == pytest.approx([0.4, 0.3, 0.1])
 
@@ -94,7 +94,7 @@ def test_most_confused_pairs_top_10():
     labels = [f"l{i}" for i in range(8)]
     refs = [i % 8 for i in range(800)]
     record = make_record("t", "m", 0, refs, predictions_with_accuracy(refs, 0.2, 8, 0), labels)
-    pairs = most_confused_pairs([record])
+    pairs = most_confused_pairs(typed([record]))
     assert len(pairs) == 10
     assert all(p["true"] != p["predicted"] for p in pairs)
     counts = [p["count"] for p in pairs]
@@ -111,7 +111,7 @@ def test_pretraining_gain_uses_the_shared_seed_and_example_test():
         + [_record(model="w-scratch", seed=s, accuracy=a) for s, a in enumerate([0.70, 0.74])]
         + [_record(model="o", seed=0, accuracy=0.7), _record(model="o-scratch", seed=1, accuracy=0.5)]
     )
-    rows = {row["model"]: row for row in pretraining_gain_rows(records)}
+    rows = {row["model"]: row for row in pretraining_gain_rows(typed(records))}
     assert set(rows) == {"m", "w", "o"}
     gain = rows["m"]["accuracy"]
     assert gain["diff"] == pytest.approx(0.82 - 0.6066667, abs=1e-6)
@@ -135,7 +135,7 @@ def test_scratch_twin_from_config_init_and_source():
     pre["config"]["model"].update(source="almanach/camembert-base", init="pretrained")
     rand["config"]["model"].update(source="almanach/camembert-base", init="scratch")
     other["config"]["model"].update(source="somebody/else", init="scratch")
-    assert scratch_twins([pre, rand, other]) == [("camembert", "camembert-random")]
+    assert scratch_twins(typed([pre, rand, other])) == [("camembert", "camembert-random")]
 
 
 # --------------------------------------------------------------------------- the whole report
@@ -213,11 +213,11 @@ def test_french_section_only_for_french_tasks_with_french_or_multilingual_models
 
     english = [lang(_record(task="sst-like", model="bert-en", seed=0), "en", "en"),
                lang(_record(task="sst-like", model="xlmr", seed=0), "en", "multilingual")]
-    assert french_rows(english) == ([], [], [])
+    assert french_rows(typed(english)) == ([], [], [])
     french_english_models = [lang(_record(task="avis", model="bert-en", seed=0), "fr", "en")]
-    assert french_rows(french_english_models) == ([], [], [])
+    assert french_rows(typed(french_english_models)) == ([], [], [])
     mixed = french_english_models + [lang(_record(task="avis", model="flaubert", seed=0, accuracy=0.9), "fr", "fr")]
-    tasks, headers, rows = french_rows(mixed)
+    tasks, headers, rows = french_rows(typed(mixed))
     assert tasks == ["avis"] and [r[:2] for r in rows] == [["flaubert", "fr"]] and headers[1] == "language"
 
 
@@ -227,7 +227,7 @@ def test_report_has_no_french_section_for_an_english_grid(tmp_path):
         record["config"]["task"]["spec"]["language"] = "en"
         record["provenance"]["model_language"] = "en"
     results = write_results(tmp_path / "results", records)
-    report = render_report(results, records)
+    report = render_report(results, typed(records))
     assert "Monolingual vs multilingual" not in report and "## Pretraining gain" in report
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import harness_args
-from helpers import make_record, write_results
+from helpers import make_record, write_results, typed
 
 from harness.cli.main import main
 from harness.errors import HarnessError
@@ -117,6 +117,33 @@ def test_baseline_with_a_non_finite_number(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+def test_a_version_1_record_is_read_as_version_2_and_written_back_unchanged_but_for_the_version(tmp_path):
+    """Results folders written before the typed record still load; what the harness writes is
+    the same JSON, key for key, under schema_version 2."""
+    old = make_record("toy", "m", 0, [0, 1, 1, 0] * 5, [0, 1, 0, 0] * 5, LABELS)
+    old["schema_version"] = 1
+    path = record_path(tmp_path, "toy", "m", 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(old, indent=1))
+    record = read_record(path)
+    assert record.schema_version == 2 and record.completed and record.test.accuracy == 0.75
+    assert record.provenance.data_fingerprint == "fp-test" and record.training.history[1].step == 20
+    again = tmp_path / "again.json"
+    write_record(again, record)
+    assert json.loads(again.read_text()) == {**old, "schema_version": 2}
+    # byte for byte: every key in its place, at every level (declared fields do not move first)
+    assert again.read_text() == json.dumps({**old, "schema_version": 2}, indent=1, ensure_ascii=False) + "\n"
+
+
+def test_a_record_of_an_unknown_schema_version_is_refused(tmp_path):
+    future = make_record("toy", "m", 0, [0, 1], [0, 1], LABELS)
+    future["schema_version"] = 3
+    path = tmp_path / "seed-0.json"
+    path.write_text(json.dumps(future))
+    with pytest.raises(HarnessError, match=r"seed-0.json: result schema_version 3 is not supported .*reads 1, 2"):
+        read_record(path)
+
+
 def test_set_aside_keeps_the_unreadable_record(tmp_path):
     root = results_with(tmp_path, b"\x00\x01 not json")
     bad = record_path(root, "toy", "m", 1)
@@ -129,7 +156,7 @@ def test_set_aside_keeps_the_unreadable_record(tmp_path):
     assert set_aside(bad) != kept  # a second one in the same second gets its own name
     from harness.records.store import load_records
 
-    assert [r["seed"] for r in load_records(root)] == [0]  # set-aside files are no longer records
+    assert [r.seed for r in load_records(root)] == [0]  # set-aside files are no longer records
 
 
 # --------------------------------------------------------------------------- outputs
@@ -178,7 +205,7 @@ def test_files_follow_the_umask(tmp_path):
                    tmp_path / "base.json"]
         assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o644" for p in written}
         os.umask(0o077)
-        write_record(record_path(root, "toy", "m", 1), make_record("toy", "m", 1, [0, 1], [0, 1], LABELS))
+        write_record(record_path(root, "toy", "m", 1), typed(make_record("toy", "m", 1, [0, 1], [0, 1], LABELS)))
         assert stat.S_IMODE(record_path(root, "toy", "m", 1).stat().st_mode) == 0o600
     finally:
         os.umask(old)
@@ -335,7 +362,7 @@ def test_run_refuses_pickle_only_model_unless_the_spec_opts_in_and_sets_aside_a_
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x00 interrupted by a full disk")
     assert main(harness_args(toy_env, *args)) == 0
-    record = read_record(path)
+    record = read_record(path).to_json()
     assert record["status"] == "completed" and record["config"]["model"]["weights"] == "pickle"
     assert record["provenance"]["data_dropped_empty"] == {}
     (kept,) = path.parent.glob("seed-0.json.unreadable-*")

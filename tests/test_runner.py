@@ -245,9 +245,9 @@ def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
     more than `train_rows` rows in training or `eval_rows` rows in inference, as a GPU would."""
     import torch
 
-    import harness.train.finetune
+    import harness.train.trainer
 
-    real_build = harness.train.finetune.build_model
+    real_build = harness.train.trainer.build_model
     seen = {"train": set(), "eval": set()}
 
     def too_big(module, args, kwargs):
@@ -262,7 +262,7 @@ def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
         model.register_forward_pre_hook(too_big, with_kwargs=True)
         return model
 
-    monkeypatch.setattr(harness.train.finetune, "build_model", build)
+    monkeypatch.setattr(harness.train.trainer, "build_model", build)
     return seen
 
 

@@ -75,12 +75,14 @@ def dry_run(env, capsys, *extra):
 
 
 def no_training(monkeypatch):
-    import harness.train.finetune
+    """A fake local executor in the registry: it fails the test if the plan has a cell to train."""
+    from harness.execution.executors import EXECUTORS
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a cell was trained")
+    def refuse(plan, log):
+        assert not plan.to_run(), "a cell was trained"
+        return []
 
-    monkeypatch.setattr(harness.train.finetune, "fine_tune_cell", refuse)
+    monkeypatch.setitem(EXECUTORS, "local", refuse)
 
 
 def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_env, capsys, monkeypatch):
@@ -97,14 +99,14 @@ def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_e
     assert len(trials) == 2
     scores = {}
     for path in trials:
-        trial = read_record(path)
+        trial = read_record(path).to_json()
         assert trial["kind"] == "trial" and "test" not in trial["metrics"]
         assert "test" not in trial["predictions"] and "test" not in trial["references"]
         assert trial["provenance"]["test_fingerprint"] is None
         scores[trial["config"]["recipe"]["learning_rate"]] = trial["metrics"]["validation"]["accuracy"]
     assert scores[LEARNS] > scores[STUCK]
 
-    final = read_record(record_path(results, task, "tiny", 0))
+    final = read_record(record_path(results, task, "tiny", 0)).to_json()
     assert final["config"]["recipe"]["learning_rate"] == LEARNS
     selection = final["selection"]
     assert selection["chosen"] == {"learning_rate": LEARNS} and selection["strategy"] == "grid"
@@ -113,7 +115,7 @@ def test_selection_picks_the_learner_reruns_skip_and_a_new_space_is_stale(word_e
     assert "tie" in selection["rule"] and "metrics" in final and "test" in final["metrics"]
 
     # views read the final records only; the leaderboard says what was selected
-    assert [(r["task"], r["model"], r["seed"]) for r in load_records(results)] == [(task, "tiny", 0)]
+    assert [(r.task, r.model, r.seed) for r in load_records(results)] == [(task, "tiny", 0)]
     board = (results / "LEADERBOARD.md").read_text()
     assert "selected on the validation split" in board and "learning_rate=0.01" in board
     from harness.views.report import write_report
@@ -166,10 +168,10 @@ def test_trials_never_touch_the_test_split(word_env):
     for outcome in result.outcomes:
         by_kind.setdefault("trial" if "search" in str(outcome.path) else "final", []).append(outcome.status)
     assert by_kind == {"trial": ["completed"] * 2, "final": ["failed"]}  # 2 trial seeds; the final reads test
-    final = read_record(record_path(toy_env["results"], toy_env["task"], "tiny", 0))
+    final = read_record(record_path(toy_env["results"], toy_env["task"], "tiny", 0)).to_json()
     assert "the test split was read" in final["error"]
     assert final["selection"]["seeds"] == 2 and len(final["selection"]["trials"][0]["validation_scores"]) == 2
-    trial = read_record(next((toy_env["results"] / toy_env["task"] / "tiny" / "search").glob("*.json")))
+    trial = read_record(next((toy_env["results"] / toy_env["task"] / "tiny" / "search").glob("*.json"))).to_json()
     assert trial["config"]["recipe"]["max_epochs"] == 1 and trial["kind"] == "trial"
 
 
@@ -278,6 +280,6 @@ def test_trials_fan_out_on_the_ray_executor(word_env, capsys):
     out = capsys.readouterr().out
     assert "ray: 2 cell(s)" in out and "ray: 1 cell(s)" in out  # the trials in one pass, then the final cell
     trials = list((word_env["results"] / word_env["task"] / "tiny" / "search").glob("trial-*.json"))
-    assert len(trials) == 2 and all(read_record(t)["provenance"]["executor"] == "ray" for t in trials)
-    final = read_record(record_path(word_env["results"], word_env["task"], "tiny", 0))
+    assert len(trials) == 2 and all(read_record(t).to_json()["provenance"]["executor"] == "ray" for t in trials)
+    final = read_record(record_path(word_env["results"], word_env["task"], "tiny", 0)).to_json()
     assert final["selection"]["chosen"] is not None and len(final["selection"]["trials"]) == 2

@@ -12,7 +12,7 @@ from sklearn.metrics import matthews_corrcoef
 from harness.errors import SpecError
 from harness.spec.recipe import Recipe, resolve_recipe
 from harness.stats import bootstrap_record_ci, metric_on_resamples, resample_weights
-from helpers import make_record, write_results
+from helpers import make_record, write_results, typed
 
 # A fake validation history where accuracy and loss disagree: accuracy is best at step 40,
 # loss at step 20, macro-F1 and MCC at step 30.
@@ -128,8 +128,8 @@ def test_mcc_of_an_older_record_is_derived_from_its_predictions(tmp_path):
         del record["metrics"][split]["mcc"]  # written before MCC was registered
     write_results(tmp_path, [record])
     (read,) = load_records(tmp_path)
-    assert read["metrics"]["test"]["mcc"] == pytest.approx(matthews_corrcoef(refs, preds))
-    assert read["metrics"]["derived_on_read"] == ["validation.mcc", "test.mcc"]
+    assert read.test.mcc == pytest.approx(matthews_corrcoef(refs, preds))
+    assert read.metrics.derived_on_read == ["validation.mcc", "test.mcc"]
     assert "mcc" not in json.loads((tmp_path / "t" / "m" / "seed-0.json").read_text())["metrics"]["test"]
 
 
@@ -153,7 +153,7 @@ def test_leaderboard_in_mcc_with_intervals_clipped_to_minus_one_one(tmp_path):
     from harness.views.leaderboard import build_leaderboard, render, write_leaderboard_files
 
     records = [_anti(s) for s in range(3)] + [_good(s) for s in range(3)]
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     cell = board.cells[("mcc", "sst2", "contrarian")]
     expected = [matthews_corrcoef(r["references"]["test"], r["predictions"]["test"]) for r in records[:3]]
     assert cell.values == pytest.approx(expected) and cell.mean < -0.6
@@ -199,9 +199,9 @@ def test_compare_card_and_baseline_carry_mcc(tmp_path):
     mcc = [c for c in comparison.comparisons if c.metric == "mcc"]
     assert len(mcc) == 1 and mcc[0].status == "regressed"
     assert "MCC" in comparison.to_markdown()
-    card = str(model_card(good[0]))
+    card = str(model_card(typed(good[0])))
     assert "Test MCC" in card and "matthews_correlation" in card
-    document = baseline_document(good)
+    document = baseline_document(typed(good))
     assert "mcc" in json.dumps(document)
 
 

@@ -341,8 +341,8 @@ def test_run_records_truncated_and_dropped_rows(tmp_path, tiny_model_dir, capsys
                                  "--set", "eval_steps=2", "--set", "batch_size=4", "--set", "truncation_side=left",
                                  "--save-model"))
     assert code == 0, capsys.readouterr().err
-    pawsx = read_record(record_path(results, "pawsx-fr", "tiny", 0))
-    imdb = read_record(record_path(results, "imdb", "tiny", 0))
+    pawsx = read_record(record_path(results, "pawsx-fr", "tiny", 0)).to_json()
+    imdb = read_record(record_path(results, "imdb", "tiny", 0)).to_json()
     assert pawsx["data"]["dropped_empty"] == {"train": 1, "validation": 0, "test": 0}
     assert pawsx["data"]["rows"] == {"train": 8, "validation": 4, "test": 5}
     assert imdb["data"]["max_length"] == 32 and imdb["data"]["truncation_side"] == "left"

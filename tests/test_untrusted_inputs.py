@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import harness_args
-from helpers import make_record, write_results
+from helpers import make_record, typed, write_results
 
 from harness.cli.main import main
 from harness.errors import HarnessError
@@ -83,7 +83,7 @@ def test_a_config_hash_with_a_slash_never_moves_a_record_out_of_its_cell(tmp_pat
     path.write_text(json.dumps(forged))
     with pytest.raises(HarnessError, match="config_hash"):
         read_record(path)
-    write_record(path, good(config_hash="hash-new"))  # a rerun replaces it
+    write_record(path, typed(good(config_hash="hash-new")))  # a rerun replaces it
     assert json.loads(path.read_text())["config_hash"] == "hash-new"
     kept = list((path.parent / "superseded").iterdir())
     assert len(kept) == 1 and "escaped" not in kept[0].name
@@ -109,8 +109,8 @@ def test_a_record_out_of_bounds_is_refused_with_one_line(tmp_path, change, messa
     with pytest.raises(HarnessError) as info:
         read_record(path)
     assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(ValueError):  # never written either (pydantic's ValidationError: a bug, not user input)
-        write_record(tmp_path / "w" / "seed-0.json", record)
+    with pytest.raises(ValueError):  # never built either (pydantic's ValidationError: a bug, not user input)
+        write_record(tmp_path / "w" / "seed-0.json", typed(record))
     assert not (tmp_path / "w").exists() or not list((tmp_path / "w").iterdir())
 
 
@@ -225,7 +225,7 @@ def test_an_empty_claim_left_by_a_full_disk_does_not_skip_the_cell(toy_env, caps
                         "--no-leaderboard", "--precision", "fp32", "--set", "max_epochs=1")
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "1 cell(s) trained, 0 skipped" in out and read_record(cell)["status"] == "completed"
+    assert "1 cell(s) trained, 0 skipped" in out and read_record(cell).status == "completed"
 
 
 def test_a_claim_whose_write_fails_leaves_no_claim(tmp_path, monkeypatch):
@@ -260,10 +260,10 @@ def test_the_current_record_stays_until_its_replacement_is_on_disk(tmp_path, mon
     with monkeypatch.context() as patch:
         FullDisk(patch)
         with pytest.raises(HarnessError, match="No space"):
-            write_record(path, good(config_hash="hash-new"))
+            write_record(path, typed(good(config_hash="hash-new")))
     assert path.read_bytes() == before and not (path.parent / "superseded").exists()
     assert sorted(p.name for p in path.parent.iterdir()) == ["seed-0.json"]  # no temp left
-    write_record(path, good(config_hash="hash-new"))
+    write_record(path, typed(good(config_hash="hash-new")))
     assert json.loads(path.read_text())["config_hash"] == "hash-new"
     assert (path.parent / "superseded" / "seed-0.hash-toy-m-0.json").read_bytes() == before
 

@@ -162,7 +162,8 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
                      help="save the training state at each evaluation so a killed cell resumes "
                           "(default: only cells planned for more than 2000 optimizer steps)")
-    run.add_argument("--executor", choices=["local", "ray"], default="local",
+    run.add_argument("--executor", metavar="local|ray", default="local",  # checked by the planner: the names
+                     # of harness.execution.executors.EXECUTORS (a new executor is one entry there)
                      help="local (default): cells one after another here; ray: every cell a Ray task (pip install ray)")
     run.add_argument("--device", metavar="auto|cpu|cuda:N",
                      help="local executor: the one device every cell trains on (default: the first GPU, else CPU)")
@@ -261,6 +262,29 @@ def build_parser() -> argparse.ArgumentParser:
     compare = command("compare", "paired comparison of a candidate against a baseline",
                       epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
                              "(with --require-all also a cell only one side has).")
+    _compare_options(compare)
+
+    baseline = command("baseline", "baseline files for regression testing")
+    baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="export")
+    export = baseline_sub.add_parser("export", help="export a compact, versioned baseline file from a results folder")
+    export.add_argument("results", metavar="RESULTS", help="a results folder")
+    export.add_argument("--output", required=True, metavar="FILE", help="the baseline file to write (.json)")
+
+    report = command("report", "write RESULTS/REPORT.md with plots and tables")
+    report.add_argument("results", metavar="RESULTS", help="a results folder")
+
+    predict = command("predict", "predict with a model saved by 'harness run --save-model'")
+    _predict_options(predict)
+
+    push = command("push", "upload a saved model folder (weights, tokenizer, model card) to the Hugging Face Hub")
+    push.add_argument("model_dir", metavar="MODEL_DIR", help="RESULTS/<task>/<model>/model-seed-<k>")
+    push.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub model repository to create or update")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--revision", metavar="BRANCH", help="the branch to push to (default main)")
+    return parser
+
+
+def _compare_options(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("candidate", metavar="CANDIDATE", help="results folder or baseline file")
     compare.add_argument("--baseline", required=True, metavar="BASELINE", help="results folder or baseline file")
     compare.add_argument("--metrics", type=_csv_list, default=list(metric_names()), metavar="M,M",
@@ -277,16 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--require-all", action="store_true",
                          help="exit 2 when a cell is on one side only (default: compare the common cells, list the rest)")
 
-    baseline = command("baseline", "baseline files for regression testing")
-    baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="export")
-    export = baseline_sub.add_parser("export", help="export a compact, versioned baseline file from a results folder")
-    export.add_argument("results", metavar="RESULTS", help="a results folder")
-    export.add_argument("--output", required=True, metavar="FILE", help="the baseline file to write (.json)")
 
-    report = command("report", "write RESULTS/REPORT.md with plots and tables")
-    report.add_argument("results", metavar="RESULTS", help="a results folder")
-
-    predict = command("predict", "predict with a model saved by 'harness run --save-model'")
+def _predict_options(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("model_dir", metavar="MODEL_DIR", help="RESULTS/<task>/<model>/model-seed-<k>")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="a text, or two for a pair task")
     predict.add_argument("--top-k", type=_number(1, 10_000, integer=True), default=1, metavar="K", help="print the K most likely labels (default 1)")
@@ -297,13 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="inference batch size (default: the eval batch size the record scored with)")
     predict.add_argument("--allow-pickle", action="store_true",
                          help="also load pytorch_model.bin weights (a pickle can run code); default: safetensors only")
-
-    push = command("push", "upload a saved model folder (weights, tokenizer, model card) to the Hugging Face Hub")
-    push.add_argument("model_dir", metavar="MODEL_DIR", help="RESULTS/<task>/<model>/model-seed-<k>")
-    push.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub model repository to create or update")
-    push.add_argument("--private", action="store_true", help="create the repository as private")
-    push.add_argument("--revision", metavar="BRANCH", help="the branch to push to (default main)")
-    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,10 +13,9 @@ def cmd_run(args) -> int:
 
 def plan_and_execute(request, dry_run: bool, fmt: str) -> int:
     """Plan (every usage error exits 2 here), then print the plan or execute it (`run`, `evaluate`)."""
-    from harness.api import execute
-    from harness.planning.planner import make_plan
+    from harness.api import execute, plan_request
 
-    plan = make_plan(request)
+    plan = plan_request(request)
     if dry_run:
         if fmt == "json":
             print(json.dumps(plan.to_json(), indent=1))

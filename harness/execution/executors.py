@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Callable
 from harness.planning.cells import Plan
-from harness.execution.execute import CellOutcome, skipped
+from harness.execution.execute import CellOutcome, OutcomeStatus, skipped
+from harness.planning.status import CellStatus
 from harness.execution.local_executor import run_local
-from harness.execution.ray_executor import run_ray
+from harness.execution.ray_executor import ray_probe, run_ray
 
 # name -> function(plan, log) that runs the plan's cells to train; a new executor is a new module
 # and one line here
 EXECUTORS: dict[str, Callable[[Plan, Callable[[str], None]], list[CellOutcome]]] = {"local": run_local, "ray": run_ray}
+# executors whose cells run elsewhere: name -> function(execution) -> (device, precision, reason) as a
+# cell's worker sees them, asked while planning (the others train here, on --device)
+PROBES = {"ray": ray_probe}
 
 
 def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome]:
@@ -28,13 +32,13 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print) -> list[CellOutcome
     for cell in plan.cells:
         if id(cell) not in to_run:
             outcome = skipped(cell)
-            if cell.status == "running":  # not "record up to date": there may be no record at all
-                outcome.status, outcome.summary = "claimed", "claimed by another live run, which trains it"
+            if cell.status is CellStatus.RUNNING:  # not "record up to date": there may be no record at all
+                outcome.status, outcome.summary = OutcomeStatus.CLAIMED, "claimed by another live run, which trains it"
             log(f"skip  {cell.label}: {outcome.summary} ({cell.path})")
             outcomes.append(outcome)
-    if plan.request.executor != "ray":  # under Ray the cells wait for their artifact's task (run_ray)
+    if plan.execution.executor != "ray":  # under Ray the cells wait for their artifact's task (run_ray)
         from harness.execution.pretrain import build_artifacts
 
         build_artifacts(plan, log)
-    outcomes += EXECUTORS[plan.request.executor](plan, log)
+    outcomes += EXECUTORS[plan.execution.executor](plan, log)
     return outcomes

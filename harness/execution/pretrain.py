@@ -10,10 +10,11 @@ from typing import Callable
 
 from harness.planning.context import RunContext, iso
 from harness.planning.pretrain import PretrainStep, artifact_status
-from harness.planning.request import RunRequest
+from harness.planning.request import Execution
 from harness.env import pretrain_wait_s
 from harness.records.claims import describe, try_claim
-from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, write_pretrain_record
+from harness.records.pretrain import PRETRAIN_SCHEMA_VERSION, PretrainRecord, write_pretrain_record
+from harness.records.schema import RecordStatus
 
 
 @dataclass
@@ -28,7 +29,7 @@ class PretrainOutcome:
 POLL_S = 1.0  # seconds between looks at another run's claim: one small file read, and the cells start soon after
 
 
-def execute_pretraining(step: PretrainStep, request: RunRequest, ctx: RunContext,
+def execute_pretraining(step: PretrainStep, request: Execution, ctx: RunContext,
                         log: Callable[[str], None] = print) -> PretrainOutcome:
     claim = _claim_or_wait(step, log)
     if isinstance(claim, PretrainOutcome):
@@ -84,11 +85,12 @@ def _build(step: PretrainStep, ctx: RunContext, log: Callable[[str], None]) -> P
     except Exception as exc:  # noqa: BLE001 - a failed artifact is recorded; its cells fail with it
         shutil.rmtree(run.work_dir, ignore_errors=True)
         error = f"{type(exc).__name__}: {exc}"
-        write_pretrain_record(step.folder, {**record, "status": "failed", "error": error,
-                                            "provenance": _provenance(ctx, started)})
+        write_pretrain_record(step.folder, PretrainRecord.model_validate(
+            {**record, "status": RecordStatus.FAILED, "error": error, "provenance": _provenance(ctx, started)}))
         step.status, step.error = "failed", f"pretraining '{step.name}' failed: {error}"
         return PretrainOutcome(step.name, step.key, "failed", error)
-    write_pretrain_record(step.folder, {**record, **body, "status": "completed", "provenance": _provenance(ctx, started)})
+    write_pretrain_record(step.folder, PretrainRecord.model_validate(
+        {**record, **body, "status": RecordStatus.COMPLETED, "provenance": _provenance(ctx, started)}))
     shutil.rmtree(run.work_dir, ignore_errors=True)  # after the record: a kill before it resumes from a checkpoint
     step.status = "done"
     summary = (f"held-out masked-LM loss {body['before']['loss']:.3f} -> {body['after']['loss']:.3f} "
@@ -107,7 +109,7 @@ def build_artifacts(plan, log: Callable[[str], None] = print) -> list[PretrainOu
     outcomes = []
     for step in plan.pretraining_to_run():
         log(f"pretrain {step.label} on {plan.context.device.torch_device} ({plan.context.precision})")
-        outcome = execute_pretraining(step, plan.request, plan.context, log)
+        outcome = execute_pretraining(step, plan.execution, plan.context, log)
         log(f"      {outcome.status}: {outcome.summary or outcome.error}")
         outcomes.append(outcome)
     mark_failed_cells(plan)

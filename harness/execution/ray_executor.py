@@ -7,7 +7,7 @@ from harness.env import ray_connect_timeout_s
 from harness.errors import HarnessError
 from harness.execution.execute import CellOutcome, execute_cell, record_failure
 from harness.planning.cells import Cell, Plan
-from harness.planning.request import RunRequest
+from harness.planning.request import Execution, Outputs
 from harness.execution.progress import GridProgress
 from harness.planning.context import RunContext
 
@@ -22,7 +22,7 @@ def _ray():
     return ray
 
 
-def init_ray(request: RunRequest):
+def init_ray(request: Execution):
     """Join the cluster at --ray-address / RAY_ADDRESS, or start a local Ray instance with this
     machine's CPUs and GPUs. An instance already started in this process (ray.init) is used."""
     ray = _ray()
@@ -71,7 +71,7 @@ def check_reachable(address: str, timeout: float) -> None:
         ) from None
 
 
-def _resources(ray, request: RunRequest) -> tuple[float, int]:
+def _resources(ray, request: Execution) -> tuple[float, int]:
     gpus = request.gpus_per_cell
     if gpus is None:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
@@ -94,7 +94,7 @@ def _probe(requested: str):
     return (device, *choose_precision(requested, device.index or 0))
 
 
-def ray_probe(request: RunRequest):
+def ray_probe(request: Execution):
     """Device and precision as a cell's worker sees them, asked of one Ray task with the cells'
     resources: the driver (a login node, say) may have no GPU while the workers do."""
     ray = init_ray(request)
@@ -111,7 +111,7 @@ def ray_probe(request: RunRequest):
     return device, precision, f"{reason} (on a Ray worker)"
 
 
-def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int, total: int,
+def _ray_cell(cell: Cell, data, outputs: Outputs, execution: Execution, ctx: RunContext, index: int, total: int,
               artifact=None) -> CellOutcome:
     """`artifact`: the PretrainOutcome of the pretraining task this cell needs. It is passed as an
     ObjectRef, so Ray starts this task only once that one has finished (a task dependency)."""
@@ -120,14 +120,15 @@ def _ray_cell(cell: Cell, data, request: RunRequest, ctx: RunContext, index: int
 
     if artifact is not None and artifact.status == "failed" and not cell.error:
         cell.error = f"pretraining '{artifact.model}' failed: {artifact.error}"
-    if request.cpus_per_cell:
-        torch.set_num_threads(request.cpus_per_cell)
+    if execution.cpus_per_cell:
+        torch.set_num_threads(execution.cpus_per_cell)
     worker = ctx.on_worker(_worker_device(), ray.get_runtime_context().get_node_id())
     print(f"[{index}/{total}] start {cell.label} on {worker.host} {worker.device.torch_device} ({ctx.precision})", flush=True)
-    return execute_cell(cell, data, request, worker, log=lambda m: print(m, flush=True))
+    return execute_cell(cell, data, outputs, worker, log=lambda m: print(m, flush=True), force=execution.force,
+                        checkpoint=execution.checkpoint)
 
 
-def _ray_pretrain(step, request: RunRequest, ctx: RunContext):
+def _ray_pretrain(step, request: Execution, ctx: RunContext):
     import ray
     import torch
 
@@ -146,12 +147,12 @@ def _artifact_refs(ray, plan: Plan, gpus: float, cpus: int) -> dict:
     """One Ray task per pretraining artifact the cells need: model name -> its ObjectRef."""
     remote = ray.remote(_ray_pretrain).options(num_gpus=gpus, num_cpus=cpus, max_retries=CELL_RETRIES,
                                                retry_exceptions=False)
-    return {step.name: remote.remote(step, plan.request, plan.context) for step in plan.pretraining_to_run()}
+    return {step.name: remote.remote(step, plan.execution, plan.context) for step in plan.pretraining_to_run()}
 
 
 def run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
-    ray = init_ray(plan.request)
-    gpus, cpus = _resources(ray, plan.request)
+    ray = init_ray(plan.execution)
+    gpus, cpus = _resources(ray, plan.execution)
     cells = sorted(plan.to_run(), key=lambda c: -c.cost)  # longest first
     if not cells:
         return []
@@ -164,7 +165,7 @@ def run_ray(plan: Plan, log: Callable[[str], None]) -> list[CellOutcome]:
     data_refs = {name: ray.put(data) for name, data in plan.data.items()}
     artifacts = _artifact_refs(ray, plan, gpus, cpus)  # cells without one run meanwhile
     pending = {
-        remote.remote(cell, data_refs[cell.task.name], plan.request, plan.context, i, len(cells),
+        remote.remote(cell, data_refs[cell.task.name], plan.outputs, plan.execution, plan.context, i, len(cells),
                       artifacts.get(cell.model.name)): cell
         for i, cell in enumerate(cells, 1)
     }

@@ -1,6 +1,6 @@
 """Cells of a plan and the one rule that decides whether a record is current for a cell."""
 from __future__ import annotations
-from harness.planning.request import RunRequest
+from harness.planning.request import Execution, Outputs, RunRequest
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +74,7 @@ class Cell:
             return ""
         from harness.records.pairing import flatten
 
-        old, new = flatten(record.get("config") or {}), flatten(self.facts.config)
+        old, new = flatten(record.config.as_json()), flatten(self.facts.config)
         changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if not changed:
             return "changed: the config hash only (same keys and values: another harness version's hash)"
@@ -105,17 +105,27 @@ class Plan:
     searches: list = field(default_factory=list)  # harness.search.Search: task x model pairs with a search
     pretraining: list = field(default_factory=list)  # harness.planning.pretrain.PretrainStep, one per spec with pretrain:
 
+    @property
+    def execution(self) -> Execution:
+        """How the cells run (executor, device, force, checkpoint): what executors read."""
+        return self.request.execution
+
+    @property
+    def outputs(self) -> Outputs:
+        """What the run writes beside its records: what a cell receives."""
+        return self.request.outputs
+
     def pretraining_to_run(self) -> list:
         """Artifacts the cells to train need and that are not built (or all of them with --force).
         One that another live run is building is among them: this run waits for it
         (harness.execution.pretrain), then uses it, or builds it if that run dies."""
         needed = {c.model.name for c in self.to_run()}
-        return [s for s in self.pretraining if s.name in needed and (self.request.force or s.status != "done")]
+        return [s for s in self.pretraining if s.name in needed and (self.execution.force or s.status != "done")]
 
     def to_run(self) -> list[Cell]:
         """Cells the executors train: everything not done, or everything with --force."""
         return [c for c in self.cells
-                if c.status is not CellStatus.RUNNING and (self.request.force or c.status is not CellStatus.DONE)]
+                if c.status is not CellStatus.RUNNING and (self.execution.force or c.status is not CellStatus.DONE)]
 
     def counts(self) -> dict[str, int]:
         return {str(s): sum(c.status is s for c in self.cells) for s in CellStatus}
@@ -136,13 +146,13 @@ class Plan:
                     f"built) before the cells; " if self.pretraining else "")
         return pretrain + (f"{len(self.data)} task(s) x {len({c.model.name for c in finals})} model(s) x "
                 f"{grid} = {len(finals)} cell(s){search} ({counts}); "
-                f"{len(self.to_run())} to train -> {self.results}; executor {self.request.executor}, "
+                f"{len(self.to_run())} to train -> {self.results}; executor {self.execution.executor}, "
                 f"device {self.context.device.torch_device}, precision {self.context.precision}"
                 + (" (offline)" if self.offline else ""))
 
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
-                "executor": self.request.executor, "precision": self.context.precision,
+                "executor": self.execution.executor, "precision": self.context.precision,
                 "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells],
                 "search_trials_planned": sum(s.spec.planned_trials() * s.spec.seeds for s in self.searches),
                 "pretraining": [s.row() for s in self.pretraining]}

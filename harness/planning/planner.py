@@ -8,10 +8,12 @@ folder that cannot be written, an executor option that does not fit.
 from __future__ import annotations
 
 import math
-from harness.planning.request import EXECUTORS, RunRequest
+from harness.planning.request import Execution, RunRequest
 from harness.planning.cells import Plan, _cell
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable, Collection, Mapping
 from harness.errors import HarnessError
 from harness.planning.identity import ModelIdentity, resolve_identity
 from harness.spec.models import ModelRegistry, load_models
@@ -92,9 +94,13 @@ def _recipes(tasks, models, registry: ModelRegistry, overrides) -> dict[tuple[st
     return recipes
 
 
-def _executor_options(request: RunRequest) -> None:
-    if request.executor not in EXECUTORS:
-        raise HarnessError(f"--executor {request.executor}: expected one of {', '.join(EXECUTORS)}")
+# an executor's probe: how the cells run -> (device, precision, reason) as its cells will see them
+Probe = Callable[[Execution], tuple]
+
+
+def _executor_options(request: RunRequest, executors: Collection[str]) -> None:
+    if request.executor not in executors:
+        raise HarnessError(f"--executor {request.executor}: expected one of {', '.join(executors)}")
     if request.cpus_per_cell is not None and request.cpus_per_cell < 1:
         raise HarnessError("--cpus-per-cell must be at least 1")
     gpus = request.gpus_per_cell
@@ -122,14 +128,17 @@ def _evaluation_cell(task, model, recipe, identity, data, precision, results):
     return cell
 
 
-def make_plan(request: RunRequest) -> Plan:
-    """Validate everything, load the tasks' data and resolve every cell's configuration."""
+def make_plan(request: RunRequest, executors: Collection[str], probes: Mapping[str, Probe]) -> Plan:
+    """Validate everything, load the tasks' data and resolve every cell's configuration.
+    `executors` are the executor names there are (harness.execution.executors); `probes` the
+    executors that tell where their cells run (Ray asks a worker), by name: the others train
+    here, on `--device`. The caller (harness.api) passes both: planning imports no executor."""
     from harness.data.tasks import load_task
 
     from harness.train.trackers import check_trackers
 
     check_environment()  # every HARNESS_* knob, one line each, before anything is written
-    _executor_options(request)
+    _executor_options(request, executors)
     request.report_to = check_trackers(request.report_to)  # a tracker that is not installed: exit 2 now
     tasks, models, registry, seeds, overrides, results = _grid(request)
     if request.data_dir is not None and not Path(request.data_dir).expanduser().is_dir():
@@ -137,10 +146,8 @@ def make_plan(request: RunRequest) -> Plan:
     offline = set_offline_if_local(tasks, request.data_dir, models)  # before huggingface_hub is imported
     recipes = _recipes(tasks, models, registry, overrides)
     check_results_folder(results)
-    if request.executor == "ray":
-        from harness.execution.ray_executor import ray_probe
-
-        device, precision, reason = ray_probe(request)
+    if request.executor in probes:
+        device, precision, reason = probes[request.executor](request.execution)
     else:
         from harness.device import choose_device
 
@@ -179,7 +186,7 @@ def make_plan(request: RunRequest) -> Plan:
     for search in searches:
         search.identity = identities[search.model.name]
     plan = Plan(request, results, cells, data, context, registry, offline, searches, pretraining)
-    if searches:
-        refresh(plan)  # trial cells, and the final cells with the selection where every trial has run
+    if searches:  # trial cells, and the final cells with the selection where every trial has run
+        plan = replace(plan, cells=refresh(plan))
     return plan
 

@@ -70,9 +70,9 @@ def artifact_status(record: Path, key: str) -> str:
             old = read_pretrain_record(record)
         except HarnessError:
             old = None
-        if old and old["key"] == key and old["status"] == "completed" and (record.parent / MODEL_FOLDER / "config.json").is_file():
+        if old and old.key == key and old.completed and (record.parent / MODEL_FOLDER / "config.json").is_file():
             return "done"
-        if live_claim(record) is None and old is not None and old["status"] == "failed":
+        if live_claim(record) is None and old is not None and not old.completed:
             return "failed"
     return "running" if live_claim(record) else "todo"
 

@@ -322,7 +322,7 @@ def _trial_outcome(cells, metric: str, params: dict[str, Any]) -> TrialResult:
     for cell in cells:
         verdict = cell.verdict if cell.status in (CellStatus.DONE, CellStatus.FAILED) else None
         if verdict is not None and verdict.current:
-            scores.append(verdict.record["metrics"]["validation"].get(metric))  # None: not recorded (loss, older record)
+            scores.append(verdict.record.metrics.validation.score(metric))
         elif verdict is not None and verdict.failed_here(cell.config_hash):
             scores.append(None)
         else:
@@ -371,9 +371,10 @@ def search_cells(search: Search, data, precision: str, results) -> tuple[list, l
     return [c for cells in trials.values() for c in cells], finals
 
 
-def refresh(plan) -> None:
-    """Rebuild the trial and final cells of every search from the records on disk: after a
-    round of trials has run, the next tpe round, or the selection and the final cells."""
+def refresh(plan) -> list:
+    """The trial and final cells of every search, rebuilt from the records on disk (the plan's
+    other cells kept in place): after a round of trials has run, the next tpe round, or the
+    selection and the final cells."""
     trial_cells: list = []
     finals: dict[tuple[str, str], list] = {}
     for search in plan.searches:
@@ -390,5 +391,5 @@ def refresh(plan) -> None:
         elif key not in placed:
             cells += finals[key]
             placed.add(key)
-    plan.cells = trial_cells + cells
+    return trial_cells + cells
 

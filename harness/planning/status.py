@@ -11,9 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import HarnessError
-from typing import Any
-
-from harness.records.store import read_record
+from harness.records.store import RecordStatus, ResultRecord, read_record
 
 
 class CellStatus(StrEnum):
@@ -37,7 +35,7 @@ class RecordState(StrEnum):
 @dataclass(frozen=True)
 class RecordVerdict:
     state: RecordState
-    record: dict[str, Any] | None = None
+    record: ResultRecord | None = None
     reason: str = ""  # why an unreadable record could not be read
 
     @property
@@ -46,7 +44,7 @@ class RecordVerdict:
 
     def failed_here(self, digest: str) -> bool:
         """A failure of this very config (search counts it as a failed trial, not a pending one)."""
-        return self.state is RecordState.FAILED and self.record is not None and self.record["config_hash"] == digest
+        return self.state is RecordState.FAILED and self.record is not None and self.record.config_hash == digest
 
 
 def record_verdict(path: Path, digest: str) -> RecordVerdict:
@@ -57,9 +55,9 @@ def record_verdict(path: Path, digest: str) -> RecordVerdict:
         record = read_record(path)
     except HarnessError as exc:
         return RecordVerdict(RecordState.UNREADABLE, reason=str(exc))
-    if record["status"] == "failed":
+    if record.status is RecordStatus.FAILED:
         return RecordVerdict(RecordState.FAILED, record)
-    return RecordVerdict(RecordState.CURRENT if record["config_hash"] == digest else RecordState.STALE, record)
+    return RecordVerdict(RecordState.CURRENT if record.config_hash == digest else RecordState.STALE, record)
 
 
 def cell_status(verdict: RecordVerdict, claimed_live: bool) -> CellStatus:

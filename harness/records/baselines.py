@@ -16,7 +16,7 @@ References are stored once per cell when every seed of the cell has the same one
 case), and per seed otherwise. Readers reject any other `kind` or `baseline_schema_version`.
 
 This module also turns either source into one side of a comparison (`Side`, whose cells are
-`harness.results.Cell`s of `SeedRun`s).
+`harness.records.grouping.SeedRuns` of `SeedRun`s).
 """
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ from typing import Any, Iterable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from harness.errors import HarnessError
 from harness.files import check_output_file
-from harness.records.grouping import Cell, SeedRun, cells_from_records
+from harness.records.grouping import SeedRuns, SeedRun, cells_from_records
+from harness.records.schema import ResultRecord, upgrade
 from harness.files import SAFE_NAME, read_json
-from harness.records.store import check_label_ids, check_labels, check_metric_ranges, iter_record_paths, load_records, read_record
+from harness.records.schema import check_label_ids, check_labels, check_metric_ranges
+from harness.records.store import iter_record_paths, load_records, read_record
 from harness.files import atomic_write_text
 
 
@@ -47,7 +49,7 @@ class Side:
 
     source: str
     kind: Literal["results", "baseline", "records"]
-    cells: dict[tuple[str, str], Cell]
+    cells: dict[tuple[str, str], SeedRuns]
     failed: list[tuple[str, str, int]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -124,21 +126,19 @@ class BaselineFile(_Open):
     cells: list[BaselineCell]
 
 
-def baseline_document(records: list[dict[str, Any]], source: str | None = None) -> dict[str, Any]:
+def baseline_document(records: list[ResultRecord], source: str | None = None) -> dict[str, Any]:
     """The baseline file's content for these records (completed ones only)."""
     from harness import __version__
 
     cells, _ = cells_from_records(records)
     left_out = [
-        {"task": r["task"], "model": r["model"], "seed": r["seed"], "error": r.get("error")}
-        for r in sorted(records, key=lambda r: (r["task"], r["model"], r["seed"]))
-        if r.get("status") != "completed"
+        {"task": r.task, "model": r.model, "seed": r.seed, "error": r.error}
+        for r in sorted(records, key=lambda r: (r.task, r.model, r.seed)) if not r.completed
     ]
     definitions = {}
     for record in records:
-        definition = (record.get("metrics") or {}).get("macro_f1_definition")
-        if definition:
-            definitions["macro_f1"] = definition
+        if record.metrics is not None and record.metrics.macro_f1_definition:
+            definitions["macro_f1"] = record.metrics.macro_f1_definition
             break
     out_cells = []
     for cell in cells.values():
@@ -244,12 +244,12 @@ def parse_baseline(document: Any, where: str) -> Side:
         first = exc.errors()[0]
         loc = ".".join(map(str, first["loc"]))
         raise HarnessError(f"{where}: invalid baseline file: {loc}: {first['msg']}") from None
-    cells: dict[tuple[str, str], Cell] = {}
+    cells: dict[tuple[str, str], SeedRuns] = {}
     for entry in parsed.cells:
         key = (entry.task, entry.model)
         if key in cells:
             raise HarnessError(f"{where}: invalid baseline file: cell {entry.task} / {entry.model} appears twice")
-        cell = cells[key] = Cell(*key)
+        cell = cells[key] = SeedRuns(*key)
         for seed in entry.seeds:
             if seed.seed in cell.seeds:
                 raise HarnessError(f"{where}: invalid baseline file: {cell.name} has seed {seed.seed} twice")
@@ -282,7 +282,7 @@ def read_baseline(path: str | Path) -> Side:
 # --------------------------------------------------------------------------- comparison sides
 def load_side(source: Any, name: str = "side") -> Side:
     """A comparison side from a results folder, a baseline file, a list of result records, a
-    mapping {(task, model): Cell}, or a Side (returned as is)."""
+    mapping {(task, model): SeedRuns}, or a Side (returned as is)."""
     if isinstance(source, Side):
         return source
     if isinstance(source, (str, Path)):
@@ -300,12 +300,13 @@ def load_side(source: Any, name: str = "side") -> Side:
     if isinstance(source, Mapping):
         cells = {}
         for key, cell in source.items():
-            if not isinstance(cell, Cell):
-                raise TypeError(f"{name}: expected a mapping of (task, model) to Cell, got {type(cell).__name__}")
+            if not isinstance(cell, SeedRuns):
+                raise TypeError(f"{name}: expected a mapping of (task, model) to SeedRuns, got {type(cell).__name__}")
             cells[(cell.task, cell.model)] = cell
         return Side(source=f"<{name} cells>", kind="records", cells=dict(sorted(cells.items())))
-    if isinstance(source, Iterable):
-        cells, failed = cells_from_records(list(source))
+    if isinstance(source, Iterable):  # result records: typed, or their JSON (validated like a file's)
+        records = [r if isinstance(r, ResultRecord) else ResultRecord.model_validate(upgrade(r)) for r in source]
+        cells, failed = cells_from_records(records)
         return Side(source=f"<{name} records>", kind="records", cells=cells, failed=failed)
     raise TypeError(f"{name}: cannot compare a {type(source).__name__}; give a path, records, cells or a Side")
 

@@ -10,14 +10,14 @@ the whole-data fingerprint decides instead. The references and label lists must 
 """
 from __future__ import annotations
 
-from harness.metrics import metric_names
-
 import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from harness.errors import HarnessError
+from harness.metrics import metric_names
+from harness.records.schema import ResultRecord
 
 TEST_METRICS = metric_names()
 
@@ -29,27 +29,21 @@ class RecordGroup:
 
     task: str
     model: str
-    completed: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    completed: list[ResultRecord] = field(default_factory=list)
+    failed: list[ResultRecord] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return f"{self.task} / {self.model}"
 
 
-def is_scored(record: dict[str, Any]) -> bool:
-    """A record that counts: completed, with test metrics."""
-    test = ((record.get("metrics") or {}).get("test")) or {}
-    return record.get("status") == "completed" and all(test.get(m) is not None for m in TEST_METRICS)
-
-
-def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], RecordGroup]:
-    """Records grouped by (task, model), each group's records sorted by seed; sorted keys."""
+def group_records(records: Iterable[ResultRecord]) -> dict[tuple[str, str], RecordGroup]:
+    """Records grouped by (task, model), each group's records sorted by seed; sorted keys.
+    `completed` holds the records that count (`ResultRecord.completed`), `failed` the rest."""
     groups: dict[tuple[str, str], RecordGroup] = {}
-    for record in sorted(records, key=lambda r: (str(r["task"]), str(r["model"]), int(r["seed"]))):
-        key = (str(record["task"]), str(record["model"]))
-        group = groups.setdefault(key, RecordGroup(*key))
-        (group.completed if is_scored(record) else group.failed).append(record)
+    for record in sorted(records, key=lambda r: (r.task, r.model, r.seed)):
+        group = groups.setdefault((record.task, record.model), RecordGroup(record.task, record.model))
+        (group.completed if record.completed else group.failed).append(record)
     return dict(sorted(groups.items()))
 
 
@@ -93,7 +87,9 @@ class SeedRun:
 
 
 @dataclass
-class Cell:
+class SeedRuns:
+    """One task x model's completed seeds, as a paired comparison reads them."""
+
     task: str
     model: str
     seeds: dict[int, SeedRun] = field(default_factory=dict)
@@ -103,29 +99,27 @@ class Cell:
         return f"{self.task} / {self.model}"
 
 
-def record_fingerprint(record: dict[str, Any]) -> str | None:
-    task_config = (record.get("config") or {}).get("task") or {}
-    return task_config.get("data_fingerprint") or (record.get("provenance") or {}).get("data_fingerprint")
+def record_fingerprint(record: ResultRecord) -> str | None:
+    return record.config.data_fingerprint or record.provenance.data_fingerprint
 
 
-def seed_run(record: dict[str, Any]) -> SeedRun:
+def seed_run(record: ResultRecord) -> SeedRun:
     """The typed run of a completed record; an error when its test predictions are missing."""
-    where = f"{record['task']} / {record['model']} / seed {record['seed']}"
-    predictions = (record.get("predictions") or {}).get("test")
-    references = (record.get("references") or {}).get("test")
+    predictions = (record.predictions or {}).get("test")
+    references = (record.references or {}).get("test")
     if predictions is None or references is None:
-        raise HarnessError(f"{where}: completed record without test predictions and references")
+        raise HarnessError(f"{record.where}: completed record without test predictions and references")
     return SeedRun(
-        seed=int(record["seed"]),
+        seed=record.seed,
         predictions=_ids(predictions),
         references=_ids(references),
-        labels=list(record.get("labels") or []),
+        labels=list(record.labels),
         data_fingerprint=record_fingerprint(record),
-        config_hash=str(record.get("config_hash", "")),
-        provenance=dict(record.get("provenance") or {}),
-        metrics=dict(((record.get("metrics") or {}).get("test")) or {}),
-        config=dict(record.get("config") or {}),
-        kind=str(record.get("kind") or "final"),
+        config_hash=record.config_hash,
+        provenance=record.provenance.as_json(),
+        metrics=record.test.as_json(),
+        config=record.config.as_json(),
+        kind=str(record.kind),
     )
 
 
@@ -137,27 +131,26 @@ def _ids(values) -> list[int]:
     return list(map(int, values))
 
 
-def cells_from_records(records: Iterable[dict[str, Any]]) -> tuple[dict[tuple[str, str], Cell], list[tuple[str, str, int]]]:
-    """Group completed records into cells; return the cells and the (task, model, seed) of failed ones."""
-    cells: dict[tuple[str, str], Cell] = {}
+def cells_from_records(records: Iterable[ResultRecord]) -> tuple[dict[tuple[str, str], SeedRuns], list[tuple[str, str, int]]]:
+    """Group completed records into cells; return the cells and the (task, model, seed) of the rest."""
+    cells: dict[tuple[str, str], SeedRuns] = {}
     failed: list[tuple[str, str, int]] = []
     shared: dict[str, list[list[int]]] = {}  # task -> its distinct test reference lists, shared by the runs
     for record in records:
-        key = (str(record["task"]), str(record["model"]))
-        seed = int(record["seed"])
-        if record.get("status") != "completed":
-            failed.append((*key, seed))
+        key = (record.task, record.model)
+        if not record.completed:
+            failed.append((*key, record.seed))
             continue
-        cell = cells.setdefault(key, Cell(*key))
-        if seed in cell.seeds:
-            raise HarnessError(f"{cell.name}: two records for seed {seed}")
+        cell = cells.setdefault(key, SeedRuns(*key))
+        if record.seed in cell.seeds:
+            raise HarnessError(f"{cell.name}: two records for seed {record.seed}")
         run = seed_run(record)
         same = next((refs for refs in shared.setdefault(key[0], []) if refs == run.references), None)
         if same is None:
             shared[key[0]].append(run.references)
         else:  # one list for every run of a test set: 2 x 2,100 runs of 5,000 rows are 160 MB less
             run = dataclasses.replace(run, references=same)
-        cell.seeds[seed] = run
+        cell.seeds[record.seed] = run
     return dict(sorted(cells.items())), sorted(failed)
 
 

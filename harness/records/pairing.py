@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from harness.errors import HarnessError
 from harness.records.baselines import Side
-from harness.records.grouping import Cell, SeedRun, test_set_problem
+from harness.records.grouping import SeedRuns, SeedRun, test_set_problem
 from harness.spec.common import suggest
 
 # keys that differ by design between the seeds of a cell, or are output options (plots, save_model)
@@ -23,7 +23,7 @@ _IGNORED_PREFIXES = ("options.",)
 
 @dataclass
 class PairedCells:
-    plans: list[tuple[Cell, Cell, list[int]]]  # (candidate cell, baseline cell, common seeds)
+    plans: list[tuple[SeedRuns, SeedRuns, list[int]]]  # (candidate cell, baseline cell, common seeds)
     notes: list[str] = field(default_factory=list)
     only: dict[str, list[str]] = field(default_factory=dict)  # side -> "task / model" it alone has
     config_changes: dict[tuple[str, str], dict[str, list[Any]]] = field(default_factory=dict)

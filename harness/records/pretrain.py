@@ -7,33 +7,30 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, read_bytes
+from harness.records.schema import RecordStatus, _Part
 
 PRETRAIN_SCHEMA_VERSION = 1
 RECORD_FILE = "pretrain.json"
 MODEL_FOLDER = "model"
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class MaskedLMLoss(_Open):
+class MaskedLMLoss(_Part):
     loss: float
     perplexity: float
 
 
-class PretrainRecord(_Open):
+class PretrainRecord(_Part):
     """One pretraining artifact: what was trained, on what, how well and how fast."""
 
     schema_version: Literal[1]
     kind: Literal["pretrain"] = "pretrain"
     model: str  # the model spec's name
     key: str  # hash of source identity + corpus fingerprint + pretraining recipe (with its seed) + tokenizer
-    status: Literal["completed", "failed"]
+    status: RecordStatus
     error: str | None = None
     source: dict[str, Any]  # the source's identity (ModelIdentity.as_config) and init
     pretrain: dict[str, Any]  # the recipe (PretrainSpec without the corpus block)
@@ -48,17 +45,25 @@ class PretrainRecord(_Open):
     resumed_from_step: int | None = None
     provenance: dict[str, Any]
 
+    @property
+    def completed(self) -> bool:
+        return self.status is RecordStatus.COMPLETED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": PRETRAIN_SCHEMA_VERSION, **self.as_json()}
+
 
 def artifact_dir(results: str | Path, model: str, key: str) -> Path:
     return Path(results) / "pretrain" / f"{model}-{key}"
 
 
-def write_pretrain_record(folder: Path, record: dict[str, Any]) -> None:
-    PretrainRecord.model_validate(record)
-    atomic_write_text(folder / RECORD_FILE, json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+def write_pretrain_record(folder: Path, record: PretrainRecord) -> None:
+    data = record.to_json()
+    PretrainRecord.model_validate(data)
+    atomic_write_text(folder / RECORD_FILE, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-def read_pretrain_record(path: str | Path) -> dict[str, Any]:
+def read_pretrain_record(path: str | Path) -> PretrainRecord:
     """The validating reader: untrusted bytes from disk become a record or a one-line error."""
     path = Path(path)
     try:
@@ -69,19 +74,18 @@ def read_pretrain_record(path: str | Path) -> dict[str, Any]:
     if version != PRETRAIN_SCHEMA_VERSION:
         raise HarnessError(f"{path}: pretraining schema_version {version!r} is not supported (this harness reads 1)")
     try:
-        PretrainRecord.model_validate(record)
+        return PretrainRecord.model_validate(record)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise HarnessError(f"{path}: invalid pretraining record: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    return record
 
 
-def load_pretrain_records(results: str | Path) -> Iterator[dict[str, Any]]:
+def load_pretrain_records(results: str | Path) -> Iterator[PretrainRecord]:
     """Every readable completed artifact record under RESULTS/pretrain/ (unreadable ones skipped)."""
     for path in sorted(Path(results).glob(f"pretrain/*/{RECORD_FILE}")):
         try:
             record = read_pretrain_record(path)
         except HarnessError:
             continue
-        if record["status"] == "completed":
+        if record.completed:
             yield record

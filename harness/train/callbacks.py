@@ -2,8 +2,10 @@
 memory, the counting Trainer (NaN stop, fast evaluation), and the checkpoint state."""
 from __future__ import annotations
 
+import functools
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,27 @@ class NaNLossError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- callbacks
+@dataclass(frozen=True)
+class FastEval:
+    """What the counting Trainer evaluates through `predict`: the validation split (with
+    `length`), its collator, the evaluation batch (EvalBatch), the precision and the sort."""
+
+    dataset: Any
+    collator: Any
+    batch: Any
+    precision: str
+    sort: bool
+
+
 def _make_callbacks():
-    from transformers import Trainer, TrainerCallback
+    """The step meter, the early stopping and the counting Trainer classes (transformers is
+    imported when they are first asked for, not with this module)."""
+    return _step_meter(), _best_state(), _counting_trainer()
+
+
+@functools.cache
+def _step_meter():
+    from transformers import TrainerCallback
 
     class StepMeter(TrainerCallback):
         """Wall time of optimizer steps only (forward, backward, clip, update): evaluation,
@@ -41,6 +62,13 @@ def _make_callbacks():
             synchronize()
             self.seconds += time.perf_counter() - self._start
             self.steps += 1
+
+    return StepMeter
+
+
+@functools.cache
+def _best_state():
+    from transformers import TrainerCallback
 
     class BestState(TrainerCallback):
         """Early stopping with patience on the validation `selection_metric` (its direction from
@@ -101,15 +129,22 @@ def _make_callbacks():
             if self.best_state is not None:
                 model.load_state_dict(self.best_state)
 
+    return BestState
+
+
+@functools.cache
+def _counting_trainer():
+    from transformers import Trainer
+
     class CountingTrainer(Trainer):
         """Trainer that counts the samples and real / padded tokens of every training batch,
         stops on a NaN or infinite loss, and evaluates through `predict` (length-sorted batches,
         the same inference path that scores the splits at the end)."""
 
-        meter: StepMeter
-        best: BestState | None = None
-        fast_eval: dict[str, Any] | None = None  # dataset (with `length`), collator, batch (EvalBatch), precision, sort
-        nan_step: int | None = None
+        def __init__(self, *args, meter, best=None, fast_eval: FastEval | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.meter, self.best, self.fast_eval = meter, best, fast_eval
+            self.nan_step: int | None = None
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
             if eval_dataset is not None or self.fast_eval is None:
@@ -117,8 +152,8 @@ def _make_callbacks():
             from harness.train.scoring import validation_loss
 
             fast = self.fast_eval
-            out = fast["batch"].predict(self.model, fast["dataset"], fast["collator"], fast["precision"], fast["sort"])
-            references = np.asarray(fast["dataset"]["labels"])
+            out = fast.batch.predict(self.model, fast.dataset, fast.collator, fast.precision, fast.sort)
+            references = np.asarray(fast.dataset["labels"])
             loss = validation_loss(out["logits"], references.tolist())
             metrics = {f"{metric_key_prefix}_loss": loss}
             for key, value in summary_metrics(references.tolist(), out["logits"].argmax(-1).tolist()).items():
@@ -144,7 +179,7 @@ def _make_callbacks():
                 raise NaNLossError(f"training loss is {float(loss)} at step {self.state.global_step}")
             return loss
 
-    return StepMeter, BestState, CountingTrainer
+    return CountingTrainer
 
 
 def _save_state_callback():

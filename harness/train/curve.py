@@ -25,23 +25,23 @@ def curve_every(total_steps: int, points: int) -> int | None:
     return max(1, total_steps // points)
 
 
-def score_validation(fast: dict[str, Any]) -> dict[str, float]:
+def score_validation(fast, model) -> dict[str, float]:
     """The validation loss and every registered metric of the model as it is now, through the
-    fast path (`fast`: CountingTrainer.fast_eval's dataset, collator, batch, precision, sort)."""
+    fast path (`fast`: the trainer's FastEval: dataset, collator, batch, precision, sort)."""
     from harness.train.scoring import validation_loss
 
-    out = fast["batch"].predict(fast["model"], fast["dataset"], fast["collator"], fast["precision"], fast["sort"])
-    references = np.asarray(fast["dataset"]["labels"]).tolist()
+    out = fast.batch.predict(model, fast.dataset, fast.collator, fast.precision, fast.sort)
+    references = np.asarray(fast.dataset["labels"]).tolist()
     scores = {"validation_loss": validation_loss(out["logits"], references)}
     for key, value in summary_metrics(references, out["logits"].argmax(-1).tolist()).items():
         scores[f"validation_{key}"] = value
     return scores
 
 
-def validation_curve_callback(points: int):
-    """A TrainerCallback that scores the validation split every `curve_every(max_steps, points)`
-    steps; None when `points` is 0 (per evaluation only). `attach_curve` hands it the trainer's
-    fast path once the trainer is built."""
+def validation_curve_callback(points: int, fast):
+    """A TrainerCallback that scores the validation split through `fast` (the trainer's FastEval)
+    every `curve_every(max_steps, points)` steps, keeping the points it scored; None when
+    `points` is 0 (per evaluation only)."""
     if points <= 0:
         return None
     from transformers import TrainerCallback
@@ -50,39 +50,23 @@ def validation_curve_callback(points: int):
         def __init__(self):
             self.points: list[dict[str, Any]] = []
             self.every: int | None = None
-            self.fast: dict[str, Any] | None = None
-
-        def attach(self, fast: dict[str, Any]) -> None:
-            self.fast = fast
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.every = curve_every(int(state.max_steps or 0), points)
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            if self.every is None or self.fast is None or state.global_step % self.every:
+            if self.every is None or state.global_step % self.every:
                 return
-            scores = score_validation({**self.fast, "model": model})
+            scores = score_validation(fast, model)
             self.points.append({"step": int(state.global_step), "epoch": round(float(state.epoch or 0.0), 4), **scores})
 
     return ValidationCurve()
 
 
-def attach_curve(trainer) -> None:
-    """Hand the trainer's fast inference path to its curve callback, if it has one."""
-    curve = _curve(trainer)
-    if curve is not None:
-        curve.attach(trainer.fast_eval)
-
-
-def _curve(trainer):
-    return next((c for c in trainer.callback_handler.callbacks if type(c).__name__ == "ValidationCurve"), None)
-
-
-def curve_of(trainer, history: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def curve_of(curve, history: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     """The record's `training.validation_curve`: the curve's points and the selection evaluations
     (`history`, marked `selection: true`) by step; at a step with both, the selection's entry (the
-    same weights). None when the curve was off."""
-    curve = _curve(trainer)
+    same weights). None when the curve was off (`curve` None)."""
     if curve is None:
         return None
     keys = ("validation_loss", *(f"validation_{name}" for name in metric_names()))

@@ -15,7 +15,9 @@ import numpy as np
 from harness.data.encoding import encode_split, subset, test_fingerprint
 from harness.device import reset_peak_memory
 from harness.planning.labels import Alignment
-from harness.train.finetune import CellRun, _scores, _throughput
+from harness.records.schema import DataSummary
+from harness.train.finetune import CellRun
+from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import count_parameters, load_tokenizer
 from harness.train.scoring import EvalBatch, latency
 
@@ -56,8 +58,8 @@ def _mapped(prediction: dict[str, Any], alignment: Alignment) -> dict[str, Any]:
     return {**prediction, "logits": task_scores(prediction["logits"], alignment)}
 
 
-def evaluate_cell(run: CellRun, alignment: Alignment) -> dict[str, Any]:
-    """Score the checkpoint on the whole validation and test splits; returns the record's body."""
+def evaluate_cell(run: CellRun, alignment: Alignment) -> CellResult:
+    """Score the checkpoint on the whole validation and test splits; returns what it measured."""
     from transformers import DataCollatorWithPadding
     from transformers.utils import logging as hf_logging
 
@@ -80,25 +82,23 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> dict[str, Any]:
     val, test = (eval_batch.predict(model, encoded[name], collator, run.precision, recipe.sort_inference_by_length)
                  for name in ("validation", "test"))
     timed_one = latency(model, encoded["test"], collator, run.precision, run.device.name)
-    if eval_batch.fallback:
-        run.fallbacks.append(eval_batch.fallback)
-    scored = _scores(run, encoded, _mapped(val, alignment), _mapped(test, alignment))
+    scored = score_splits(spec.labels, run.seed, encoded, _mapped(val, alignment), _mapped(test, alignment))
     nothing_trained = SimpleNamespace(seconds=0.0, real_tokens=0, padded_tokens=0, samples=0)
-    throughput = _throughput(nothing_trained, scored.pop("timed"), scored.pop("n_timed"), count_parameters(model),
-                             run.precision, model.config.to_dict(), {"eval_batch_size": eval_batch.size})
-    throughput["definition"] = ("nothing trained (evaluated as published); eval: the test split after one warm-up "
-                                "batch; tokens/s counts real (non-padding) tokens; eval MFU = forward FLOPs per token "
-                                "(per family, harness.train.flops) x real tokens/s / peak FLOP/s")
-    if timed_one:
-        throughput["latency"] = timed_one
-    return {
-        "labels": list(spec.labels),
-        **scored,
-        "test_fingerprint": test_fingerprint(splits["test"], spec),
-        "alignment": alignment.as_record(),
-        "evaluation": EVALUATION_FACTS,
-        "data": {"max_length": recipe.max_length, "truncation_side": recipe.truncation_side, "truncated": truncated,
-                 "rows": {name: len(ds) for name, ds in encoded.items()},
-                 **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {})},
-        "throughput": throughput,
-    }
+    throughput = cell_throughput(
+        nothing_trained, scored, count_parameters(model), run.precision, model.config.to_dict(),
+        {"eval_batch_size": eval_batch.size}, latency=timed_one,
+        definition=("nothing trained (evaluated as published); eval: the test split after one warm-up batch; "
+                    "tokens/s counts real (non-padding) tokens; eval MFU = forward FLOPs per token (per family, "
+                    "harness.train.flops) x real tokens/s / peak FLOP/s"))
+    return CellResult(
+        labels=list(spec.labels), metrics=scored.metrics, predictions=scored.predictions,
+        references=scored.references, probabilities=scored.probabilities,
+        test_fingerprint=test_fingerprint(splits["test"], spec),
+        alignment=alignment.as_record(), evaluation=EVALUATION_FACTS,
+        data=DataSummary.model_validate({
+            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side, "truncated": truncated,
+            "rows": {name: len(ds) for name, ds in encoded.items()},
+            **({"dropped_empty": dict(run.data.dropped_empty)} if spec.drop_empty else {})}),
+        throughput=throughput,
+        fallbacks=[eval_batch.fallback] if eval_batch.fallback else [],
+    )

@@ -20,13 +20,13 @@ def calibration_rows(groups) -> list[dict[str, Any]]:
     for (task, model), group in groups.items():
         if not group.completed:
             continue
-        blocks = [r["metrics"]["test"].get("calibration") for r in group.completed]
-        have = [b for b in blocks if isinstance(b, dict) and b.get("ece") is not None and b.get("brier") is not None]
+        blocks = [r.test.calibration for r in group.completed]
+        have = [b for b in blocks if b is not None and b.ece is not None and b.brier is not None]
         rows.append({
             "task": task, "model": model, "seeds": len(have), "not_recorded": len(blocks) - len(have),
-            "ece": sum(b["ece"] for b in have) / len(have) if have else None,
-            "brier": sum(b["brier"] for b in have) / len(have) if have else None,
-            "bins": have[0]["bins"] if have else None,
+            "ece": sum(b.ece for b in have) / len(have) if have else None,
+            "brier": sum(b.brier for b in have) / len(have) if have else None,
+            "bins": have[0].bins if have else None,
         })
     return rows
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, read_json
+from harness.records.schema import RecordStatus, ResultRecord, TestMetrics
 from harness.views.text import md_code, md_escape
 
 CARD_NAME = "README.md"
@@ -88,104 +89,104 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * float(value), 2)
 
 
-def model_card(record: dict[str, Any], repo_id: str | None = None):
+def model_card(record: ResultRecord, repo_id: str | None = None):
     """A huggingface_hub ModelCard for a completed record whose cell saved its model."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    if record.get("status") != "completed":
-        raise HarnessError(f"{record.get('task')} / {record.get('model')} / seed {record.get('seed')}: no card for a failed cell")
-    config = record.get("config") or {}
-    model = config.get("model") or {}
-    task_spec = (config.get("task") or {}).get("spec") or {}
+    if record.status is not RecordStatus.COMPLETED:
+        raise HarnessError(f"{record.where}: no card for a failed cell")
+    model = record.config.model
+    task_spec = record.config.task_spec
     hub = task_spec.get("hub") or {}
-    test = record["metrics"]["test"]
-    bootstrap = test.get("bootstrap") or {}
-    provenance = record.get("provenance") or {}
+    test = record.test
+    bootstrap = test.bootstrap
+    provenance = record.provenance
     base = _hub_id(model.get("source")) if model.get("init", "pretrained") == "pretrained" else None
-    name = repo_id.split("/")[-1] if repo_id else f"{record['model']}-{record['task']}-seed-{record['seed']}"
-    results = _eval_results(record, hub, test, bootstrap)
+    name = repo_id.split("/")[-1] if repo_id else f"{record.model}-{record.task}-seed-{record.seed}"
+    results = _eval_results(record, hub, test)
     language = task_spec.get("language")
     data = ModelCardData(
         model_name=name, base_model=base, language=[language] if language else None, library_name="transformers",
-        pipeline_tag="text-classification", tags=["text-classification", "harness", f"harness-task-{record['task']}"],
+        pipeline_tag="text-classification", tags=["text-classification", "harness", f"harness-task-{record.task}"],
         eval_results=results, metrics=sorted({HUB_METRIC.get(m, m) for m in metric_names()}),
     )
-    labels = record.get("labels") or []
+    labels = record.labels
     text_columns = task_spec.get("text") or ["text"]
     example = json.dumps({"text": "...", "text_pair": "..."} if len(text_columns) == 2 else "...")
     metrics_rows = [
-        {"name": METRIC_NAMES[m], "value": f"{_pct(test[m]):.2f}",
-         "low": _fmt((bootstrap.get(m) or {}).get("low")), "high": _fmt((bootstrap.get(m) or {}).get("high"))}
-        for m in metric_names() if m in test
+        {"name": METRIC_NAMES[m], "value": f"{_pct(test.score(m)):.2f}",
+         "low": _fmt(test.interval(m).low), "high": _fmt(test.interval(m).high)}
+        for m in metric_names() if test.score(m) is not None
     ]
     init = model.get("init", "pretrained")
-    training = record.get("training") or {}
-    data_block = record.get("data") or {}
-    description = str(data_block.get("task_description") or task_spec.get("description") or "").rstrip(".")
+    training = record.training
+    description = str((record.data.task_description if record.data else None)
+                      or task_spec.get("description") or "").rstrip(".")
     return ModelCard.from_template(
         data,
         template_str=TEMPLATE,
         title=name,
         summary=(
-            f"`{record['model']}` fine-tuned on the `{record['task']}` text-classification task by "
-            f"[{PROJECT}]({PROJECT_URL}) (seed {record['seed']})."
+            f"`{record.model}` fine-tuned on the `{record.task}` text-classification task by "
+            f"[{PROJECT}]({PROJECT_URL}) (seed {record.seed})."
             + (" Trained from randomly initialised weights (a from-scratch baseline)." if init == "scratch" else "")
         ),
-        task=record["task"], task_description=f" ({md_escape(description)})" if description else "",
+        task=record.task, task_description=f" ({md_escape(description)})" if description else "",
         project=PROJECT, project_url=PROJECT_URL, data_rows=_data_rows(record),
         input="a text pair (" + " / ".join(text_columns) + ")" if len(text_columns) == 2 else "single text",
         labels=", ".join(f"{i}: {md_code(label)}" for i, label in enumerate(labels)),
         base=(f"[{base}](https://huggingface.co/{base})" if base else f"`{model.get('source')}`")
         + (f" (revision `{model.get('revision')}`)" if model.get("revision") else "")
         + (", architecture only (random initialisation)" if init == "scratch" else ""),
-        seed=record["seed"], precision=provenance.get("precision", "n/a"),
-        steps=training.get("steps", "n/a"), best_step=training.get("best_step", "n/a"),
-        harness_version=provenance.get("harness", "n/a"),
-        commit=f" (commit `{provenance['git_commit']}`)" if provenance.get("git_commit") else "",
-        n_test=test.get("n", "n/a"),
-        ci_method=f"{bootstrap.get('method', 'n/a')}, {bootstrap.get('resamples', 'n/a')} resamples",
+        seed=record.seed, precision=provenance.precision or "n/a",
+        steps=training.steps if training else "n/a",
+        best_step=training.best_step if training and training.best_step is not None else "n/a",
+        harness_version=provenance.harness or "n/a",
+        commit=f" (commit `{provenance.git_commit}`)" if provenance.git_commit else "",
+        n_test=test.n,
+        ci_method=f"{bootstrap.method}, {bootstrap.resamples} resamples" if bootstrap else "n/a, n/a resamples",
         metrics=metrics_rows,
-        recipe=sorted((config.get("recipe") or {}).items()),
-        usage_path=repo_id or record.get("saved_model") or f"{record['task']}/{record['model']}/model-seed-{record['seed']}",
+        recipe=sorted(record.config.recipe.items()),
+        usage_path=repo_id or record.saved_model or f"{record.task}/{record.model}/model-seed-{record.seed}",
         example=example,
         cli_example='"first text" "second text"' if len(text_columns) == 2 else '"a text"',
     )
 
 
-def _data_rows(record: dict[str, Any]) -> list[str]:
+def _data_rows(record: ResultRecord) -> list[str]:
     """Where each split came from, its rows and fingerprint: the data provenance of the record."""
-    provenance = record.get("provenance") or {}
-    data = record.get("data") or {}
-    rows = data.get("rows") or {}
+    provenance, data = record.provenance, record.data
+    rows = data.rows if data else {}
     out = []
-    for split, source in (provenance.get("data_files") or {}).items():
+    files = provenance.value("data_files")
+    for split, source in (files.items() if isinstance(files, dict) else ()):
         count = f"{rows[split]} rows" if split in rows else "rows n/a"
-        cut = (data.get("truncated") or {}).get(split)
-        out.append(f"**{split}:** {count} from `{source}`" + (f"; {cut} cut at {data.get('max_length')} tokens" if cut else ""))
-    if provenance.get("data_fingerprint"):
-        out.append(f"**data fingerprint:** `{provenance['data_fingerprint']}` (the rows and labels read, as `harness tasks show` prints it)")
-    dropped = {k: v for k, v in (data.get("dropped_empty") or {}).items() if v}
+        cut = data.truncated.get(split) if data else None
+        out.append(f"**{split}:** {count} from `{source}`" + (f"; {cut} cut at {data.max_length} tokens" if cut else ""))
+    if provenance.data_fingerprint:
+        out.append(f"**data fingerprint:** `{provenance.data_fingerprint}` (the rows and labels read, as `harness tasks show` prints it)")
+    dropped = {k: v for k, v in ((data.dropped_empty if data else None) or {}).items() if v}
     if dropped:
         out.append("**rows dropped (empty text):** " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
     return out or ["not recorded"]
 
 
-def _eval_results(record: dict[str, Any], hub: dict[str, Any], test: dict[str, Any], bootstrap: dict[str, Any]):
+def _eval_results(record: ResultRecord, hub: dict[str, Any], test: TestMetrics):
     """The model-index entries: every registered test metric in percent, its CI as `args`."""
     from huggingface_hub import EvalResult
 
-    ci_args = {"confidence": bootstrap.get("confidence", 0.95), "method": bootstrap.get("method"),
-               "resamples": bootstrap.get("resamples"), "unit": "percent"}
+    bootstrap = test.bootstrap
+    ci_args = {"confidence": bootstrap.confidence if bootstrap else 0.95, "method": bootstrap.method if bootstrap else None,
+               "resamples": bootstrap.resamples if bootstrap else None, "unit": "percent"}
     return [
         EvalResult(
             task_type="text-classification", task_name="Text classification",
-            dataset_type=hub.get("path") or record["task"], dataset_name=record["task"],
+            dataset_type=hub.get("path") or record.task, dataset_name=record.task,
             dataset_config=hub.get("name"), dataset_split="test", dataset_revision=hub.get("revision"),
             metric_type=HUB_METRIC.get(metric, metric), metric_name=METRIC_NAMES[metric],
-            metric_value=_pct(test[metric]),
+            metric_value=_pct(test.score(metric)),
             metric_config="macro" if metric == "macro_f1" else None,
-            metric_args={**ci_args, "ci_low": _pct((bootstrap.get(metric) or {}).get("low")),
-                         "ci_high": _pct((bootstrap.get(metric) or {}).get("high"))},
+            metric_args={**ci_args, "ci_low": _pct(test.interval(metric).low), "ci_high": _pct(test.interval(metric).high)},
         )
         for metric in metric_names()
     ]
@@ -195,18 +196,18 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * float(value):.2f}"
 
 
-def write_model_card(record: dict[str, Any], folder: str | Path) -> Path:
+def write_model_card(record: ResultRecord, folder: str | Path) -> Path:
     """Write `README.md` (the model card) into a saved model folder, atomically."""
     path = Path(folder) / CARD_NAME
     atomic_write_text(path, str(model_card(record)))
     return path
 
 
-def write_saved_model_card(record: dict[str, Any], log=print) -> Path | None:
+def write_saved_model_card(record: ResultRecord, log=print) -> Path | None:
     """The runner's call once a cell's record is written: the card is a view of the record, so
     if it cannot be written the record and the saved model stay and the grid goes on."""
     try:
-        return write_model_card(record, Path(record["saved_model"]))
+        return write_model_card(record, Path(record.saved_model))
     except Exception as exc:  # noqa: BLE001
         log(f"      model card not written: {type(exc).__name__}: {exc}")
         return None
@@ -244,7 +245,7 @@ def push_model(folder: Path, repo_id: str, private: bool = False, revision: str 
     return str(url)
 
 
-def _saved_record(folder: Path) -> dict[str, Any] | None:
+def _saved_record(folder: Path) -> ResultRecord | None:
     """The result record of the cell that saved this model folder, when it is still beside it."""
     from harness.records.store import read_record
 
@@ -255,5 +256,5 @@ def _saved_record(folder: Path) -> dict[str, Any] | None:
         record = read_record(folder.parent / f"seed-{seed}.json")
     except (OSError, ValueError, KeyError, TypeError, HarnessError):
         return None
-    return record if record.get("saved_model") and Path(record["saved_model"]).name == folder.name else None
+    return record if record.saved_model and Path(record.saved_model).name == folder.name else None
 

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 from harness.records.baselines import load_side
 from harness.errors import HarnessError, check_number
-from harness.records.grouping import Cell, n_labels
+from harness.records.grouping import SeedRuns, n_labels
 from harness.records.pairing import filter_sides, pair_cells
 from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, examples_needed, format_p
 
@@ -153,31 +153,9 @@ class ComparisonResult:
 
     @property
     def method(self) -> str:
-        n = sorted({c.n_examples for c in self.comparisons})
-        n_text = ", ".join(str(x) for x in n) if n else "0"
-        return (
-            f"{SIGNIFICANCE_METHOD} over seeds and test examples ({n_text} test examples per task): the delta is the "
-            f"mean over paired seeds (paired by seed number; unpaired seeds are ignored) of candidate minus baseline "
-            f"on the same test examples. Its variance counts both sources of noise, seeds x test examples as a "
-            f"crossed random-effects design: the test-example term from {self.resamples} bootstrap resamples of the "
-            f"test examples (seed {self.seed}) shared by every seed pair, the seed term from the spread of the "
-            f"per-pair deltas (less the example noise it already holds, floored at 0); p and the {self.ci_label} "
-            f"come from a t distribution with Satterthwaite's degrees of freedom (about seeds - 1 when seed variance "
-            f"dominates). With one seed pair, training variance is not accounted for; checkpoints evaluated as "
-            f"published on both sides (§) have fixed weights and no training variance, so the test-example term is "
-            f"the whole variance. Values and deltas are in points "
-            f"(metric x 100). Regressed: {self.rule}. Improved: p < {_num(self.alpha)} and delta > 0, with no minimum "
-            f"size. Unchanged: anything else, including significant drops within the {_num(self.max_drop)}-point "
-            f"tolerance. Detectable drop: the larger of the tolerance and the drop this test would flag with "
-            f"{POWER:.0%} probability given the variance seen here ((t(1-alpha/2) + t({POWER:g})) x standard error); "
-            f"a smaller true drop can pass unnoticed; a detectable drop larger than the baseline's score is stated as "
-            f"not detectable at this test size, with the test size that would detect a drop of the tolerance (at "
-            f"least 1 point) if the seed variance stays as seen. Intervals are cut at the metric's range. Each comparison is tested on its own at alpha "
-            f"{_num(self.alpha)} (no correction for the {len(self.comparisons)} comparison(s)). Macro-F1: the "
-            f"unweighted mean of per-class F1 over the classes present in the references or predictions "
-            f"(scikit-learn's default). MCC: scikit-learn's matthews_corrcoef (multiclass R_K, -1..1), in points "
-            f"like the others."
-        )
+        from harness.views.compare_table import method_text
+
+        return method_text(self)
 
     # -- renderings
     def to_dict(self) -> dict[str, Any]:
@@ -282,7 +260,7 @@ def compare(
     """Compare every task x model x metric the candidate and the baseline both have.
 
     Each side: a results folder or baseline file path, a list of result records, a mapping
-    {(task, model): Cell}, or a Side. `tasks` / `models` keep only those cells (a model name also
+    {(task, model): SeedRuns}, or a Side. `tasks` / `models` keep only those cells (a model name also
     selects its variants, model@NAME). Cells only one side has are listed in the notes and
     `result.only`; with `require_all` they are an error. Raises HarnessError when cells both sides
     have cannot be compared (no common seeds, different test sets), listing every problem.
@@ -349,11 +327,11 @@ def _names(value: Sequence[str] | str | None) -> list[str] | None:
     return [item.strip() for item in items if item.strip()] or None
 
 
-def _evaluated(cand: Cell, base: Cell, common: list[int]) -> bool:
+def _evaluated(cand: SeedRuns, base: SeedRuns, common: list[int]) -> bool:
     return all(side.seeds[s].kind == "evaluation" for side in (cand, base) for s in common)
 
 
-def _comparison(cell: Cell, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
+def _comparison(cell: SeedRuns, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
                 changes: dict[str, list[Any]], evaluated: bool = False) -> Comparison:
     """Points, with the interval and the detectable drop stated within the metric's range: the
     candidate cannot score below `low` or above `high`, so neither can the delta go past them."""

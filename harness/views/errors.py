@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.records.schema import RecordKind, ResultRecord
 
 SORTS = ("confidence", "gold", "wrong", "row")  # --sort: what comes first (see `sort_rows`)
 NOT_RECORDED = "not recorded for this record (written before probabilities were kept)"
@@ -155,18 +156,18 @@ def sort_rows(rows: list[ErrorRow], sort: str) -> list[ErrorRow]:
     return sorted(rows, key=keys[sort])
 
 
-def model_errors(model: str, records: list[dict[str, Any]], texts: list[dict[str, str]], labels: list[str],
+def model_errors(model: str, records: list[ResultRecord], texts: list[dict[str, str]], labels: list[str],
                  sort: str = "confidence", limit: int | None = None) -> ModelErrors:
     """The errors of one model's completed seed records (same test rows, `texts` in their order)."""
     import numpy as np
 
-    records = sorted(records, key=lambda r: int(r["seed"]))
-    refs = records[0]["references"]["test"]
+    records = sorted(records, key=lambda r: r.seed)
+    refs = records[0].references["test"]
     for record in records[1:]:
-        if record["references"]["test"] != refs:
-            raise HarnessError(f"{record['task']} / {model}: seed {record['seed']} was scored on other test rows "
-                               f"than seed {records[0]['seed']}; rerun the cell")
-    preds = np.asarray([r["predictions"]["test"] for r in records], dtype=np.int64)  # seeds x rows
+        if record.references["test"] != refs:
+            raise HarnessError(f"{record.task} / {model}: seed {record.seed} was scored on other test rows "
+                               f"than seed {records[0].seed}; rerun the cell")
+    preds = np.asarray([r.predictions["test"] for r in records], dtype=np.int64)  # seeds x rows
     probs = [_probabilities(r) for r in records]
     have = all(p is not None for p in probs)
     refs_a = np.asarray(refs, dtype=np.int64)
@@ -179,35 +180,34 @@ def model_errors(model: str, records: list[dict[str, Any]], texts: list[dict[str
         gold = [float(p[i, refs_a[i]]) for p in probs] if have else None
         rows.append(ErrorRow(
             row=int(i), text=texts[i], gold=labels[refs_a[i]],
-            seeds=[SeedPrediction(int(r["seed"]), labels[preds[s, i]], conf[s] if conf else None)
+            seeds=[SeedPrediction(r.seed, labels[preds[s, i]], conf[s] if conf else None)
                    for s, r in enumerate(records)],
             majority=labels[majority], agree=votes[majority], wrong=int(wrong[i]),
             confidence=float(np.mean(conf)) if conf else None, gold_probability=float(np.mean(gold)) if gold else None,
         ))
     rows = sort_rows(rows, sort)[:limit]
-    return ModelErrors(model=model, seeds=[int(r["seed"]) for r in records], rows=len(refs), errors=rows,
+    return ModelErrors(model=model, seeds=[r.seed for r in records], rows=len(refs), errors=rows,
                        note=None if have else NOT_RECORDED)
 
 
-def _probabilities(record: dict[str, Any]):
+def _probabilities(record: ResultRecord):
     """The record's test probabilities, decoded only here (the views that do not need them never
     do); a block that does not decode to finite values in [0, 1] is a one-line error naming the cell."""
-    block = (record.get("probabilities") or {}).get("test")
+    block = (record.probabilities or {}).get("test")
     if block is None:
         return None
     from harness.probabilities import decode
 
     try:
-        return decode(block)
+        return decode(block.as_json())
     except ValueError as exc:
-        raise HarnessError(f"{record['task']}/{record['model']}/seed-{record['seed']}.json: probabilities.test: {exc}; "
+        raise HarnessError(f"{record.task}/{record.model}/seed-{record.seed}.json: probabilities.test: {exc}; "
                            "rerun the cell (harness run ... --force)") from None
 
 
-def task_records(results: str | Path, task: str, model: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
+def task_records(results: str | Path, task: str, model: str | None = None) -> list[tuple[Path, ResultRecord]]:
     """The completed final and evaluation records of `task` (and `model`, or its variants), read
     and validated; only that task's folder is read."""
-    from harness.records.grouping import is_scored
     from harness.records.store import iter_record_paths, read_record
 
     out = []
@@ -217,7 +217,7 @@ def task_records(results: str | Path, task: str, model: str | None = None) -> li
         if model is not None and path.parent.name != model and not path.parent.name.startswith(f"{model}@"):
             continue
         record = read_record(path)
-        if is_scored(record) and record.get("kind") != "trial":
+        if record.completed and record.kind is not RecordKind.TRIAL:
             out.append((path, record))
     if not out:
         which = f"task '{task}'" + (f", model '{model}'" if model else "")
@@ -225,7 +225,7 @@ def task_records(results: str | Path, task: str, model: str | None = None) -> li
     return out
 
 
-def test_texts(spec, data, records: list[tuple[Path, dict[str, Any]]]) -> dict[Path, list[dict[str, str]]]:
+def test_texts(spec, data, records: list[tuple[Path, ResultRecord]]) -> dict[Path, list[dict[str, str]]]:
     """Each record's scored test rows, re-read: the same fixed subset as the cell scored, refused
     (one line naming the record) when its fingerprint is not the record's test fingerprint."""
     from harness.data.encoding import subset, test_fingerprint
@@ -233,14 +233,14 @@ def test_texts(spec, data, records: list[tuple[Path, dict[str, Any]]]) -> dict[P
     cache: dict[Any, tuple[str, list[dict[str, str]]]] = {}
     out = {}
     for path, record in records:
-        limit = ((record.get("config") or {}).get("recipe") or {}).get("max_eval_samples")
+        limit = record.config.recipe.get("max_eval_samples")
         if limit not in cache:
             rows = subset(data.splits["test"], limit)
             columns = rows.select_columns(list(spec.text)).to_dict()
             cache[limit] = (test_fingerprint(rows, spec),
                             [{c: columns[c][i] for c in spec.text} for i in range(len(rows))])
         fingerprint, texts = cache[limit]
-        recorded = (record.get("provenance") or {}).get("test_fingerprint")
+        recorded = record.provenance.test_fingerprint
         if recorded is None:
             raise HarnessError(f"{path}: the record has no test fingerprint (written before it was recorded), so "
                                "its rows cannot be matched to the task's text; rerun the cell")
@@ -264,11 +264,11 @@ def build_errors(results: str | Path, task: str, model: str | None = None, tasks
 
         data = load_task(get_task(task, load_registry(tasks_dir)), data_dir)
     texts = test_texts(data.spec, data, records)
-    by_model: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    by_model: dict[str, list[tuple[Path, ResultRecord]]] = {}
     for path, record in records:
-        by_model.setdefault(str(record["model"]), []).append((path, record))
+        by_model.setdefault(record.model, []).append((path, record))
     models = []
     for name, entries in sorted(by_model.items()):
-        labels = list(entries[0][1]["labels"])
+        labels = list(entries[0][1].labels)
         models.append(model_errors(name, [r for _, r in entries], texts[entries[0][0]], labels, sort, limit))
     return ErrorsReport(task=task, text_columns=list(data.spec.text), models=models, sort=sort)

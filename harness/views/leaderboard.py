@@ -18,15 +18,17 @@ from harness.views.leaderboard_model import Leaderboard
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 import pandas as pd
 from harness.errors import HarnessError
 from harness.files import atomic_write_set
+
+from harness.records.schema import ResultRecord
 from harness.records.store import load_records
 
 
 # --------------------------------------------------------------------------- building
-def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
+def build_leaderboard(records: Iterable[ResultRecord]) -> Leaderboard:
     """Records -> the leaderboard (cells, marks, averages, throughput, footnote): see
     harness.leaderboard_build."""
     from harness.views.leaderboard_build import build_leaderboard as build
@@ -35,14 +37,14 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
 
 
 # --------------------------------------------------------------------------- public API
-def leaderboard_tables(records: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+def leaderboard_tables(records: Iterable[ResultRecord]) -> dict[str, pd.DataFrame]:
     """DataFrames for reuse: `accuracy` / `macro_f1` (display strings, a `model` column, tasks,
     `average`), `accuracy_means` / `macro_f1_means` (numeric percent, NaN where failed or missing),
     `throughput` (display), `throughput_values` (numeric) and `cells` (the CSV's long table)."""
     return build_leaderboard(records).tables()
 
 
-def leaderboard_markdown(records: Iterable[dict[str, Any]]) -> str:
+def leaderboard_markdown(records: Iterable[ResultRecord]) -> str:
     return build_leaderboard(records).to_markdown()
 
 

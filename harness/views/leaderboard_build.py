@@ -6,38 +6,40 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from pydantic import BaseModel
+
 from harness.errors import HarnessError
-from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, EVALUATED, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, Cell, Leaderboard, _display, _one_line, _pct, _unique
+from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, EVALUATED, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, ScoreCell, Leaderboard, _display, _one_line, _pct, _unique
 from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
+from harness.records.schema import ResultRecord, Throughput
 from harness.views.formatting import AT_CHANCE_MARK, PRETRAINED_MARK
 from harness.views.calibration import calibration_rows
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
-
-def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
+def build_leaderboard(records: Iterable[ResultRecord]) -> Leaderboard:
     records = list(records)
     if not records:
         raise HarnessError("no result records to rank")
-    tasks = sorted({r["task"] for r in records})
-    models = sorted({r["model"] for r in records})
+    tasks = sorted({r.task for r in records})
+    models = sorted({r.model for r in records})
     groups = group_records(records)
 
-    cells: dict[tuple[str, str, str], Cell] = {}
+    cells: dict[tuple[str, str, str], ScoreCell] = {}
     runs = _SeedRuns(ResampledMetrics(RESAMPLES, BOOTSTRAP_SEED))  # each seed run converted and resampled once
     for metric in METRICS:
         for task in tasks:
             for model in models:
                 group = groups.get((task, model), RecordGroup(task, model))
-                values = [float(r["metrics"]["test"][metric]) for r in group.completed]
-                cells[(metric, task, model)] = Cell(
+                values = [r.test.score(metric) for r in group.completed]
+                cells[(metric, task, model)] = ScoreCell(
                     task=task,
                     model=model,
                     metric=metric,
-                    seeds=[int(r["seed"]) for r in group.completed],
-                    failed_seeds=[int(r["seed"]) for r in group.failed],
+                    seeds=[r.seed for r in group.completed],
+                    failed_seeds=[r.seed for r in group.failed],
                     values=values,
                     stats=mean_ci(values, CONFIDENCE, bounds=metric_bounds(metric)),
                     example_interval=_example_interval(group.completed, metric),
@@ -63,10 +65,10 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
 
     failures = [
         {
-            "task": r["task"],
-            "model": r["model"],
-            "seed": int(r["seed"]),
-            "error": _one_line(r.get("error") or "completed without test metrics"),
+            "task": r.task,
+            "model": r.model,
+            "seed": r.seed,
+            "error": _one_line(r.error or "completed without test metrics"),
         }
         for group in groups.values()
         for r in group.failed
@@ -88,7 +90,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> Leaderboard:
     )
 
 
-def model_marks(records: list[dict[str, Any]]) -> dict[str, str]:
+def model_marks(records: list[ResultRecord]) -> dict[str, str]:
     """The one place that decides a row's model mark: ¶ for a spec pretrained by the harness
     (its footnote line, starting with the mark, names the corpus and the budget)."""
     from harness.views.pretrain_views import pretrained_specs
@@ -96,28 +98,34 @@ def model_marks(records: list[dict[str, Any]]) -> dict[str, str]:
     return {model: PRETRAINED_MARK for model in sorted(pretrained_specs(records))}
 
 
-def _one_suite(records: list[dict[str, Any]]) -> str | None:
+def _one_suite(records: list[ResultRecord]) -> str | None:
     """The suite every record was run by (`harness run --suite NAME`), else None."""
-    suites = {((r.get("config") or {}).get("options") or {}).get("suite") for r in records}
+    suites = {_options(r).get("suite") for r in records}
     return next(iter(suites)) if len(suites) == 1 else None
 
 
-def _example_interval(completed: list[dict[str, Any]], metric: str) -> dict[str, float] | None:
+def _options(record: ResultRecord) -> dict[str, Any]:
+    """The run options a record keeps beside its config (not hashed): save_model, suite, ..."""
+    options = record.config.value("options")
+    return options if isinstance(options, dict) else {}
+
+
+def _example_interval(completed: list[ResultRecord], metric: str) -> dict[str, float] | None:
     """A checkpoint evaluated as published (one record, nothing trained): the record's percentile
     bootstrap interval over test examples, shown instead of a seed interval."""
-    if len(completed) != 1 or completed[0].get("kind") != "evaluation":
+    if len(completed) != 1 or not completed[0].evaluated:
         return None
-    interval = ((completed[0]["metrics"]["test"].get("bootstrap") or {}).get(metric)) or {}
-    if not all(isinstance(interval.get(k), (int, float)) for k in ("low", "high")):
+    interval = completed[0].test.interval(metric)
+    if interval.low is None or interval.high is None:
         return None
-    return {"low": float(interval["low"]), "high": float(interval["high"])}
+    return {"low": interval.low, "high": interval.high}
 
 
 def _mark_column(
     metric: str,
     task: str,
     models: list[str],
-    cells: dict[tuple[str, str, str], Cell],
+    cells: dict[tuple[str, str, str], ScoreCell],
     groups: dict[tuple[str, str], RecordGroup],
     runs: "_SeedRuns",
 ) -> None:
@@ -151,7 +159,7 @@ class _SeedRuns:
         self._runs: dict[int, Any] = {}
         self._chance: dict[tuple[str, str], str | None] = {}
 
-    def of(self, record: dict[str, Any]):
+    def of(self, record: ResultRecord):
         key = id(record)
         if key not in self._runs:
             self._runs[key] = seed_run(record)
@@ -182,11 +190,11 @@ class _SeedRuns:
 
 
 def _paired_test(
-    metric: str, candidate: list[dict[str, Any]], best: list[dict[str, Any]], best_model: str, runs: _SeedRuns
+    metric: str, candidate: list[ResultRecord], best: list[ResultRecord], best_model: str, runs: _SeedRuns
 ) -> dict[str, Any]:
     """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
-    by_seed_c = {int(r["seed"]): r for r in candidate}
-    by_seed_b = {int(r["seed"]): r for r in best}
+    by_seed_c = {r.seed: r for r in candidate}
+    by_seed_b = {r.seed: r for r in best}
     common = sorted(set(by_seed_c) & set(by_seed_b))
     out: dict[str, Any] = {"baseline": best_model, "seeds": common, "method": SIGNIFICANCE_METHOD}
     if not common:
@@ -224,57 +232,76 @@ def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, An
         if not completed:
             continue
         row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed),
-                               "evaluated": all(r.get("kind") == "evaluation" for r in completed)}
+                               "evaluated": all(r.evaluated for r in completed)}
         for key, source, _ in THROUGHPUT_FIELDS:
-            values = [_nested(r.get("throughput") or {}, source) for r in completed]
+            values = [_nested(r.throughput, source) for r in completed]
             values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
             mean = sum(values) / len(values) if values else None
             if key == "parameters_m" and mean is not None:
                 mean /= 1e6
             row[key] = mean
         for key in ("precision", "device"):
-            seen = _unique((r.get("provenance") or {}).get(key) for r in completed)
+            seen = _unique(r.provenance.value(key) for r in completed)
             row[key] = ", ".join(seen) if seen else None
         rows.append(row)
     return rows
 
 
-def _nested(throughput: dict[str, Any], key: str) -> Any:
-    """`latency.median_ms` -> throughput["latency"]["median_ms"] (None where absent)."""
+def _nested(throughput: Throughput | None, key: str) -> Any:
+    """`latency.median_ms` -> the throughput's latency's median_ms (None where absent)."""
     value: Any = throughput
     for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        value = getattr(value, part, None) if isinstance(value, BaseModel) else None
     return value
 
 
+CI_METHOD = (
+    f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
+    "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
+    "(n) is the number of seeds; a single seed has no interval"
+)
+TIE_METHOD = (
+    f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
+    f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
+    f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
+)
+
+
+def _more_lines(records: list[ResultRecord], completed: list[ResultRecord]) -> list[str]:
+    """The footnote's lines that only some results need: evaluated checkpoints, searches, pretraining."""
+    from harness.views.pretrain_views import footnote_lines as pretraining_lines
+    from harness.views.search_views import footnote_lines as search_lines
+
+    lines = []
+    if any(r.evaluated for r in completed):
+        lines.append(f"`({EVALUATED})`: a checkpoint evaluated as published (its own head, nothing trained, one "
+                     f"deterministic record): [low, high] is the {CONFIDENCE:.0%} percentile bootstrap interval over "
+                     "test examples, not over seeds; it has no training variance. Against it, † counts the test "
+                     "examples' variance (and the other model's seeds where it has them on common seeds only).")
+    lines += search_lines(records)  # which cells a search selected, and over what
+    lines += pretraining_lines(records)  # which specs were pretrained here, on what corpus, with what budget
+    return lines
+
+
 def _footnote(
-    records: list[dict[str, Any]], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
+    records: list[ResultRecord], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
 ) -> dict[str, Any]:
     completed = [r for g in groups.values() for r in g.completed]
     test_sizes = {
-        task: _unique(r["metrics"]["test"].get("n") for g in groups.values() if g.task == task for r in g.completed)
+        task: _unique(r.test.n for g in groups.values() if g.task == task for r in g.completed)
         for task in tasks
     }
-    subsets = _unique(((r.get("config") or {}).get("recipe") or {}).get("max_eval_samples") for r in records)
-    definitions = _unique((r.get("metrics") or {}).get("macro_f1_definition") for r in completed)
-    seeds = sorted({int(r["seed"]) for r in records})
-    seed_sets = {tuple(sorted(int(r["seed"]) for r in g.completed + g.failed)) for g in groups.values()}
-    versions = {key: _unique((r.get("provenance") or {}).get(key) for r in records) for key in VERSION_KEYS}
-    memory_kinds = _unique((r.get("throughput") or {}).get("memory_kind") for r in completed)
+    subsets = _unique(r.config.recipe.get("max_eval_samples") for r in records)
+    definitions = _unique(r.metrics.macro_f1_definition for r in completed if r.metrics is not None)
+    seeds = sorted({r.seed for r in records})
+    seed_sets = {tuple(sorted(r.seed for r in g.completed + g.failed)) for g in groups.values()}
+    versions = {key: _unique(r.provenance.value(key) for r in records) for key in VERSION_KEYS}
+    memory_kinds = _unique(r.throughput.figure("memory_kind") for r in completed if r.throughput is not None)
 
     sizes_text = ", ".join(
         f"{task} {' / '.join(f'{n:,}' for n in sizes)}" if sizes else f"{task} n/a" for task, sizes in test_sizes.items()
     )
-    ci_method = (
-        f"mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval over seeds "
-        "(t(0.975, n−1) × sample standard deviation / √n), shown as [low, high] where it is clipped to [0, 100]; "
-        "(n) is the number of seeds; a single seed has no interval"
-    )
-    tie_method = (
-        f"{SIGNIFICANCE_METHOD} (README, Statistics): a two-sided test of the difference on the same test examples "
-        f"over the seeds both models have (paired by seed number) that counts both seed variance and test-example "
-        f"variance ({RESAMPLES} bootstrap resamples, seed {BOOTSTRAP_SEED}), p ≥ {ALPHA}"
-    )
+    ci_method, tie_method = CI_METHOD, TIE_METHOD
     single_seed = any(len(g.completed) == 1 for g in groups.values())
     version_text = ", ".join(
         f"{key} {' / '.join(vals)}" + (" (mixed)" if len(vals) > 1 else "") if vals else f"{key} n/a"
@@ -309,17 +336,7 @@ def _footnote(
         "peak memory: "
         + (", ".join(memory_kinds) if memory_kinds else "n/a") + ".",
     ]
-    from harness.views.search_views import footnote_lines
-
-    if any(r.get("kind") == "evaluation" for r in completed):
-        lines.append(f"`({EVALUATED})`: a checkpoint evaluated as published (its own head, nothing trained, one "
-                     f"deterministic record): [low, high] is the {CONFIDENCE:.0%} percentile bootstrap interval over "
-                     "test examples, not over seeds; it has no training variance. Against it, † counts the test "
-                     "examples' variance (and the other model's seeds where it has them on common seeds only).")
-    lines += footnote_lines(records)  # which cells a search selected, and over what
-    from harness.views.pretrain_views import footnote_lines as pretraining_lines
-
-    lines += pretraining_lines(records)  # which specs were pretrained here, on what corpus, with what budget
+    lines += _more_lines(records, completed)
     return {
         "split": "test",
         "unit": "percent",

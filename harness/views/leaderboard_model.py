@@ -42,7 +42,7 @@ THROUGHPUT_FIELDS = (
 
 # --------------------------------------------------------------------------- data model
 @dataclass
-class Cell:
+class ScoreCell:
     """One task x model x metric: the completed seeds' values (fractions 0..1) and their CI."""
 
     task: str
@@ -95,7 +95,7 @@ class Cell:
 class Leaderboard:
     tasks: list[str]
     models: list[str]
-    cells: dict[tuple[str, str, str], Cell]  # (metric, task, model)
+    cells: dict[tuple[str, str, str], ScoreCell]  # (metric, task, model)
     averages: dict[tuple[str, str], float | None]  # (metric, model) -> fraction, or None
     best_average: dict[str, set[str]]  # metric -> models in bold in the average column
     order: dict[str, list[str]]  # metric -> model rows, ranked

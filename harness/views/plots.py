@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_bytes
+from harness.records.schema import ResultRecord, Training
 
 DPI = 100
 CM_BASE_WIDTH_IN = 5.0
@@ -70,12 +71,9 @@ def _short(name: str) -> str:
     return name if len(name) <= MAX_TICK_CHARS else name[: MAX_TICK_CHARS - 1] + "…"
 
 
-def _completed(record: dict[str, Any], what: str) -> None:
-    if record.get("status") != "completed" or not record.get("metrics"):
-        raise HarnessError(
-            f"{record.get('task')} / {record.get('model')} / seed {record.get('seed')}: "
-            f"no {what} to plot, the cell did not complete"
-        )
+def _completed(record: ResultRecord, what: str) -> None:
+    if not record.completed:
+        raise HarnessError(f"{record.where}: no {what} to plot, the cell did not complete")
 
 
 def _number(value: Any) -> float | None:
@@ -89,7 +87,7 @@ def _number(value: Any) -> float | None:
 
 
 # --------------------------------------------------------------------------- plots
-def plot_confusion_matrix(record: dict[str, Any], path: str | Path) -> Path:
+def plot_confusion_matrix(record: ResultRecord, path: str | Path) -> Path:
     """The test confusion matrix, row-normalised by true label and annotated with raw counts.
 
     Colour = share of the true label's test rows (rows without support stay 0); the number in a
@@ -99,15 +97,12 @@ def plot_confusion_matrix(record: dict[str, Any], path: str | Path) -> Path:
     import numpy as np
 
     _completed(record, "confusion matrix")
-    test = record["metrics"]["test"]
-    counts = np.asarray(test["confusion_matrix"], dtype=float)
-    labels = list(record.get("labels") or [str(i) for i in range(counts.shape[0])])
+    test = record.test
+    counts = np.asarray(test.confusion_matrix, dtype=float)
+    labels = list(record.labels or [str(i) for i in range(counts.shape[0])])
     k = len(labels)
     if counts.shape != (k, k):
-        raise HarnessError(
-            f"{record['task']} / {record['model']} / seed {record['seed']}: confusion matrix of shape "
-            f"{counts.shape} does not match the {k} labels"
-        )
+        raise HarnessError(f"{record.where}: confusion matrix of shape {counts.shape} does not match the {k} labels")
     support = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, support, out=np.zeros_like(counts), where=support > 0)
 
@@ -133,21 +128,21 @@ def plot_confusion_matrix(record: dict[str, Any], path: str | Path) -> Path:
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("share of the true label's test rows", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    accuracy = _number(test.get("accuracy"))
+    accuracy = _number(test.accuracy)
     acc_text = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy –"
     fig.suptitle(
-        f"{record['task']} / {record['model']} / seed {record['seed']}\n{acc_text} (n = {int(counts.sum())})",
+        f"{record.where}\n{acc_text} (n = {int(counts.sum())})",
         fontsize=10,
     )
     return _save(fig, path)
 
 
-def plot_curves(record: dict[str, Any], path: str | Path) -> Path:
+def plot_curves(record: ResultRecord, path: str | Path) -> Path:
     """Draw `curves_figure(record)` into a PNG at `path` (atomically)."""
     return _save(curves_figure(record), path)
 
 
-def curves_figure(record: dict[str, Any]):
+def curves_figure(record: ResultRecord):
     """Training and validation loss (left) and validation accuracy / macro-F1 in percent (right)
     against optimizer steps (integer ticks), with dashed chance lines (majority class, uniform
     guess) and the early-stopping metric and patience named from the record's configuration.
@@ -161,10 +156,10 @@ def curves_figure(record: dict[str, Any]):
     from matplotlib.ticker import MaxNLocator
 
     _completed(record, "training curves")
-    training = record.get("training") or {}
-    history = [h for h in training.get("history") or [] if isinstance(h, dict) and _number(h.get("step")) is not None]
-    history.sort(key=lambda h: float(h["step"]))
-    best_step = _number(training.get("best_step"))
+    training = record.training
+    history = [h.as_json() for h in sorted(training.history if training else [], key=lambda h: h.step)]
+    curve = _validation_points(training, history)
+    best_step = _number(training.best_step if training else None)
 
     fig = _new_figure(*CURVES_SIZE_IN)
     loss_ax, score_ax = fig.subplots(1, 2)
@@ -174,14 +169,13 @@ def curves_figure(record: dict[str, Any]):
         pairs = [(s, v) for s, v in pairs if v is not None]
         return [s for s, _ in pairs], [v for _, v in pairs]
 
-    curve = _validation_points(training, history)
     steps, loss = _loss_series(training, series)
     if loss:
         loss_ax.plot(steps, loss, marker="o", markersize=3, color="tab:red", label="training loss")
     val_steps, val_loss = series("validation_loss", curve)
     if val_loss:
         loss_ax.plot(val_steps, val_loss, marker=".", markersize=3, color="tab:purple", label="validation loss")
-    k = len(record.get("labels") or [])
+    k = len(record.labels)
     if k >= 2:  # the loss of a uniform guess: a loss near it has learnt nothing
         loss_ax.axhline(math.log(k), color="gray", linestyle=(0, (1, 2)), linewidth=1, label=f"chance: uniform guess (ln {k} = {math.log(k):.2f})")
     top = max([*loss, *val_loss, math.log(k) if k >= 2 else 0.0]) if loss or val_loss or k >= 2 else 1.0
@@ -209,31 +203,32 @@ def curves_figure(record: dict[str, Any]):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best")
     score_ax.set_ylim(0, 100)
-    last = _number(training.get("steps")) or max([*steps, *acc_steps, 1.0])
+    last = _number(training.steps if training else None) or max([*steps, *acc_steps, 1.0])
     for ax in (loss_ax, score_ax):  # the whole run, from step 0: integer ticks even for one point
         ax.set_xlim(0, max(1.0, last))
     loss_ax.set_title("training and validation loss", fontsize=10)
     score_ax.set_title(f"validation (early stopping on {_stopping_rule(record)})", fontsize=10)
-    stopped = " (stopped early)" if training.get("stopped_early") else ""
+    stopped = " (stopped early)" if training and training.stopped_early else ""
     fig.suptitle(
-        f"{record['task']} / {record['model']} / seed {record['seed']}: "
-        f"{training.get('steps', '–')} steps, best step {int(best_step) if best_step is not None else '–'}{stopped}",
+        f"{record.where}: "
+        f"{training.steps if training else '–'} steps, best step {int(best_step) if best_step is not None else '–'}{stopped}",
         fontsize=10,
     )
     return fig
 
 
-def _validation_points(training: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _validation_points(training: Training | None, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The validation curve: the record's `validation_curve` (about `curve_points` points and the
     selection evaluations), else the selection evaluations alone (older records, curve_points 0)."""
-    curve = [p for p in training.get("validation_curve") or [] if isinstance(p, dict) and _number(p.get("step")) is not None]
+    points = (training.validation_curve if training else None) or []
+    curve = [p for p in points if isinstance(p, dict) and _number(p.get("step")) is not None]
     return sorted(curve, key=lambda p: float(p["step"])) if curve else history
 
 
-def _loss_series(training: dict[str, Any], series) -> tuple[list[float], list[float]]:
+def _loss_series(training: Training | None, series) -> tuple[list[float], list[float]]:
     """The training loss curve: the record's `loss_curve` (logged about 25 times a run), else the
     loss at each evaluation (records written before the curve was kept)."""
-    curve = [(float(p["step"]), _number(p.get("loss"))) for p in training.get("loss_curve") or []
+    curve = [(float(p["step"]), _number(p.get("loss"))) for p in (training.loss_curve if training else None) or []
              if isinstance(p, dict) and _number(p.get("step")) is not None]
     curve = sorted((s, v) for s, v in curve if v is not None)
     if curve:
@@ -241,42 +236,41 @@ def _loss_series(training: dict[str, Any], series) -> tuple[list[float], list[fl
     return series("train_loss")
 
 
-def _stopping_rule(record: dict[str, Any]) -> str:
+def _stopping_rule(record: ResultRecord) -> str:
     """The early-stopping metric and patience, from the record's own configuration."""
-    config = record.get("config") or {}
-    training = record.get("training") or {}
-    metric = training.get("selection_metric") or (config.get("recipe") or {}).get("selection_metric") or "accuracy"
-    patience = (config.get("recipe") or {}).get("patience")
+    training, recipe = record.training, record.config.recipe
+    metric = (training.selection_metric if training else None) or recipe.get("selection_metric") or "accuracy"
+    patience = recipe.get("patience")
     rule = f"validation {metric.replace('_', '-')}"
-    start = f" from step {training['min_steps']}" if training.get("min_steps") else ""
+    start = f" from step {training.min_steps}" if training and training.min_steps else ""
     return rule + (f", patience {patience}{start}" if patience else ", no patience: best of all evaluations")
 
 
-def _chance_lines(record: dict[str, Any]) -> list[tuple[float, str, str]]:
+def _chance_lines(record: ResultRecord) -> list[tuple[float, str, str]]:
     """Chance levels in percent: always predicting the validation split's majority class
     (its accuracy), and guessing uniformly among the labels (expected accuracy 1/K)."""
     lines = []
-    references = (record.get("references") or {}).get("validation") or []
+    references = (record.references or {}).get("validation") or []
     if references:
         top = max(references.count(label) for label in set(references))
         lines.append((100 * top / len(references), "chance: majority class", (0, (5, 3))))
-    k = len(record.get("labels") or [])
+    k = len(record.labels)
     if k:
         lines.append((100 / k, f"chance: uniform guess (1/{k})", (0, (1, 2))))
     return lines
 
 
-def write_cell_plots(record: dict[str, Any], folder: str | Path) -> list[Path]:
+def write_cell_plots(record: ResultRecord, folder: str | Path) -> list[Path]:
     """Write `seed-<k>-confusion_matrix.png` and `seed-<k>-curves.png` for a completed record into
     `folder` (the cell folder RESULTS/<task>/<model>/); a failed record gets no plots ([]).
 
     Sizes at DPI 100: confusion matrix (500 + 40 K) x (400 + 40 K) pixels for K labels (more
     exactly: `confusion_matrix_size_px`), curves 1000 x 420 pixels.
     """
-    if record.get("status") != "completed" or not record.get("metrics"):
+    if not record.completed:
         return []
     folder = Path(folder)
-    names = plot_filenames(int(record["seed"]))
+    names = plot_filenames(record.seed)
     return [
         plot_confusion_matrix(record, folder / names["confusion_matrix"]),
         plot_curves(record, folder / names["curves"]),

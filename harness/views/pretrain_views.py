@@ -12,31 +12,27 @@ from typing import Any, Sequence
 
 from harness.metrics import metric_names
 from harness.views.formatting import PRETRAINED_MARK
-from harness.records.pretrain import load_pretrain_records
+from harness.records.pretrain import PretrainRecord, load_pretrain_records
+from harness.records.schema import ResultRecord
 
 
-def _model_config(record: dict[str, Any]) -> dict[str, Any]:
-    model = (record.get("config") or {}).get("model")
-    return model if isinstance(model, dict) else {}
-
-
-def pretrained_specs(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def pretrained_specs(records: Sequence[ResultRecord]) -> dict[str, dict[str, Any]]:
     """Model name -> its config's model block, for the specs pretrained by the harness."""
     out = {}
     for record in records:
-        config = _model_config(record)
-        if config.get("pretrain") and record["model"] not in out:
-            out[record["model"]] = config
+        config = record.config.model
+        if config.get("pretrain") and record.model not in out:
+            out[record.model] = config
     return out
 
 
-def pays_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def pays_rows(records: Sequence[ResultRecord]) -> list[dict[str, Any]]:
     """One row per (pretrained spec, baseline with the same source, task): the difference per metric
     by the seed-and-example test (report_tables.gain_test), or why it cannot be computed."""
     from harness.views.report_tables import FAILED, _by_cell, _completed, gain_test
 
     specs = pretrained_specs(records)
-    others = {r["model"]: _model_config(r) for r in records if r["model"] not in specs}
+    others = {r.model: r.config.model for r in records if r.model not in specs}
     cells = _by_cell(records)
     rows = []
     for model, config in sorted(specs.items()):
@@ -69,7 +65,7 @@ def _budget(config: dict[str, Any]) -> str:
             f"lr {p.get('learning_rate')}, mlm {p.get('mlm_probability')}{own}; artifact {config.get('pretrain_artifact')}")
 
 
-def footnote_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+def footnote_lines(records: Sequence[ResultRecord]) -> list[str]:
     specs = pretrained_specs(records)
     if not specs:
         return []
@@ -78,22 +74,23 @@ def footnote_lines(records: Sequence[dict[str, Any]]) -> list[str]:
         f"`{model}` from `{config.get('source')}`, {_budget(config)}" for model, config in sorted(specs.items())) + "."]
 
 
-def report_section(results: Path, records: Sequence[dict[str, Any]]) -> list[str]:
+def report_section(results: Path, records: Sequence[ResultRecord]) -> list[str]:
     from harness.views.report_tables import CI_METHOD, _gain_cell, _md_table
 
     out = ["## Does (continued) pretraining pay", ""]
     rows = pays_rows(records)
     if not rows:
         return out + ["No spec with a `pretrain:` block next to a spec of the same source in these results."]
-    artifacts = {a["model"]: a for a in load_pretrain_records(results)}
+    artifacts = {a.model: a for a in load_pretrain_records(results)}
     out += [f"Pretrained spec minus its baseline (same source, no pretraining), in points. 95% CI and p: {CI_METHOD}.", ""]
     table = []
     for row in rows:
-        art = artifacts.get(row["model"]) or {}
-        loss = (f"{art['before']['loss']:.2f} → {art['after']['loss']:.2f}" if art.get("after") else "n/a")
+        art = artifacts.get(row["model"])
+        loss = (f"{art.before.loss:.2f} → {art.after.loss:.2f}" if art and art.before and art.after else "n/a")
         cells = [v for metric in ("accuracy", "macro_f1") for v in _gain_cell(row[metric])]
         table.append([row["model"], f"{row['baseline']} ({row['baseline_init']})", row["task"],
-                      f"{row['seeds'][0]} / {row['seeds'][1]}", art.get("steps", "n/a"), loss, *cells])
+                      f"{row['seeds'][0]} / {row['seeds'][1]}", art.steps if art and art.steps is not None else "n/a",
+                      loss, *cells])
     out.append(_md_table(["pretrained", "baseline", "task", "seeds", "steps", "held-out MLM loss", "Δ accuracy",
                           "95% CI, p", "Δ macro-F1", "95% CI, p"], table))
     return out
@@ -103,32 +100,32 @@ def loss_curves(results: Path | None) -> list[dict[str, Any]]:
     """Per artifact: its model, key, losses and the held-out masked-LM loss curve as inline SVG."""
     if results is None or not Path(results).is_dir():
         return []
-    return [{"model": a["model"], "key": a["key"], "steps": a.get("steps"),
-             "before": a["before"]["loss"] if a.get("before") else None,
-             "after": a["after"]["loss"] if a.get("after") else None, "svg": _curve_svg(a)}
+    return [{"model": a.model, "key": a.key, "steps": a.steps,
+             "before": a.before.loss if a.before else None,
+             "after": a.after.loss if a.after else None, "svg": _curve_svg(a)}
             for a in load_pretrain_records(results)]
 
 
-def _curve_svg(artifact: dict[str, Any]) -> str:
+def _curve_svg(artifact: PretrainRecord) -> str:
     from matplotlib.figure import Figure
     import matplotlib
 
-    history = artifact.get("history") or []
+    history = artifact.history
     fig = Figure(figsize=(5, 2.6))
     ax = fig.add_subplot()
     for key, label in (("train_loss", "training"), ("heldout_loss", "held-out")):
         points = [(h["step"], h[key]) for h in history if h.get(key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=label)
-    if artifact.get("before"):
-        ax.axhline(artifact["before"]["loss"], color="grey", linestyle=":", label="held-out, before")
+    if artifact.before:
+        ax.axhline(artifact.before.loss, color="grey", linestyle=":", label="held-out, before")
     ax.set_xlabel("step")
     ax.set_ylabel("masked-LM loss")
-    ax.set_title(f"{artifact['model']} ({artifact['key']})", fontsize=9)
+    ax.set_title(f"{artifact.model} ({artifact.key})", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"harness-pretrain-{artifact['key']}"}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"harness-pretrain-{artifact.key}"}):
         fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
     return text[text.index("<svg"):]

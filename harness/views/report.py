@@ -23,17 +23,20 @@ from harness.metrics import METRICS, metric_names
 from harness.views.text import md_escape
 from harness.views.report_tables import Markdown, CI_METHOD, DASH, FAILED, TOP_CONFUSIONS, _by_cell, _completed, _gain_cell, _mean, _md_table, _points, _rel, _test, french_rows, pretraining_gain_rows
 from harness.files import atomic_write_text
+from harness.records.schema import RecordStatus, ResultRecord
 from harness.records.store import cell_dir, load_records, record_path
+
+Plots = dict[tuple[str, str, int], dict[str, Path]]  # (task, model, seed) -> the cell's plot files
 
 
 # --------------------------------------------------------------------------- plots on demand
-def ensure_cell_plots(results: Path, record: dict[str, Any]) -> dict[str, Path]:
+def ensure_cell_plots(results: Path, record: ResultRecord) -> dict[str, Path]:
     """The per-seed plot files of a completed record, drawn when missing or older than the record."""
     from harness.views.plots import plot_filenames, write_cell_plots
 
-    folder = cell_dir(results, record["task"], record["model"])
-    paths = {kind: folder / name for kind, name in plot_filenames(int(record["seed"])).items()}
-    source = record_path(results, record["task"], record["model"], record["seed"])
+    folder = cell_dir(results, record.task, record.model)
+    paths = {kind: folder / name for kind, name in plot_filenames(record.seed).items()}
+    source = record_path(results, record.task, record.model, record.seed)
     source_mtime = source.stat().st_mtime if source.exists() else 0.0
     if any(not p.exists() or p.stat().st_mtime < source_mtime for p in paths.values()):
         write_cell_plots(record, folder)
@@ -41,11 +44,11 @@ def ensure_cell_plots(results: Path, record: dict[str, Any]) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------- best model and confusions
-def best_model(records: Sequence[dict[str, Any]], task: str) -> tuple[str, list[dict[str, Any]]] | None:
+def best_model(records: Sequence[ResultRecord], task: str) -> tuple[str, list[ResultRecord]] | None:
     """The model with the highest mean test accuracy over its completed seeds on `task` (ties: name),
     among the cells not at chance level (harness.records.chance): a model predicting one class is
     never "best"."""
-    cells = _by_cell(r for r in _completed(records) if r["task"] == task)
+    cells = _by_cell(r for r in _completed(records) if r.task == task)
     scored = []
     for (_, model), group in cells.items():
         values = [v for v in (_test(r, "accuracy") for r in group) if v is not None]
@@ -57,7 +60,7 @@ def best_model(records: Sequence[dict[str, Any]], task: str) -> tuple[str, list[
     return scored[0][1], scored[0][2]
 
 
-def _chance_reason(group: Sequence[dict[str, Any]]) -> str | None:
+def _chance_reason(group: Sequence[ResultRecord]) -> str | None:
     from harness.records.chance import at_chance
     from harness.records.grouping import seed_run
 
@@ -67,20 +70,20 @@ def _chance_reason(group: Sequence[dict[str, Any]]) -> str | None:
         return None
 
 
-def most_confused_pairs(records: Sequence[dict[str, Any]], top: int = TOP_CONFUSIONS) -> list[dict[str, Any]]:
+def most_confused_pairs(records: Sequence[ResultRecord], top: int = TOP_CONFUSIONS) -> list[dict[str, Any]]:
     """Off-diagonal cells of the test confusion matrices summed over `records` (one model's seeds),
     largest first: true label, predicted label, count, and the count's share of the true label's rows."""
     records = _completed(records)
     if not records:
         return []
-    labels = list(records[0]["labels"])
+    labels = list(records[0].labels)
     k = len(labels)
     pooled = [[0] * k for _ in range(k)]
     for record in records:
-        matrix = record["metrics"]["test"]["confusion_matrix"]
-        if list(record["labels"]) != labels or len(matrix) != k or any(len(row) != k for row in matrix):
+        matrix = record.test.confusion_matrix
+        if list(record.labels) != labels or len(matrix) != k or any(len(row) != k for row in matrix):
             raise HarnessError(
-                f"{record['task']} / {record['model']} / seed {record['seed']}: its labels or confusion matrix "
+                f"{record.task} / {record.model} / seed {record.seed}: its labels or confusion matrix "
                 "differ from the other seeds'; cannot pool them"
             )
         for i in range(k):
@@ -132,24 +135,27 @@ def _demote_headings(markdown: str) -> str:
     return "\n".join(out)
 
 
-def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
+def render_report(results: str | Path, records: list[ResultRecord]) -> str:
+    """The report's Markdown: the leaderboard and summary, then one section per analysis."""
     results = Path(results)
     if not records:
         raise HarnessError(f"{results} holds no result records (RESULTS/<task>/<model>/seed-<k>.json); run 'harness run' first")
     completed = _completed(records)
-    plots: dict[tuple[str, str, int], dict[str, Path]] = {}
+    plots: Plots = {}
     plot_errors: dict[tuple[str, str, int], str] = {}
     for record in completed:
-        key = (record["task"], record["model"], record["seed"])
+        key = (record.task, record.model, record.seed)
         try:
             plots[key] = ensure_cell_plots(results, record)
         except HarnessError as exc:  # one malformed record must not sink the whole report
             plot_errors[key] = str(exc)
 
     from harness.views.leaderboard import build_leaderboard
+    from harness.views.pretrain_views import report_section as pretraining_section
+    from harness.views.search_views import report_section as search_section
 
     board = build_leaderboard(records)  # once: the leaderboard section and the summary figure share it
-    tasks = sorted({r["task"] for r in records})
+
     out = [
         f"# Report: {md_escape(results.name or results)}",
         "",
@@ -161,17 +167,33 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         _leaderboard_section(board),
         "",
         _summary_section(results, board),
+        *_errors_section(results, records, plots, plot_errors),
+        *_calibration_section(board),
+        *_gain_section(records),
+        "", *pretraining_section(results, records),
+        *_french_section(records),
+        "", *search_section(results, records),
+        *_plots_section(results, records, plots),
+    ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _errors_section(results: Path, records: list[ResultRecord], plots: Plots,
+                    plot_errors: dict[tuple[str, str, int], str]) -> list[str]:
+    """Per task: the best model, its lowest seed's confusion matrix and its most confused pairs."""
+    completed = _completed(records)
+    out = [
         "",
         "## Per task: the best model's errors",
         "",
         "Best model = highest mean test accuracy over its completed seeds, among the cells not at chance level. The confusion matrix shown is its "
         "lowest seed (not its best one), row-normalised by true label; the confused pairs are pooled over all its seeds.",
     ]
-    for task in tasks:
+    for task in sorted({r.task for r in records}):
         out += ["", f"### {md_escape(task)}", ""]
         best = best_model(records, task)
         if best is None:
-            if any(r["task"] == task for r in completed):
+            if any(r.task == task for r in completed):
                 out.append("No best model: every completed cell of this task is at chance level (⚠ in the "
                            "leaderboard: not significantly above the majority-class rate, or one class predicted).")
             else:
@@ -180,13 +202,13 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
         model, group = best
         done = _completed(group)
         accuracy = _mean([v for v in (_test(r, "accuracy") for r in done) if v is not None])
-        seeds = ", ".join(str(r["seed"]) for r in done)
+        seeds = ", ".join(str(r.seed) for r in done)
         out.append(f"Best model: **{md_escape(model)}**, mean test accuracy {_points(accuracy)} over seed(s) {seeds}.")
         first = done[0]
-        key = (task, model, first["seed"])
+        key = (task, model, first.seed)
         if key in plots:
             image = plots[key]["confusion_matrix"]
-            out += ["", f"![{md_escape(task)} / {md_escape(model)} / seed {first['seed']} confusion matrix]({_rel(image, results)})", ""]
+            out += ["", f"![{md_escape(task)} / {md_escape(model)} / seed {first.seed} confusion matrix]({_rel(image, results)})", ""]
         else:
             out += ["", f"(no confusion matrix image: {plot_errors.get(key, 'not drawn')})", ""]
         try:
@@ -203,58 +225,64 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
             ))
         else:
             out.append("No confusions: every test row of these seeds is classified correctly.")
+    return out
 
-    from harness.records.grouping import group_records
-    from harness.views.calibration import calibration_markdown, calibration_rows
 
-    out += ["", "## Calibration", "", *calibration_markdown(calibration_rows(group_records(records)))]
-    out += ["", "## Pretraining gain", ""]
+def _calibration_section(board) -> list[str]:
+    """Mean ECE and Brier per task x model (harness.views.calibration), from the leaderboard's rows."""
+    from harness.views.calibration import calibration_markdown
+
+    return ["", "## Calibration", "", *calibration_markdown(board.calibration)]
+
+
+def _gain_section(records: list[ResultRecord]) -> list[str]:
+    out = ["", "## Pretraining gain", ""]
     gains = pretraining_gain_rows(records)
-    if gains:
-        out.append(f"Pretrained minus from-scratch twin, in points. 95% CI and p: {CI_METHOD}. With one seed pair, "
-                   "training (seed) variance is not accounted for.")
-        out.append("")
-        rows = []
-        for row in gains:
-            rows.append([row["model"], row["scratch"], row["task"], f"{row['seeds'][0]} / {row['seeds'][1]}",
-                         *(part for metric in metric_names() for part in _gain_cell(row[metric]))])
-        out.append(_md_table(
-            ["model", "scratch twin", "task", "seeds",
-             *(part for m in METRICS.values() for part in (f"Δ {m.title}", "95% CI, p"))], rows
-        ))
-    else:
+    if not gains:
         out.append("No model has a from-scratch twin (`<name>-scratch`, or init `scratch` with the same source) in these results.")
+        return out
+    out.append(f"Pretrained minus from-scratch twin, in points. 95% CI and p: {CI_METHOD}. With one seed pair, "
+               "training (seed) variance is not accounted for.")
+    out.append("")
+    rows = []
+    for row in gains:
+        rows.append([row["model"], row["scratch"], row["task"], f"{row['seeds'][0]} / {row['seeds'][1]}",
+                     *(part for metric in metric_names() for part in _gain_cell(row[metric]))])
+    out.append(_md_table(
+        ["model", "scratch twin", "task", "seeds",
+         *(part for m in METRICS.values() for part in (f"Δ {m.title}", "95% CI, p"))], rows
+    ))
+    return out
 
-    from harness.views.pretrain_views import report_section as pretraining_section
 
-    out += ["", *pretraining_section(results, records)]
+def _french_section(records: list[ResultRecord]) -> list[str]:
+    """Only for grids with a French task and a French or multilingual model."""
+    _, headers, rows = french_rows(records)
+    if not rows:
+        return []
+    return ["", "## Monolingual vs multilingual on French tasks", "",
+            f"Test {' / '.join(m.title for m in METRICS.values())} in points, mean ± 95% t half-width over "
+            "seeds ([low, high] where clipped to the metric's range). Embedding share = "
+            "share of the parameters in the embeddings (1 - non-embedding / total).",
+            "", _md_table(headers, rows)]
 
-    fr_tasks, headers, rows = french_rows(records)
-    if rows:  # only for grids with a French task and a French or multilingual model
-        out += ["", "## Monolingual vs multilingual on French tasks", ""]
-        out.append(f"Test {' / '.join(m.title for m in METRICS.values())} in points, mean ± 95% t half-width over "
-                   "seeds ([low, high] where clipped to the metric's range). Embedding share = "
-                   "share of the parameters in the embeddings (1 - non-embedding / total).")
-        out.append("")
-        out.append(_md_table(headers, rows))
 
-    from harness.views.search_views import report_section
-
-    out += ["", *report_section(results, records)]
-    out += ["", "## Cell plots", ""]
+def _plots_section(results: Path, records: list[ResultRecord], plots: Plots) -> list[str]:
+    """Links to every cell's images, per task: model x seed."""
+    out = ["", "## Cell plots", ""]
     cells = _by_cell(records)
-    for task in tasks:
+    for task in sorted({r.task for r in records}):
         models = sorted({m for (t, m) in cells if t == task})
-        seeds = sorted({r["seed"] for r in records if r["task"] == task})
+        seeds = sorted({r.seed for r in records if r.task == task})
         rows = []
         for model in models:
-            by_seed = {r["seed"]: r for r in cells[(task, model)]}
+            by_seed = {r.seed: r for r in cells[(task, model)]}
             row = [model]
             for seed in seeds:
                 record = by_seed.get(seed)
                 if record is None:
                     row.append(DASH)
-                elif record.get("status") != "completed":
+                elif record.status is not RecordStatus.COMPLETED:
                     row.append(FAILED)
                 elif (task, model, seed) not in plots:
                     row.append("no plot")
@@ -264,7 +292,7 @@ def render_report(results: str | Path, records: list[dict[str, Any]]) -> str:
                                         f"[curves]({_rel(files['curves'], results)})"))
             rows.append(row)
         out += [f"### {md_escape(task)}", "", _md_table(["model"] + [f"seed {s}" for s in seeds], rows), ""]
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def write_report(results: str | Path) -> Path:

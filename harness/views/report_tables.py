@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness.errors import HarnessError
+from harness.records.schema import ResultRecord
 from harness.records.grouping import group_records, n_labels, seed_run, test_set_problem
 
 DASH = "–"
@@ -29,16 +30,13 @@ CI_METHOD = (
 
 
 # --------------------------------------------------------------------------- small helpers
-def _completed(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("status") == "completed" and r.get("metrics")]
+def _completed(records: Iterable[ResultRecord]) -> list[ResultRecord]:
+    return [r for r in records if r.completed]
 
 
-def _test(record: dict[str, Any], metric: str) -> float | None:
-    value = ((record.get("metrics") or {}).get("test") or {}).get(metric)
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+def _test(record: ResultRecord, metric: str) -> float | None:
+    value = record.test.score(metric)
+    return None if value is None or math.isnan(value) else value
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -84,24 +82,23 @@ def _rel(path: Path, base: Path) -> str:
     return Path(path).resolve().relative_to(base.resolve()).as_posix()
 
 
-def _by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Every record (completed and failed) of each task x model, by seed: results.group_records."""
-    return {key: sorted(g.completed + g.failed, key=lambda r: int(r["seed"]))
+def _by_cell(records: Iterable[ResultRecord]) -> dict[tuple[str, str], list[ResultRecord]]:
+    """Every record (completed and failed) of each task x model, by seed: grouping.group_records."""
+    return {key: sorted(g.completed + g.failed, key=lambda r: r.seed)
             for key, g in group_records(records).items()}
 
 
 # --------------------------------------------------------------------------- pretraining gain
-def _model_info(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _model_info(records: Sequence[ResultRecord]) -> dict[str, dict[str, Any]]:
     """Per model name: its init ('pretrained' / 'scratch' / None) and source, from the record configs."""
     info: dict[str, dict[str, Any]] = {}
     for record in records:
-        spec = (record.get("config") or {}).get("model")
-        spec = spec if isinstance(spec, dict) else {}
-        entry = info.setdefault(record["model"], {"init": None, "source": None, "language": None})
+        spec = record.config.model
+        entry = info.setdefault(record.model, {"init": None, "source": None, "language": None})
         for key in ("init", "source", "language"):
             if entry[key] is None and spec.get(key) is not None:
                 entry[key] = spec[key]
-        language = (record.get("provenance") or {}).get("model_language")
+        language = record.provenance.model_language
         if entry["language"] is None and language:
             entry["language"] = language
     shipped = _shipped_languages() if any(e["language"] is None for e in info.values()) else {}
@@ -121,7 +118,7 @@ def _shipped_languages() -> dict[str, str]:
         return {}
 
 
-def scratch_twins(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+def scratch_twins(records: Sequence[ResultRecord]) -> list[tuple[str, str]]:
     """(pretrained model, scratch twin) pairs: `<name>-scratch`, else a model whose record config has
     init 'scratch' and the same source as a model that is not scratch."""
     info = _model_info(records)
@@ -142,13 +139,13 @@ def scratch_twins(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def gain_test(mine: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | str:
+def gain_test(mine: Sequence[ResultRecord], theirs: Sequence[ResultRecord], metric: str) -> dict[str, Any] | str:
     """Model minus twin: stats.seed_example_test over the common completed seeds, or why it cannot run."""
     from harness.views.leaderboard_model import ALPHA, BOOTSTRAP_SEED, RESAMPLES
     from harness.stats import seed_example_test
 
-    a = {int(r["seed"]): r for r in _completed(mine)}
-    b = {int(r["seed"]): r for r in _completed(theirs)}
+    a = {r.seed: r for r in _completed(mine)}
+    b = {r.seed: r for r in _completed(theirs)}
     common = sorted(set(a) & set(b))
     if not common:
         return "no common seed"
@@ -165,10 +162,10 @@ def gain_test(mine: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]], 
             "pairs": result["pairs"], "training_variance_counted": result["training_variance_counted"]}
 
 
-def pretraining_gain_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def pretraining_gain_rows(records: Sequence[ResultRecord]) -> list[dict[str, Any]]:
     """One row per (pretrained model, task) for models with a scratch twin: gain in points per metric."""
     cells = _by_cell(records)
-    tasks = sorted({r["task"] for r in records})
+    tasks = sorted({r.task for r in records})
     rows = []
     for model, twin in scratch_twins(records):
         for task in tasks:
@@ -203,20 +200,16 @@ def _gain_cell(value: Any) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- French tasks
-def task_language(records: Sequence[dict[str, Any]], task: str) -> str | None:
+def task_language(records: Sequence[ResultRecord], task: str) -> str | None:
     for record in records:
-        if record["task"] != task:
-            continue
-        spec = ((record.get("config") or {}).get("task") or {})
-        spec = spec.get("spec") if isinstance(spec, dict) else None
-        if isinstance(spec, dict) and spec.get("language"):
-            return str(spec["language"])
+        if record.task == task and record.config.task_spec.get("language"):
+            return str(record.config.task_spec["language"])
     if task.startswith(FRENCH_NAME_PREFIXES) or task.endswith("-fr"):
         return "fr"
     return None
 
 
-def _score_cell(group: Sequence[dict[str, Any]]) -> str:
+def _score_cell(group: Sequence[ResultRecord]) -> str:
     if not group:
         return DASH
     done = _completed(group)
@@ -236,13 +229,13 @@ def _score_cell(group: Sequence[dict[str, Any]]) -> str:
     return " / ".join(parts) + (f" ({failed} failed)" if failed else "")
 
 
-def french_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], list[list[str]]]:
+def french_rows(records: Sequence[ResultRecord]) -> tuple[list[str], list[str], list[list[str]]]:
     """(French tasks, headers, rows) of the monolingual vs multilingual table: the models with a
     French or multilingual language (CamemBERT, XLM-R, multilingual DistilBERT first); empty when the
     grid has no French task or no such model."""
-    tasks = sorted({r["task"] for r in records if task_language(records, r["task"]) == "fr"})
+    tasks = sorted({r.task for r in records if task_language(records, r.task) == "fr"})
     info = _model_info(records)
-    present = sorted({r["model"] for r in records if r["task"] in tasks})
+    present = sorted({r.model for r in records if r.task in tasks})
     eligible = [m for m in present if info.get(m, {}).get("language") in ("fr", "multilingual")]
     if not tasks or not eligible:
         return [], [], []
@@ -251,8 +244,9 @@ def french_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]
     headers = ["model", "language", "parameters", "embedding share"] + [f"{t} (acc / F1)" for t in tasks]
     rows = []
     for model in models:
-        throughput = next((r.get("throughput") for r in _completed(records) if r["model"] == model and r.get("throughput")), {}) or {}
-        params, non_embedding = throughput.get("parameters"), throughput.get("non_embedding_parameters")
+        throughput = next((r.throughput for r in _completed(records) if r.model == model and r.throughput), None)
+        params = throughput.parameters if throughput else None
+        non_embedding = throughput.non_embedding_parameters if throughput else None
         share = f"{100 * (1 - non_embedding / params):.0f}%" if params and non_embedding is not None else DASH
         rows.append([model, info[model]["language"], _human_count(params), share]
                     + [_score_cell(cells.get((t, model), [])) for t in tasks])

@@ -19,18 +19,14 @@ from harness.records.store import ResultRecord, load_records
 @dataclass
 class Results:
     source: str
-    raw: list[dict[str, Any]]  # the records as read (what the views take)
+    records: list[ResultRecord]  # typed and validated, failed ones included (what the views take)
 
     @classmethod
     def load(cls, results: str | Path) -> "Results":
         return cls(str(results), load_records(results))
 
-    @property
-    def records(self) -> list[ResultRecord]:
-        return [ResultRecord.model_validate(r) for r in self.raw]
-
     def __len__(self) -> int:
-        return len(self.raw)
+        return len(self.records)
 
     def to_pandas(self):
         """One row per task x model x seed: status, error, every registered test metric, the
@@ -38,16 +34,15 @@ class Results:
         import pandas as pd
 
         rows = []
-        for record in self.raw:
-            test = ((record.get("metrics") or {}).get("test")) or {}
-            provenance = record.get("provenance") or {}
-            model = str(record["model"])
+        for record in self.records:
+            test = record.metrics.test if record.metrics is not None else None
+            model = record.model
             rows.append({
-                "task": record["task"], "model": model, "variant": model.split("@", 1)[1] if "@" in model else None,
-                "seed": int(record["seed"]), "status": record.get("status"), "error": record.get("error"),
-                **{m: test.get(m) for m in metric_names()},
-                "n_test": test.get("n"), "config_hash": record.get("config_hash"),
-                **{k: provenance.get(k) for k in ("device", "precision", "harness", "transformers")},
+                "task": record.task, "model": model, "variant": model.split("@", 1)[1] if "@" in model else None,
+                "seed": record.seed, "status": str(record.status), "error": record.error,
+                **{m: test.score(m) if test else None for m in metric_names()},
+                "n_test": test.n if test else None, "config_hash": record.config_hash,
+                **{k: record.provenance.value(k) for k in ("device", "precision", "harness", "transformers")},
             })
         columns = ["task", "model", "variant", "seed", "status", "error", *metric_names(), "n_test", "config_hash",
                    "device", "precision", "harness", "transformers"]
@@ -56,12 +51,12 @@ class Results:
     def leaderboard(self):
         from harness.views.leaderboard import build_leaderboard
 
-        return build_leaderboard(self.raw)
+        return build_leaderboard(self.records)
 
     def compare(self, baseline: Any, metrics: Sequence[str] | None = None, **options: Any):
         """These records (the candidate) against a baseline: a results folder, a baseline file,
         records or another `Results`. Options: those of `harness.views.compare.compare`."""
         from harness.views.compare import compare
 
-        base = baseline.raw if isinstance(baseline, Results) else baseline
-        return compare(self.raw, base, **({"metrics": metrics} if metrics else {}), **options)
+        base = baseline.records if isinstance(baseline, Results) else baseline
+        return compare(self.records, base, **({"metrics": metrics} if metrics else {}), **options)

@@ -8,15 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.records.schema import ResultRecord
+
 HEATMAP_NAME = "search-heatmap.png"
 
 
-def selections(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def selections(records: Iterable[ResultRecord]) -> dict[tuple[str, str], dict[str, Any]]:
     """task x model -> the selection its final records carry (the lowest seed's, all seeds share it)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in sorted(records, key=lambda r: int(r["seed"])):
-        if record.get("selection") and (record["task"], record["model"]) not in out:
-            out[(record["task"], record["model"])] = record["selection"]
+    for record in sorted(records, key=lambda r: r.seed):
+        if record.selection and (record.task, record.model) not in out:
+            out[(record.task, record.model)] = record.selection
     return out
 
 
@@ -42,7 +44,7 @@ def _over(selection: dict[str, Any]) -> str:
             f"{selection['seeds']} seed(s)" + (f", trial budget {budget}" if budget else ""))
 
 
-def footnote_lines(records: Iterable[dict[str, Any]]) -> list[str]:
+def footnote_lines(records: Iterable[ResultRecord]) -> list[str]:
     """One leaderboard footnote line naming the selected cells and what they were selected over."""
     chosen = selections(records)
     if not chosen:
@@ -110,7 +112,7 @@ def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Pa
     return path
 
 
-def report_section(results: Path, records: list[dict[str, Any]]) -> list[str]:
+def report_section(results: Path, records: list[ResultRecord]) -> list[str]:
     """The report's markdown lines: the selected hyperparameters per task x model, and a heatmap
     per task of validation score against the searched values."""
     chosen = selections(records)
