@@ -98,7 +98,9 @@ def test_recipe_selection_metric_is_validated_and_keeps_old_hashes():
     # the new keys enter the config hash only where they are set away from their default
     assert "selection_metric" not in Recipe().hashed() and "min_steps" not in Recipe().hashed()
     assert Recipe(selection_metric="mcc", min_steps=10).hashed()["selection_metric"] == "mcc"
-    assert Recipe().hashed() == {k: v for k, v in Recipe().model_dump().items() if k not in ("selection_metric", "min_steps")}
+    assert Recipe().hashed() == {k: v for k, v in Recipe().model_dump().items()
+                                 if k not in ("selection_metric", "min_steps", "curve_points")}
+    assert Recipe(curve_points=0).hashed() == Recipe().hashed()  # the curve changes no score: never hashed
 
 
 # --------------------------------------------------------------------------- MCC statistics
