@@ -12,7 +12,7 @@ from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.probabilities import calibration, decode, encode, softmax
 from harness.records.store import read_record, record_path, write_record
-from helpers import make_record, sentiment_rows
+from helpers import make_record, sentiment_rows, typed
 
 
 # --------------------------------------------------------------------------- the two probability metrics
@@ -150,7 +150,7 @@ def _errors(env, *extra):
 
 
 def test_records_keep_probabilities_and_calibration(trained):
-    record = read_record(record_path(trained["results"], trained["task"], "tiny", 0))
+    record = read_record(record_path(trained["results"], trained["task"], "tiny", 0)).to_json()
     probs = decode(record["probabilities"]["test"])
     assert probs.shape == (16, 2)
     assert (probs.argmax(1) == np.asarray(record["predictions"]["test"]))[np.abs(probs[:, 0] - probs[:, 1]) > 1e-2].all()
@@ -163,7 +163,7 @@ def test_records_keep_probabilities_and_calibration(trained):
 
 
 def test_errors_lists_the_misclassified_rows_with_their_text_in_every_format(trained, capsys):
-    records = [read_record(record_path(trained["results"], trained["task"], "tiny", s)) for s in (0, 1)]
+    records = [read_record(record_path(trained["results"], trained["task"], "tiny", s)).to_json() for s in (0, 1)]
     refs = records[0]["references"]["test"]
     wrong = {i for r in records for i, (p, g) in enumerate(zip(r["predictions"]["test"], refs)) if p != g}
     test_rows = sentiment_rows(16, 3)  # the toy task's test split (tests/helpers.write_generic_task)
@@ -211,7 +211,7 @@ def test_records_written_before_probabilities_list_errors_without_confidence(tra
         path = record_path(trained["results"], trained["task"], "tiny", seed)
         record = json.loads(path.read_text())
         del record["probabilities"], record["metrics"]["test"]["calibration"]
-        write_record(path, record)
+        write_record(path, typed(record))
     capsys.readouterr()
     assert _errors(trained, "--format", "json") == 0
     (entry,) = json.loads(capsys.readouterr().out)["models"]
@@ -237,6 +237,7 @@ def test_the_report_and_leaderboard_json_show_calibration_means_over_seeds(tmp_p
         record["metrics"]["test"]["calibration"] = {"ece": ece, "brier": brier, "bins": 15}
         records.append(record)
     records.append(make_record("t", "old", 0, [0, 1, 1, 0], [0, 1, 1, 1], ["neg", "pos"]))  # no probabilities
+    records = typed(records)
     rows = {r["model"]: r for r in build_leaderboard(records).to_json_dict()["calibration"]}
     assert rows["m"]["ece"] == pytest.approx(0.15) and rows["m"]["brier"] == pytest.approx(0.40)
     assert rows["old"]["ece"] is None and rows["old"]["not_recorded"] == 1

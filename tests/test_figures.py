@@ -144,12 +144,12 @@ def test_the_validation_panels_draw_the_dense_validation_curve_when_the_record_h
     record["training"]["validation_curve"] = [
         {"step": s, "epoch": s / 20, "validation_loss": 1.1 - 0.01 * s, "validation_accuracy": 0.4 + 0.01 * s,
          "validation_macro_f1": 0.3 + 0.01 * s, "selection": s % 20 == 0} for s in range(2, 41, 2)]
-    loss_ax, score_ax = curves_figure(record).axes[:2]
+    loss_ax, score_ax = curves_figure(typed(record)).axes[:2]
     scores = {line.get_label(): line for line in score_ax.get_lines()}
     assert len(scores["validation accuracy"].get_xdata()) == 20  # not the 3 selection evaluations of `history`
     assert list(scores["validation macro-F1"].get_ydata())[-1] == pytest.approx(70.0)
     losses = {line.get_label(): line for line in loss_ax.get_lines()}
     assert len(losses["validation loss"].get_xdata()) == 20
     record["training"]["validation_curve"] = None  # curve_points 0 or an older record: the selection evaluations
-    scores = {line.get_label(): line for line in curves_figure(record).axes[1].get_lines()}
+    scores = {line.get_label(): line for line in curves_figure(typed(record)).axes[1].get_lines()}
     assert len(scores["validation accuracy"].get_xdata()) == len(record["training"]["history"])

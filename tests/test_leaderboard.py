@@ -392,7 +392,7 @@ def test_pretrained_spec_is_marked_in_every_row_format_and_explained_by_its_foot
             r["config"]["model"].update(pretrain_artifact="k123", pretrain={
                 "corpus": {"tasks": ["sent-fr"], "splits": ["train"]}, "max_steps": 500, "batch_size": 32,
                 "learning_rate": 5e-5, "mlm_probability": 0.15})
-    board = build_leaderboard(records)
+    board = build_leaderboard(typed(records))
     assert board.model_marks == {"camembert-tapt": "¶"}
     table = board.metric_table("accuracy")
     assert list(table["model"]) == ["camembert-tapt ¶", "camembert"]
