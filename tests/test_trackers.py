@@ -48,7 +48,7 @@ def test_missing_tracker_library_fails_before_training(toy_env, capsys, monkeypa
 
 def test_report_to_tensorboard_logs_the_cell_under_its_folder(toy_env, monkeypatch):
     seen = {}
-    from harness.train import finetune as train
+    from harness.train import trainer as train  # where the Trainer's arguments are made
 
     original = train._training_args
 

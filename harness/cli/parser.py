@@ -248,16 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     errors = command("errors", "the misclassified test examples of a task, with their text, each seed's prediction "
                      "and the confidence")
-    errors.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")
-    errors.add_argument("--task", required=True, metavar="TASK", help="the task whose test errors to list")
-    errors.add_argument("--model", metavar="MODEL", help="only this model (and its variants, MODEL@NAME); default every model")
-    errors.add_argument("--sort", choices=["confidence", "gold", "wrong", "row"], default="confidence",
-                        help="confidence: the most confident mistakes first (default); gold: the lowest probability "
-                        "of the gold label first; wrong: the most wrong seeds first; row: test order")
-    errors.add_argument("--limit", type=_number(1, 10**9, integer=True), metavar="N", help="at most N rows per model")
-    errors.add_argument("--format", choices=["md", "csv", "json", "html"], default="md", help="output format (default md)")
-    errors.add_argument("--output", metavar="FILE", help="write here instead of standard output")
-    errors.add_argument("--data-dir", metavar="DIR", help="read the task's local files from here (also HARNESS_DATA_DIR)")
+    _errors_options(errors)
 
     compare = command("compare", "paired comparison of a candidate against a baseline",
                       epilog="Exit codes: 0 nothing regressed, 1 a regression, 2 inputs that cannot be compared "
@@ -282,6 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--revision", metavar="BRANCH", help="the branch to push to (default main)")
     return parser
+
+
+def _errors_options(errors: argparse.ArgumentParser) -> None:
+    errors.add_argument("results", metavar="RESULTS", help="a results folder (RESULTS/<task>/<model>/seed-<k>.json)")
+    errors.add_argument("--task", required=True, metavar="TASK", help="the task whose test errors to list")
+    errors.add_argument("--model", metavar="MODEL", help="only this model (and its variants, MODEL@NAME); default every model")
+    errors.add_argument("--sort", choices=["confidence", "gold", "wrong", "row"], default="confidence",
+                        help="confidence: the most confident mistakes first (default); gold: the lowest probability "
+                        "of the gold label first; wrong: the most wrong seeds first; row: test order")
+    errors.add_argument("--limit", type=_number(1, 10**9, integer=True), metavar="N", help="at most N rows per model")
+    errors.add_argument("--format", choices=["md", "csv", "json", "html"], default="md", help="output format (default md)")
+    errors.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    errors.add_argument("--data-dir", metavar="DIR", help="read the task's local files from here (also HARNESS_DATA_DIR)")
 
 
 def _compare_options(compare: argparse.ArgumentParser) -> None:

@@ -17,10 +17,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator, model_serializer, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from harness.files import SAFE_NAME
 from harness.metrics import metric_names
+from harness.records.checks import check_label_ids, check_labels, check_metric_ranges  # noqa: F401 (re-exported)
+from harness.records.parts import _Part
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -35,37 +37,6 @@ class RecordKind(StrEnum):
     FINAL = "final"
     TRIAL = "trial"  # a search trial under <task>/<model>/search/, scored on validation only
     EVALUATION = "evaluation"  # a checkpoint evaluated as published (init: finetuned): nothing trained, seed 0
-
-
-class _Part(BaseModel):
-    """A part of a record: keeps undeclared keys, and writes its keys in the order it was built or
-    read with (declared fields would otherwise come first), so a record's JSON keeps its key order."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    _order: tuple[str, ...] = PrivateAttr(default=())
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _remember_order(cls, data: Any, handler: Any) -> Any:
-        part = handler(data)
-        if isinstance(data, dict) and isinstance(part, _Part):
-            part._order = tuple(data)
-        return part
-
-    def as_json(self) -> dict[str, Any]:
-        """This part as its JSON on disk (the keys it was built or read with, in their order)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-    @model_serializer(mode="wrap")
-    def _in_order(self, handler: Any) -> Any:
-        out = handler(self)
-        if not self._order or not isinstance(out, dict):
-            return out
-        ranked = {key: i for i, key in enumerate(self._order)}
-        return dict(sorted(out.items(), key=lambda kv: ranked.get(kv[0], len(ranked))))
-
-
-from harness.records.checks import check_label_ids, check_labels, check_metric_ranges  # noqa: F401 (re-exported)
 
 
 # --------------------------------------------------------------------------- parts
