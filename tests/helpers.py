@@ -208,3 +208,16 @@ def typed(records):
     if isinstance(records, (dict, ResultRecord)):
         return ResultRecord.model_validate(records)
     return [ResultRecord.model_validate(r) for r in records]
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes: 'nothing written or lost' is 'the snapshot is equal'."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("harness: error: ")
+    return lines[0]

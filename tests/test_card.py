@@ -64,13 +64,19 @@ def test_scratch_or_packaged_model_has_no_hub_base_model(tmp_path):
     assert card.data.base_model is None and "random initialisation" in card.text
 
 
-def test_saved_model_folder_gets_a_card_from_its_record(toy_env):
+def _saved_cell(toy_env):
+    """Train the toy cell with --save-model: its record (as on disk) and its saved model folder."""
     code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--seeds", "1",
                              "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
                              "--save-model", "--no-plots", "--no-leaderboard"))
     assert code == 0
-    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
-    card = ModelCard.load(record_path(toy_env["results"], toy_env["task"], "tiny", 0).parent / "model-seed-0" / "README.md")
+    path = record_path(toy_env["results"], toy_env["task"], "tiny", 0)
+    return json.loads(path.read_text()), path.parent / "model-seed-0"
+
+
+def test_saved_model_folder_gets_a_card_from_its_record(toy_env):
+    record, folder = _saved_cell(toy_env)
+    card = ModelCard.load(folder / "README.md")
     metrics = {m["type"]: m for m in card.data.to_dict()["model-index"][0]["results"][0]["metrics"]}
     assert metrics["accuracy"]["value"] == pytest.approx(round(100 * record["metrics"]["test"]["accuracy"], 2))
     assert metrics["accuracy"]["args"]["ci_low"] == pytest.approx(round(100 * record["metrics"]["test"]["bootstrap"]["accuracy"]["low"], 2))
@@ -79,14 +85,10 @@ def test_saved_model_folder_gets_a_card_from_its_record(toy_env):
 
 
 def test_card_names_the_task_description_data_provenance_and_the_saved_models_path(toy_env):
-    code = main(harness_args(toy_env, "run", "--tasks", toy_env["task"], "--models", "tiny", "--seeds", "1",
-                             "--data-dir", str(toy_env["data"]), "--results", str(toy_env["results"]),
-                             "--save-model", "--no-plots", "--no-leaderboard"))
-    assert code == 0
-    record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
+    record, folder = _saved_cell(toy_env)
     description = record["data"]["task_description"]
     assert description  # stored in the record's data block, out of the config (no effect on scores)
-    text = (record_path(toy_env["results"], toy_env["task"], "tiny", 0).parent / "model-seed-0" / "README.md").read_text()
+    text = (folder / "README.md").read_text()
     assert f"**Task:** `{toy_env['task']}` ({description.rstrip('.')})" in text
     assert f'pipeline("text-classification", model="{record["saved_model"]}")' in text  # the real folder, no placeholder
     assert "RESULTS/" not in text

@@ -10,26 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import harness_args
-from helpers import make_record, write_results, typed
+from helpers import make_record, one_line_error, snapshot, write_results, typed
 
 from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.records.store import read_record, record_path, set_aside, write_record
 
 LABELS = ["negative", "positive"]
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root with its bytes: 'nothing written or lost' is 'the snapshot is equal'."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("harness: error: ")
-    return lines[0]
 
 
 def results_with(tmp_path: Path, bad: bytes) -> Path:

@@ -16,25 +16,13 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import harness_args
-from helpers import make_record, typed, write_results
+from helpers import make_record, one_line_error, snapshot as tree, typed, write_results
 
 from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.records.store import read_record, record_path, write_record
 
 LABELS = ["negative", "positive"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("harness: error: ")
-    return lines[0]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def good(task="toy", model="m", seed=0, **extra):
