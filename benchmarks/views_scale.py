@@ -3,8 +3,9 @@
     python benchmarks/views_scale.py --tasks 14 --models 30 --seeds 5 --rows 5000   # the 2,100-record grid
     python benchmarks/views_scale.py --tasks 7 --models 30 --seeds 5 --rows 5000    # half of it (linearity)
 
-Generates two results folders of hand-made records (3 classes, predictions of chosen accuracy and
-each row's class probabilities as `harness run` writes them unless --no-probabilities, no training) under --workdir, with empty stand-ins for the per-seed plot files that `harness run`
+Generates two results folders of hand-made records (3 classes, each task its own random test set,
+predictions of chosen accuracy, and each row's class probabilities with their ECE and Brier as
+`harness run` writes them unless --no-probabilities, no training) under --workdir, with empty stand-ins for the per-seed plot files that `harness run`
 draws as each cell finishes (so `report` measures its own work, not matplotlib drawing 2 PNGs per
 seed run, about 1 s each, which it does once for a folder that lacks them), then runs each command in its own process and measures its wall time
 and peak resident memory (ru_maxrss of the child). Figures are printed and written as JSON under
@@ -47,7 +48,9 @@ def _probabilities(predictions: list[int], seed: int):
 def generate(root: Path, tasks: int, models: int, seeds: int, rows: int, shift: float, probabilities: bool = True) -> int:
     from helpers import make_record, predictions_with_accuracy, write_results
 
-    from harness.probabilities import encode
+    import numpy as np
+
+    from harness.probabilities import calibration, encode
 
     from harness.views.plots import plot_filenames
 
@@ -58,14 +61,16 @@ def generate(root: Path, tasks: int, models: int, seeds: int, rows: int, shift: 
         return sum(1 for _ in root.glob("*/*/seed-*.json"))
     records = []
     for t in range(tasks):
-        refs = [(i * 7 + t) % 3 for i in range(rows)]
+        refs = [int(r) for r in np.random.default_rng(t).integers(0, 3, rows)]  # each task its own test set
         for m in range(models):
             for s in range(seeds):
                 accuracy = min(0.95, 0.55 + 0.012 * m + 0.01 * (s % 3) + shift)
                 preds = predictions_with_accuracy(refs, accuracy, 3, seed=100_000 * t + 100 * m + s)
                 record = make_record(f"task-{t:02d}", f"model-{m:02d}", s, refs, preds, LABELS)
-                if probabilities:  # what `harness run` writes now: each row's class probabilities
-                    record["probabilities"] = {"test": encode(_probabilities(preds, 100_000 * t + 100 * m + s))}
+                if probabilities:  # what `harness run` writes now: each row's class probabilities, their ECE and Brier
+                    probs = _probabilities(preds, 100_000 * t + 100 * m + s)
+                    record["probabilities"] = {"test": encode(probs)}
+                    record["metrics"]["test"]["calibration"] = calibration(probs, refs, preds)
                 records.append(record)
         write_results(root, records)
         records = []
@@ -109,7 +114,8 @@ def main() -> None:
                         help="records without class probabilities (as written before they were kept)")
     args = parser.parse_args()
     kept = not args.no_probabilities
-    work = Path(args.workdir) / f"{args.tasks}x{args.models}x{args.seeds}x{args.rows}{'-probabilities' if kept else ''}"
+    # v2: each task its own test set, calibration in the records (v1 folders shared 3 test sets among the tasks)
+    work = Path(args.workdir) / f"v2-{args.tasks}x{args.models}x{args.seeds}x{args.rows}{'-probabilities' if kept else ''}"
     t0 = time.perf_counter()
     n = generate(work / "base", args.tasks, args.models, args.seeds, args.rows, 0.0, kept)
     generate(work / "cand", args.tasks, args.models, args.seeds, args.rows, 0.005, kept)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.metrics import metric_names
-from helpers import make_record, predictions_with_accuracy, write_results
+from helpers import make_record, predictions_with_accuracy, typed, write_results
 from harness.records.baselines import BASELINE_SCHEMA_VERSION, read_baseline
 from harness.records.grouping import SeedRuns, SeedRun
 from harness.cli.main import main
@@ -460,3 +460,24 @@ def test_records_without_a_test_fingerprint_fall_back_to_the_data_fingerprint(tm
                                                            "test-a"))
     code, _, err = run_compare(capsys, cand, base)
     assert code == 2 and "data fingerprint fp-other (candidate) vs fp-test (baseline)" in err
+
+
+def test_each_seed_run_is_resampled_once_per_comparison_and_test_sets_are_kept_apart(monkeypatch):
+    """Every metric of every seed run comes from one pass over the resamples (its runs counted once
+    however many metrics are compared), and the runs of two test sets are never resampled together."""
+    import harness.stats as stats
+
+    passes = []
+    real = stats.confusion_on_resamples
+    monkeypatch.setattr(stats, "confusion_on_resamples", lambda refs, runs, weights, *rest: (
+        passes.append((stats.label_ids_digest(refs), weights.shape[0], len(runs))) or real(refs, runs, weights, *rest)))
+    other_refs = [(i * 2) % 3 for i in range(N)]
+    cand = records("t1", "a", 0.8, salt=1) + records("t1", "b", 0.8, salt=2) + records("t2", "a", 0.8, refs=other_refs, salt=3)
+    base = records("t1", "a", 0.8, salt=4) + records("t1", "b", 0.8, salt=5) + records("t2", "a", 0.8, refs=other_refs, salt=6)
+    result = compare(typed(cand), typed(base), resamples=200)
+    assert len(result.comparisons) == 3 * len(metric_names())
+    resampled = {}
+    for refs, resamples, runs in passes:
+        if resamples == 200:  # not the plain values (one "resample" of weight 1)
+            resampled[refs] = resampled.get(refs, 0) + runs
+    assert sorted(resampled.values()) == [2 * 3, 2 * 2 * 3]  # t2: 1 model x 2 sides x 3 seeds; t1: 2 models

@@ -410,3 +410,26 @@ def test_pretrained_spec_is_marked_in_every_row_format_and_explained_by_its_foot
     page = render(board, "html")
     assert '<td data-sort="camembert-tapt">camembert-tapt ¶</td>' in page
     assert '<td data-sort="camembert">camembert</td>' in page
+
+
+def test_markdown_and_csv_show_each_cells_calibration_as_the_json_and_the_page_do():
+    """ECE and Brier (means over the seeds that recorded them) in the leaderboard's markdown table and
+    CSV columns, printed by the one formatter of the web page; `n/a` and empty for seeds written before
+    probabilities were kept."""
+    from harness.views.formatting import calibration_text
+
+    records = [completed("sent-fr", "camembert", seed, acc) for seed, acc in enumerate([0.9, 0.8])]
+    for record, (ece, brier) in zip(records, [(0.05, 0.20), (0.07, 0.30)]):
+        record["metrics"]["test"]["calibration"] = {"ece": ece, "brier": brier, "bins": 15}
+    records.append(completed("sent-fr", "xlmr", 0, 0.7))  # no probabilities
+    board = build_leaderboard(typed(records))
+    section = board.to_markdown().split("## Calibration", 1)[1].split("\n## ", 1)[0]
+    assert "| sent-fr | camembert | 0.0600 | 0.2500 | 2 |" in section
+    assert "| sent-fr | xlmr | n/a | n/a | 0 (1 not recorded) |" in section
+    assert calibration_text(0.06) == "0.0600" and calibration_text(None) == "n/a"
+    frame = pd.read_csv(io.StringIO(board.to_csv()))
+    assert list(frame.columns[-2:]) == ["ece", "brier"]
+    for metric in metric_names():  # every metric row of the cell carries it
+        row = csv_row(frame, "sent-fr", "camembert", metric)
+        assert row["ece"] == pytest.approx(0.06) and row["brier"] == pytest.approx(0.25)
+    assert math.isnan(csv_row(frame, "sent-fr", "xlmr")["ece"])

@@ -126,3 +126,62 @@ def test_resampled_metrics_in_chunks_equal_one_pass():
         boot, point = whole.get(refs, runs, metric, 3)
         boot_c, point_c = chunked.get(refs, runs, metric, 3)
         assert np.array_equal(boot, boot_c) and np.array_equal(point, point_c)
+
+
+def _metrics_of_dense_confusion(refs, runs, weights, k):
+    """Each run's metrics on the resamples from its dense (runs, resamples, K, K) confusion counts,
+    summed the straightforward way (np.add.at, trailing-axis sums): the formulas as first written."""
+    refs, runs = np.asarray(refs), np.asarray(runs)
+    confusion = np.zeros((len(runs), weights.shape[0], k, k))
+    for r, preds in enumerate(runs):
+        for i, (j, c) in enumerate(zip(refs, preds)):
+            confusion[r, :, j, c] += weights[:, i]
+    total = confusion.sum(axis=(-2, -1))
+    trace = np.trace(confusion, axis1=-2, axis2=-1)
+    true, pred = confusion.sum(axis=-1), confusion.sum(axis=-2)
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denom = true + pred
+    present = denom > 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
+        cov_ytyp = trace * total - (true * pred).sum(axis=-1)
+        cov = (total**2 - (pred * pred).sum(axis=-1)) * (total**2 - (true * true).sum(axis=-1))
+        mcc = np.where(cov > 0, cov_ytyp / np.sqrt(np.where(cov > 0, cov, 1.0)), 0.0)
+    return {"accuracy": trace / total, "macro_f1": f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1), "mcc": mcc}
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_batched_resampled_metrics_equal_the_dense_confusion_formulas_bit_for_bit(k):
+    """The fast layout (one (runs, resamples) slab per confusion entry, a matrix product per class)
+    changes no number: every metric on every resample is the very float of the dense formulas, a
+    class never predicted and a run predicting one class included."""
+    from harness.stats import metrics_on_resamples, resample_weights
+
+    rng = np.random.default_rng(k)
+    refs = rng.integers(0, k, 240)
+    runs = [np.where(rng.random(240) < 0.6, refs, rng.integers(0, k, 240)) for _ in range(5)] + [np.zeros(240, int)]
+    weights = resample_weights(240, 30, 2)
+    expected = _metrics_of_dense_confusion(refs, runs, weights, k)
+    for metric, values in expected.items():
+        assert np.array_equal(metrics_on_resamples(refs, runs, weights, metric, k), values), metric
+
+
+def test_each_seed_run_is_resampled_once_however_many_tests_it_takes_part_in(monkeypatch):
+    """A table shared by the paired tests of one column: the best model's runs take part in every
+    test, yet each distinct run goes through the confusion counts once (and every metric with it)."""
+    import harness.stats as stats
+
+    resampled = []
+    real = stats.confusion_on_resamples
+    monkeypatch.setattr(stats, "confusion_on_resamples",
+                        lambda refs, runs, weights, *rest: resampled.extend(map(id, runs)) or real(refs, runs, weights, *rest))
+    rng = np.random.default_rng(0)
+    refs = list(rng.integers(0, 3, 200))
+    best = [rng.integers(0, 3, 200) for _ in range(3)]
+    others = [[rng.integers(0, 3, 200) for _ in range(3)] for _ in range(4)]
+    table = stats.ResampledMetrics(resamples=100)
+    for runs in others:
+        for metric in ("accuracy", "macro_f1", "mcc"):
+            stats.seed_example_test(refs, runs, best, metric, 3, resampled=table)
+    boot_and_point = 2  # the resamples and the plain value
+    assert len(resampled) == boot_and_point * (3 + 4 * 3) and len(set(resampled)) == 3 + 4 * 3

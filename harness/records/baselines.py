@@ -34,7 +34,7 @@ from harness.records.grouping import SeedRuns, SeedRun, cells_from_records
 from harness.records.schema import ResultRecord, upgrade
 from harness.files import SAFE_NAME, read_json
 from harness.records.schema import check_label_ids, check_labels, check_metric_ranges
-from harness.records.store import iter_record_paths, load_records, read_record
+from harness.records.store import collector_paused, iter_record_paths, load_records, read_record
 from harness.files import atomic_write_text
 
 
@@ -70,7 +70,8 @@ class Side:
 def side_from_results(results: str | Path) -> Side:
     """A results folder's side, read record by record: each is kept only as its SeedRun (a
     2,100-record folder never holds every parsed record at once)."""
-    cells, failed = cells_from_records(read_record(path) for path in iter_record_paths(results))
+    with collector_paused():
+        cells, failed = cells_from_records(read_record(path) for path in iter_record_paths(results))
     return Side(source=str(results), kind="results", cells=cells, failed=failed)
 
 

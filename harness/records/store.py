@@ -7,6 +7,8 @@ keeps an unreadable record beside the cell for a person to look at.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import re
@@ -168,7 +170,22 @@ _RECORD_NAME = re.compile(r"^seed-[^/]*\.json$")
 
 
 def load_records(results: str | Path) -> list[ResultRecord]:
-    return [read_record(p) for p in iter_record_paths(results)]
+    with collector_paused():
+        return [read_record(p) for p in iter_record_paths(results)]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while records are read: reading keeps every object it
+    makes and makes no cycle, yet the collector would walk the growing heap again and again (every
+    5,000-id list, element by element): about a fifth of the time 2,100 records take to read."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def supersede(path: str | Path) -> Path | None:

@@ -1,12 +1,15 @@
 """Calibration per task x model: the mean over completed seeds of the expected calibration error
 and the Brier score each record holds (`metrics.test.calibration`, harness.probabilities), for the
-leaderboard JSON, the web page and the report. Seeds written before probabilities were kept have
-none and are counted apart (`not_recorded`)."""
+leaderboard (markdown, CSV, JSON), the web page and the report (through the leaderboard's
+markdown). Seeds written before probabilities were kept have none and are counted apart
+(`not_recorded`)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from harness.probabilities import CALIBRATION_DEFINITION
+from harness.views.formatting import calibration_text
+from harness.views.text import md_escape
 
 NOT_RECORDED = "not recorded (records written before probabilities were kept)"
 __all__ = ["CALIBRATION_DEFINITION", "NOT_RECORDED", "calibration_rows"]
@@ -31,16 +34,16 @@ def calibration_rows(groups) -> list[dict[str, Any]]:
     return rows
 
 
-def calibration_markdown(rows: list[dict[str, Any]]) -> list[str]:
-    """The markdown lines of a calibration table (task, model, ECE, Brier, seeds)."""
+def calibration_markdown(rows: list[dict[str, Any]], label: Callable[[str], str] = str) -> list[str]:
+    """The markdown lines of a calibration table (task, model, ECE, Brier, seeds); `label`: a model
+    as its rows show it (the leaderboard's, with its mark)."""
     if not rows:
         return ["No completed run."]
     lines = ["| task | model | ECE | Brier | seeds |", "|---|---|---:|---:|---:|"]
     for row in rows:
-        ece = "n/a" if row["ece"] is None else f"{row['ece']:.4f}"
-        brier = "n/a" if row["brier"] is None else f"{row['brier']:.4f}"
         seeds = f"{row['seeds']}" + (f" ({row['not_recorded']} not recorded)" if row["not_recorded"] else "")
-        lines.append(f"| {row['task']} | {row['model']} | {ece} | {brier} | {seeds} |")
+        lines.append(f"| {md_escape(row['task'])} | {md_escape(label(row['model']))} | {calibration_text(row['ece'])} | "
+                     f"{calibration_text(row['brier'])} | {seeds} |")
     lines += ["", f"ECE and Brier score (lower is better): {CALIBRATION_DEFINITION}. Means over seeds; n/a: "
               f"{NOT_RECORDED}."]
     return lines

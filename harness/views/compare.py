@@ -285,24 +285,23 @@ def compare(
     paired = pair_cells(cand_side, base_side, require_all=require_all)
     notes = paired.notes
 
-    table = ResampledMetrics(resamples, seed)  # each seed run resampled once, all runs of a test set at once
     comparisons = []
-    for metric in metrics:
-        by_test: dict[tuple, list] = {}  # every run of one test set resampled in one pass
-        for cand, base, common in paired.plans:
-            runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-            by_test.setdefault((table.digest(runs[-1].references), n_labels(runs)), []).extend(runs)  # not a tuple
-        for (refs, k), runs in by_test.items():
-            table.add(runs[-1].references, [r.predictions for r in runs], metric, k)
-        for cand, base, common in paired.plans:
-            runs = [cand.seeds[s] for s in common] + [base.seeds[s] for s in common]
-            refs, k = runs[-1].references, n_labels(runs)
-            cand_boot, cand_points = table.get(refs, [cand.seeds[s].predictions for s in common], metric, k)
-            base_boot, base_points = table.get(refs, [base.seeds[s].predictions for s in common], metric, k)
-            stats = paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(refs), alpha=alpha,
-                                resamples=resamples)
-            changes = paired.config_changes.get((cand.task, cand.model), {})
-            comparisons.append(_comparison(cand, common, stats, alpha, max_drop, changes, _evaluated(cand, base, common)))
+    for plans in _by_test_set(paired.plans):
+        # one test set at a time: each of its seed runs resampled once (every metric, in one pass), reused
+        # by every comparison it takes part in, and let go before the next test set (bounded memory)
+        table = ResampledMetrics(resamples, seed)
+        runs = [side.seeds[s] for cand, base, common in plans for side in (cand, base) for s in common]
+        refs, k = runs[-1].references, n_labels(runs)
+        table.add(refs, [r.prediction_array for r in runs], metrics[0], k)
+        for metric in metrics:
+            for cand, base, common in plans:
+                cand_boot, cand_points = table.get(refs, [cand.seeds[s].prediction_array for s in common], metric, k)
+                base_boot, base_points = table.get(refs, [base.seeds[s].prediction_array for s in common], metric, k)
+                stats = paired_test(cand_boot, base_boot, cand_points, base_points, metric, len(refs), alpha=alpha,
+                                    resamples=resamples)
+                changes = paired.config_changes.get((cand.task, cand.model), {})
+                comparisons.append(_comparison(cand, common, stats, alpha, max_drop, changes,
+                                               _evaluated(cand, base, common)))
     comparisons.sort(key=lambda c: (c.task, c.model, metrics.index(c.metric)))
     evaluated = sorted({f"{c.task} / {c.model}" for c in comparisons if c.evaluated})
     if evaluated:
@@ -325,6 +324,17 @@ def _names(value: Sequence[str] | str | None) -> list[str] | None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)
     return [item.strip() for item in items if item.strip()] or None
+
+
+def _by_test_set(plans: list[tuple[SeedRuns, SeedRuns, list[int]]]) -> list[list[tuple[SeedRuns, SeedRuns, list[int]]]]:
+    """The paired cells grouped by test set (same references, same label count), in their order."""
+    from harness.stats import label_ids_digest
+
+    groups: dict[tuple[bytes, int], list[tuple[SeedRuns, SeedRuns, list[int]]]] = {}
+    for cand, base, common in plans:
+        runs = [side.seeds[s] for side in (cand, base) for s in common]
+        groups.setdefault((label_ids_digest(runs[-1].reference_array), n_labels(runs)), []).append((cand, base, common))
+    return list(groups.values())
 
 
 def _evaluated(cand: SeedRuns, base: SeedRuns, common: list[int]) -> bool:

@@ -17,6 +17,12 @@ def points(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def calibration_text(value: float | None) -> str:
+    """An ECE or Brier score as every view prints it: 4 decimals (both are small fractions), `n/a`
+    for seeds written before probabilities were kept."""
+    return "n/a" if value is None else points(value, 4)
+
+
 def score_text(mean: float | None, half_width: float | None = None, low: float | None = None,
                high: float | None = None, clipped: bool = False, n: int | None = None, failed: int = 0,
                evaluated: tuple[float, float] | None = None) -> str:

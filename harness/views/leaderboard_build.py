@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from harness.errors import HarnessError
 from harness.views.leaderboard_model import ALPHA, AVERAGE, BOOTSTRAP_SEED, CONFIDENCE, EVALUATED, FAILED, METRICS, MISSING, RESAMPLES, THROUGHPUT_FIELDS, TIE_MARK, VERSION_KEYS, ScoreCell, Leaderboard, _display, _one_line, _pct, _unique
-from harness.records.grouping import RecordGroup, group_records, n_labels, seed_run, test_set_problem
+from harness.records.grouping import (
+    RecordGroup, SeedRun, SharedReferences, group_records, n_labels, test_set_problem,
+)
 from harness.metrics import MCC_DEFINITION, metric_bounds
 from harness.records.chance import at_chance
 from harness.records.schema import ResultRecord, Throughput
@@ -156,13 +158,14 @@ class _SeedRuns:
 
     def __init__(self, table: ResampledMetrics) -> None:
         self.table = table
-        self._runs: dict[int, Any] = {}
+        self._runs: dict[int, SeedRun] = {}
+        self._shared = SharedReferences()  # one references list (digested once) per test set
         self._chance: dict[tuple[str, str], str | None] = {}
 
-    def of(self, record: ResultRecord):
+    def of(self, record: ResultRecord) -> SeedRun:
         key = id(record)
         if key not in self._runs:
-            self._runs[key] = seed_run(record)
+            self._runs[key] = self._shared.seed_run(record)
         return self._runs[key]
 
     def chance(self, group: RecordGroup) -> str | None:
@@ -186,7 +189,7 @@ class _SeedRuns:
                 if len(run.predictions) == len(run.references) and run.references:  # keyed by a digest, not a tuple
                     by_test.setdefault((self.table.digest(run.references), len(run.labels)), []).append(run)
         for same in by_test.values():
-            self.table.add(same[0].references, [r.predictions for r in same], metric, n_labels(same))
+            self.table.add(same[0].references, [r.prediction_array for r in same], metric, n_labels(same))
 
 
 def _paired_test(
@@ -208,7 +211,8 @@ def _paired_test(
     if problem:
         return {**out, "skipped": problem.lstrip(": ")}
     result = seed_example_test(
-        base[0].references, [r.predictions for r in cand], [r.predictions for r in base], metric, n_labels(cand + base),
+        base[0].references, [r.prediction_array for r in cand], [r.prediction_array for r in base], metric,
+        n_labels(cand + base),
         resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA, resampled=runs.table,
     )
     return {

@@ -1,6 +1,7 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
+from harness.views.calibration import calibration_markdown
 from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
 
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
@@ -137,7 +138,10 @@ class Leaderboard:
         return frame
 
     def cells_frame(self) -> pd.DataFrame:
-        """The long table written as CSV: one row per task x model x metric (percent), then the averages."""
+        """The long table written as CSV: one row per task x model x metric (percent), then the averages.
+        Each task row also carries its cell's calibration (`ece`, `brier`: means over the seeds that
+        recorded them, as fractions; empty where none did)."""
+        calibration = {(row["task"], row["model"]): {"ece": row["ece"], "brier": row["brier"]} for row in self.calibration}
         rows = []
         for metric in METRICS:
             for task in self.tasks:
@@ -159,6 +163,7 @@ class Leaderboard:
                             "tie_with_best": cell.tie,
                             "p_value_vs_best": comparison.get("p_value"),
                             "model_mark": self.model_marks.get(model, ""),  # last: the older columns keep their places
+                            **calibration.get((task, model), _NO_CALIBRATION),  # the cell's mean ECE and Brier
                         }
                     )
         for metric in METRICS:
@@ -232,6 +237,8 @@ class Leaderboard:
             parts += [_markdown_table(self.throughput_table(), right_from=2, right_until=-2), ""]
         else:
             parts += ["No completed run.", ""]
+        parts += ["## Calibration", ""]
+        parts += [*calibration_markdown(self.calibration, self.label), ""]
         parts += ["## Notes", ""]
         parts += [f"- {line}" for line in self.footnote["lines"]]
         if self.failures:
@@ -307,6 +314,9 @@ class Leaderboard:
 
 
 # --------------------------------------------------------------------------- helpers
+_NO_CALIBRATION = {"ece": None, "brier": None}
+
+
 def _display(fraction: float) -> float:
     """The value as shown (percent, 2 decimals): bold goes to every model that looks best."""
     return round(fraction * 100, 2)

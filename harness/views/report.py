@@ -168,7 +168,6 @@ def render_report(results: str | Path, records: list[ResultRecord]) -> str:
         "",
         _summary_section(results, board),
         *_errors_section(results, records, plots, plot_errors),
-        *_calibration_section(board),
         *_gain_section(records),
         "", *pretraining_section(results, records),
         *_french_section(records),
@@ -226,13 +225,6 @@ def _errors_section(results: Path, records: list[ResultRecord], plots: Plots,
         else:
             out.append("No confusions: every test row of these seeds is classified correctly.")
     return out
-
-
-def _calibration_section(board) -> list[str]:
-    """Mean ECE and Brier per task x model (harness.views.calibration), from the leaderboard's rows."""
-    from harness.views.calibration import calibration_markdown
-
-    return ["", "## Calibration", "", *calibration_markdown(board.calibration)]
 
 
 def _gain_section(records: list[ResultRecord]) -> list[str]:

@@ -156,7 +156,7 @@ def gain_test(mine: Sequence[ResultRecord], theirs: Sequence[ResultRecord], metr
     problem = test_set_problem("", cand, base)
     if problem:
         return problem.lstrip(": ")
-    result = seed_example_test(base[0].references, [r.predictions for r in cand], [r.predictions for r in base],
+    result = seed_example_test(base[0].references, [r.prediction_array for r in cand], [r.prediction_array for r in base],
                                metric, n_labels(cand + base), resamples=RESAMPLES, seed=BOOTSTRAP_SEED, alpha=ALPHA)
     return {"diff": result["delta"], "low": result["low"], "high": result["high"], "p_value": result["p_value"],
             "pairs": result["pairs"], "training_variance_counted": result["training_variance_counted"]}

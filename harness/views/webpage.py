@@ -13,7 +13,7 @@ cell's confusion matrix and curves images (relative to the page, when the images
 """
 from __future__ import annotations
 
-from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
+from harness.views.formatting import AT_CHANCE_MARK, calibration_text, model_label, score_text
 
 from harness.views.leaderboard_model import METRIC_TITLES
 
@@ -137,7 +137,7 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
 
 def _calibration_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def shown(value):
-        return {"display": "n/a" if value is None else f"{value:.4f}", "sort": "" if value is None else repr(value)}
+        return {"display": calibration_text(value), "sort": "" if value is None else repr(value)}
 
     return [{**row, "ece_view": shown(row["ece"]), "brier_view": shown(row["brier"])} for row in rows]
 
