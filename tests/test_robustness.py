@@ -358,3 +358,34 @@ def test_run_refuses_pickle_only_model_unless_the_spec_opts_in_and_sets_aside_a_
 
 def _tiny(env) -> Path:
     return Path(yaml.safe_load(env["models"].read_text())["models"][0]["source"])
+
+
+@pytest.mark.parametrize("where", ["config.model.warmup", "training.loss_curve", "predictions.test"])
+def test_a_number_too_large_for_a_float_is_rejected_wherever_it_hides(tmp_path, where):
+    """1e999 parses as infinity: in an extra key, inside a list of objects or among the label ids,
+    the record is rejected as non-finite, naming the file and the line."""
+    from harness.errors import HarnessError
+    from harness.records.store import read_record
+
+    path = write_results(tmp_path / "results", [make_record("toy", "m", 0, [0, 1] * 10, [0, 1] * 10, LABELS)]) \
+        / "toy" / "m" / "seed-0.json"
+    record = json.loads(path.read_text())
+    if where == "config.model.warmup":
+        record["config"]["model"]["warmup"] = "INF"
+    elif where == "training.loss_curve":
+        record["training"]["loss_curve"] = [{"step": 1, "loss": 0.5}, {"step": 2, "loss": "INF"}]
+    else:
+        record["predictions"]["test"][3] = "INF"
+    path.write_text(json.dumps(record, indent=1).replace('"INF"', "1e999"))
+    with pytest.raises(HarnessError, match=r"seed-0\.json, line \d+: holds a non-finite number \(1e999\)"):
+        read_record(path)
+
+
+def test_finite_floats_whose_sum_overflows_are_read(tmp_path):
+    """A list of large but finite floats (its sum is inf) is a finite record: read as before."""
+    from harness.records.store import read_record
+
+    record = make_record("toy", "m", 0, [0, 1] * 10, [0, 1] * 10, LABELS)
+    record["config"]["model"]["scales"] = [1.5e308, 1.5e308]
+    path = write_results(tmp_path / "results", [record]) / "toy" / "m" / "seed-0.json"
+    assert read_record(path).config.model["scales"] == [1.5e308, 1.5e308]

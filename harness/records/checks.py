@@ -29,9 +29,17 @@ def check_labels(labels: list[str]) -> list[str]:
     return labels
 
 
+_BELOW = bytes(range(256))  # _BELOW[:k]: the ids 0..k-1 as bytes
+
+
 def check_label_ids(what: str, ids: list[int], n_labels: int) -> None:
-    if not ids or (min(ids) >= 0 and max(ids) < n_labels):  # min and max in C: 2,100 records x 10,000 ids
+    if not ids:
         return
+    try:  # one pass in C (2,100 records x 10,000 ids): bytes() takes only ids 0..255
+        if bytes(ids).translate(None, _BELOW[: min(n_labels, 256)]) == b"":
+            return
+    except ValueError:  # an id below 0 or above 255
+        pass
     bad = next((i for i in ids if not 0 <= i < n_labels), None)
     if bad is not None:
         raise ValueError(f"{what} holds label id {bad}, outside 0..{n_labels - 1}")

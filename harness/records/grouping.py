@@ -74,20 +74,14 @@ class SeedRun:
 
     @functools.cached_property
     def prediction_array(self):
-        """The predictions as an int64 numpy array (converted once, for the vectorised views)."""
-        import numpy as np
-
-        array = np.asarray(self.predictions, dtype=np.int64)
-        array.flags.writeable = False  # the bootstrap table keys its results by this array
-        return array
+        """The predictions as a read-only int64 numpy array (converted once, for the vectorised views;
+        the bootstrap table keys its results by it)."""
+        return _id_array(self.predictions)
 
     @functools.cached_property
     def reference_array(self):
-        import numpy as np
-
-        array = np.asarray(self.references, dtype=np.int64)
-        array.flags.writeable = False  # shared by the runs of one test set (SharedReferences)
-        return array
+        """The references as a read-only int64 array (one for every run of a test set: SharedReferences)."""
+        return _id_array(self.references)
 
 
 @dataclass
@@ -125,6 +119,21 @@ def seed_run(record: ResultRecord) -> SeedRun:
         config=record.config.as_json(),
         kind=str(record.kind),
     )
+
+
+def _id_array(ids: list[int]):
+    """Label ids as a read-only int64 array, through bytes where every id is 0..255 (twice as fast
+    as numpy reading the list)."""
+    import numpy as np
+
+    try:
+        if type(ids) is not list:
+            raise TypeError
+        array = np.frombuffer(bytes(ids), dtype=np.uint8).astype(np.int64)
+    except (TypeError, ValueError):  # an id outside 0..255
+        array = np.asarray(ids, dtype=np.int64)
+    array.flags.writeable = False
+    return array
 
 
 def _ids(values) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import os
 import re
 import shutil
@@ -17,12 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+import pydantic_core
 from pydantic import ValidationError
 
 from harness.errors import HarnessError
 from harness.files import (
     SAFE_NAME, NonFiniteNumber, atomic_write_bytes, atomic_write_text, commit_temp, list_dir, loads_finite, os_reason,
-    read_json, write_temp,
+    read_bytes, read_json, write_temp,
 )
 from harness.metrics import METRICS, metric_names
 from harness.records.schema import (  # noqa: F401 - check_* re-exported for the baseline schema
@@ -72,7 +74,7 @@ def read_record(path: str | Path) -> ResultRecord:
     A version-1 record is upgraded on read (harness.records.schema.upgrade)."""
     path = Path(path)
     fix = "rerun the cell (harness run ... --force) or move the file out of the results folder"
-    data = read_json(path, "result record", fix=fix)
+    data = _parse(path, fix)
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in READABLE_VERSIONS:
         raise HarnessError(
@@ -91,6 +93,37 @@ def read_record(path: str | Path) -> ResultRecord:
         raise HarnessError(f"{path}: invalid result record: {'.'.join(map(str, first['loc'])) or '(record)'}: {msg}; {fix}") from None
     _check_location(path, record, fix)
     return record
+
+
+def _parse(path: Path, fix: str) -> Any:
+    """The record's JSON, read by pydantic-core's parser (2 to 3 times faster than the json module
+    on 10,000 label ids; it rejects NaN and Infinity as this reader must, and reads what json reads).
+    A number too large for a float (1e999, which it reads as inf) or a file it cannot read goes to
+    `read_json`, whose one-line error names the file and the line (or which reads the file, where
+    json is more lenient: a lone surrogate escape)."""
+    try:
+        data = pydantic_core.from_json(read_bytes(path, "result record"), allow_inf_nan=False)
+        if _finite(data):
+            return data
+    except ValueError:
+        pass
+    return read_json(path, "result record", fix=fix)
+
+
+def _finite(value: Any) -> bool:
+    """No infinite float anywhere in parsed JSON (a list of numbers is summed in one pass)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(map(_finite, value.values()))
+    if kind is list:
+        try:
+            total = sum(value)  # 10,000 label ids in C; a float sum is finite only if every term is
+        except TypeError:  # strings or containers inside: each in turn
+            return all(map(_finite, value))
+        return type(total) is not float or math.isfinite(total)
+    return True
 
 
 def derive_missing_metrics(record: dict[str, Any]) -> dict[str, Any]:

@@ -233,7 +233,7 @@ def french_rows(records: Sequence[ResultRecord]) -> tuple[list[str], list[str], 
     """(French tasks, headers, rows) of the monolingual vs multilingual table: the models with a
     French or multilingual language (CamemBERT, XLM-R, multilingual DistilBERT first); empty when the
     grid has no French task or no such model."""
-    tasks = sorted({r.task for r in records if task_language(records, r.task) == "fr"})
+    tasks = sorted(task for task in {r.task for r in records} if task_language(records, task) == "fr")
     info = _model_info(records)
     present = sorted({r.model for r in records if r.task in tasks})
     eligible = [m for m in present if info.get(m, {}).get("language") in ("fr", "multilingual")]
