@@ -244,6 +244,29 @@ def test_report_redraws_stale_plots(report_results):
     assert kept.stat().st_mtime == kept_mtime
 
 
+def test_report_draws_the_summary_figure_only_when_missing_or_stale(tmp_path, monkeypatch):
+    """A second report of unchanged results keeps summary.png; a new record, a deleted or a replaced
+    figure draws it again."""
+    import harness.views.summary as summary
+    from harness.views.report import write_report
+
+    drawn = []
+    real = summary.write_summary_png
+    monkeypatch.setattr(summary, "write_summary_png", lambda data, path: drawn.append(path) or real(data, path))
+    results = write_results(tmp_path / "results", [_record(seed=s) for s in (0, 1)])
+    write_report(results)
+    write_report(results)
+    assert len(drawn) == 1 and "summary.png drawn from" in (results / "REPORT.md").read_text()
+    write_results(results, [_record(seed=2)])
+    write_report(results)
+    assert len(drawn) == 2
+    (results / "summary.png").unlink()
+    write_report(results)
+    (results / "summary.png").write_bytes(b"not the figure")
+    write_report(results)
+    assert len(drawn) == 4 and png_size(results / "summary.png")[0] > 100
+
+
 def test_report_of_empty_folder_is_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2

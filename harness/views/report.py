@@ -16,6 +16,7 @@ A failed cell shows `failed` and a missing one `–`; neither is ever shown as 0
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from harness.errors import HarnessError
@@ -108,18 +109,53 @@ def _leaderboard_section(board) -> str:
 
 
 def _summary_section(results: Path, board) -> str:
-    """RESULTS/summary.png: every model x task, mean and 95% CI over seeds (harness.summary)."""
+    """RESULTS/summary.png: every model x task, mean and 95% CI over seeds (harness.summary). Drawn
+    only when missing or stale (as the cell plots): the report names, in a comment, the digest of
+    what the figure was drawn from (the leaderboard's data and the figure's code) and the file's
+    size; a report of unchanged results keeps the figure (drawing 42 panels of 30 models takes
+    seconds)."""
     import json
 
     from harness.views.summary import write_summary_png
 
+    image = results / "summary.png"
     try:
         data = json.loads(board.to_json())
-        image = write_summary_png(data, results / "summary.png")
-    except HarnessError as exc:
+        digest = _figure_digest(data)
+        if _drawn_from(results, image) != digest:
+            write_summary_png(data, image)
+        size = image.stat().st_size
+    except (HarnessError, OSError) as exc:
         return f"(no summary figure: {exc})"
     return ("### Summary figure\n\nMean test score over seeds with its 95% t-interval, per task and model; dots are "
-            f"single seeds.\n\n![summary: models x tasks]({_rel(image, results)})")
+            f"single seeds.\n\n![summary: models x tasks]({_rel(image, results)})\n\n"
+            f"<!-- summary.png drawn from {digest}, {size} bytes -->")
+
+
+_DRAWN_FROM = re.compile(r"<!-- summary\.png drawn from ([0-9a-f]{64}), (\d+) bytes -->")
+
+
+def _figure_digest(data: dict[str, Any]) -> str:
+    """What the summary figure shows and how: the leaderboard data, the harness version and the
+    figure's source (a changed figure is drawn again)."""
+    import hashlib
+    import json
+
+    from harness import __version__
+    from harness.views import summary
+
+    code = Path(summary.__file__).read_bytes()
+    return hashlib.sha256(json.dumps([__version__, data], sort_keys=True).encode() + code).hexdigest()
+
+
+def _drawn_from(results: Path, image: Path) -> str | None:
+    """The digest the current summary.png was drawn from, as the last report says (None: draw it)."""
+    try:
+        found = _DRAWN_FROM.search((results / "REPORT.md").read_text(encoding="utf-8"))
+        size = image.stat().st_size
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found.group(1) if found and int(found.group(2)) == size else None
 
 
 def _demote_headings(markdown: str) -> str:
