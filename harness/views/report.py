@@ -120,10 +120,10 @@ def _summary_section(results: Path, board) -> str:
 
     image = results / "summary.png"
     try:
-        data = json.loads(board.to_json())
-        digest = _figure_digest(data)
+        text = board.to_json()
+        digest = _figure_digest(text)
         if _drawn_from(results, image) != digest:
-            write_summary_png(data, image)
+            write_summary_png(json.loads(text), image)
         size = image.stat().st_size
     except (HarnessError, OSError) as exc:
         return f"(no summary figure: {exc})"
@@ -135,17 +135,16 @@ def _summary_section(results: Path, board) -> str:
 _DRAWN_FROM = re.compile(r"<!-- summary\.png drawn from ([0-9a-f]{64}), (\d+) bytes -->")
 
 
-def _figure_digest(data: dict[str, Any]) -> str:
-    """What the summary figure shows and how: the leaderboard data, the harness version and the
+def _figure_digest(board_json: str) -> str:
+    """What the summary figure shows and how: the leaderboard's JSON, the harness version and the
     figure's source (a changed figure is drawn again)."""
     import hashlib
-    import json
 
     from harness import __version__
     from harness.views import summary
 
-    code = Path(summary.__file__).read_bytes()
-    return hashlib.sha256(json.dumps([__version__, data], sort_keys=True).encode() + code).hexdigest()
+    parts = (__version__.encode(), board_json.encode(), Path(summary.__file__).read_bytes())
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
 
 
 def _drawn_from(results: Path, image: Path) -> str | None:

@@ -79,7 +79,11 @@ def _human_count(n: Any) -> str:
 
 
 def _rel(path: Path, base: Path) -> str:
-    return Path(path).resolve().relative_to(base.resolve()).as_posix()
+    """`path` relative to `base` (the report links 2 images a seed run: resolved only when needed)."""
+    try:
+        return Path(path).relative_to(base).as_posix()
+    except ValueError:
+        return Path(path).resolve().relative_to(base.resolve()).as_posix()
 
 
 def _by_cell(records: Iterable[ResultRecord]) -> dict[tuple[str, str], list[ResultRecord]]:
