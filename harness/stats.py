@@ -28,8 +28,7 @@ def _t_ppf(q: float, df: float) -> float:
 
 
 def _t_sf(x: float, df: float) -> float:
-    """Student's t survival function: scipy.stats.t.sf's float."""
-    return stdtr(df, -x)
+    return stdtr(df, -x)  # scipy.stats.t.sf's float
 
 
 def mean_ci(
@@ -323,12 +322,12 @@ def confusion_on_resamples(
     metrics add whole slabs instead of summing tiny K x K blocks. Per reference class j, one
     matrix product of the runs' "predicted c" indicators (K - 1 of them: the last is the class's
     weight total minus the others) with the weights of its examples: about 2 (K - 1) x resamples x
-    examples x runs operations in all. The counts are whole numbers, exact in float32 and float64,
-    so the order of any sum of them cannot change a metric."""
+    examples x runs operations in all. The counts are whole numbers, exact in the weights' dtype
+    (float32: below 2^24), so no sum of them depends on its order; the metrics divide in float64."""
     refs = np.asarray(references, dtype=np.int64)
     preds = np.stack([np.asarray(run, dtype=np.int64) for run in runs]).reshape(len(runs), len(refs))  # (R, n)
     r, k, b = len(runs), n_labels, weights.shape[0]
-    out = np.zeros((k, k, r, b), dtype=np.float64)
+    out = np.zeros((k, k, r, b), dtype=weights.dtype)
     for j, rows, w, w_total in classes if classes is not None else class_weights(refs, weights, k):
         p = preds[:, rows]  # (R, n_j)
         if k > 1:
@@ -342,8 +341,7 @@ def confusion_on_resamples(
 
 
 def class_weights(references, weights: np.ndarray, n_labels: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per reference class j present: (j, its rows, the weights of those rows (B, n_j), contiguous,
-    and their totals per resample): computed once for every chunk of runs of one test set."""
+    """Per reference class j present: (j, its rows, their weights (B, n_j), their totals per resample)."""
     refs = np.asarray(references, dtype=np.int64)
     out = []
     for j in range(n_labels):
@@ -355,14 +353,18 @@ def class_weights(references, weights: np.ndarray, n_labels: int) -> list[tuple[
 
 
 def _trace(confusion: np.ndarray) -> np.ndarray:
-    return sum(confusion[j, j] for j in range(confusion.shape[0]))
+    return sum(confusion[j, j] for j in range(confusion.shape[0])).astype(np.float64)
+
+
+def _total(confusion: np.ndarray) -> np.ndarray:
+    return confusion.sum(axis=(0, 1)).astype(np.float64)
 
 
 def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
     """scikit-learn's default macro-F1: over the classes present in the references or predictions.
     The per-class F1 are summed over a trailing axis (R, B, K), in the order scikit-learn's mean is."""
-    tp = np.moveaxis(np.diagonal(confusion), -1, 0)  # (K, R, B)
-    denom = confusion.sum(axis=1) + confusion.sum(axis=0)  # support + predicted
+    tp = np.moveaxis(np.diagonal(confusion), -1, 0).astype(np.float64)  # (K, R, B)
+    denom = (confusion.sum(axis=1) + confusion.sum(axis=0)).astype(np.float64)  # support + predicted
     present = denom > 0.5  # counts are whole numbers
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
@@ -370,10 +372,10 @@ def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
 
 
 def _mcc_from_confusion(confusion: np.ndarray) -> np.ndarray:
-    return _mcc(_trace(confusion), confusion.sum(axis=(0, 1)), confusion.sum(axis=1), confusion.sum(axis=0), axis=0)
+    return _mcc(_trace(confusion), _total(confusion), confusion.sum(axis=1), confusion.sum(axis=0), axis=0)
 
 
-_FROM_CONFUSION = {"accuracy": lambda confusion: _trace(confusion) / confusion.sum(axis=(0, 1)),
+_FROM_CONFUSION = {"accuracy": lambda confusion: _trace(confusion) / _total(confusion),
                    "macro_f1": _macro_f1_from_confusion, "mcc": _mcc_from_confusion}
 
 
