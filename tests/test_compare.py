@@ -481,3 +481,15 @@ def test_each_seed_run_is_resampled_once_per_comparison_and_test_sets_are_kept_a
         if resamples == 200:  # not the plain values (one "resample" of weight 1)
             resampled[refs] = resampled.get(refs, 0) + runs
     assert sorted(resampled.values()) == [2 * 3, 2 * 2 * 3]  # t2: 1 model x 2 sides x 3 seeds; t1: 2 models
+
+
+def test_the_runs_of_one_test_set_share_one_references_list_and_one_array():
+    """2 x 2,100 runs of 5,000 rows hold one list (and one read-only int64 array) per test set."""
+    from harness.records.grouping import cells_from_records
+
+    cells, _ = cells_from_records(typed(records("t", "a", 0.8) + records("t", "b", 0.7, salt=1)))
+    runs = [run for cell in cells.values() for run in cell.seeds.values()]
+    assert len(runs) == 6 and all(run.references is runs[0].references for run in runs)
+    assert all(run.reference_array is runs[0].reference_array for run in runs)
+    assert runs[0].reference_array.tolist() == REFS and not runs[0].reference_array.flags.writeable
+    assert runs[3].prediction_array.tolist() == runs[3].predictions and runs[3].top_label == 2
