@@ -20,6 +20,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.files import read_text
 from harness.planning.identity import ModelIdentity
+from harness.records.facts import LabelAlignment
 
 _SYNONYMS = {
     "positive": ("pos", "positive", "positif", "positiv", "positivo", "positiva", "good"),
@@ -49,13 +50,13 @@ class Alignment:
     targets: tuple[int | None, ...]
     by: tuple[str, ...]
 
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "checkpoint_labels": list(self.checkpoint_labels),
-            "map": {c: (None if t is None else self.task_labels[t]) for c, t in zip(self.checkpoint_labels, self.targets)},
-            "by": dict(zip(self.checkpoint_labels, self.by)),
-            "rule": "the prediction is the most probable checkpoint label that maps to a task label",
-        }
+    def as_record(self) -> LabelAlignment:
+        return LabelAlignment(
+            checkpoint_labels=list(self.checkpoint_labels),
+            map={c: (None if t is None else self.task_labels[t]) for c, t in zip(self.checkpoint_labels, self.targets)},
+            by=dict(zip(self.checkpoint_labels, self.by)),
+            rule="the prediction is the most probable checkpoint label that maps to a task label",
+        )
 
 
 def parse_label_map(text: str) -> dict[str, str | None]:

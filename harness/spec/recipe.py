@@ -8,6 +8,10 @@ from harness.errors import SpecError
 from harness.metrics import selection_metric, selection_metrics
 
 
+# the value of one recipe field: a --set value once parsed, a search value, a trial's parameter
+RecipeValue = float | int | str | bool | None
+
+
 # --------------------------------------------------------------------------- recipe
 class Recipe(Strict):
     """Hyperparameters of one fine-tune. Defaults: the CamemBERT tutorial's recipe."""

@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.device import DeviceChoice, reset_peak_memory
 from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import metric_names
 from harness.planning.identity import ModelIdentity
-from harness.records.schema import DataSummary, Training
+from harness.records.schema import DataSummary, HistoryEntry, LossPoint, Training
 from harness.train.curve import curve_of
 from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import count_parameters, head_facts, load_tokenizer
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.data.tasks import TaskData
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 from harness.train.callbacks import NaNLossError  # noqa: F401 (NaNLossError: the execute policy)
 from harness.train.trainer import LOSS_CURVE_POINTS, Trained, _training_args, loss_logging_steps, train_cell  # noqa: F401 (re-exported)
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
@@ -52,13 +55,13 @@ class CellRun:
 
 
 # --------------------------------------------------------------------------- one cell
-def _loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _loss_curve(log_history: list[dict[str, float]]) -> list[LossPoint]:
     """The logged training losses (step, epoch, loss), about LOSS_CURVE_POINTS of them."""
-    return [{"step": int(e["step"]), "epoch": round(float(e.get("epoch", 0.0)), 4), "loss": e["loss"]}
+    return [LossPoint(step=int(e["step"]), epoch=round(float(e.get("epoch", 0.0)), 4), loss=e["loss"])
             for e in log_history if "loss" in e]
 
 
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _history(log_history: list[dict[str, float]]) -> list[HistoryEntry]:
     """Per evaluation: step, epoch, train loss (the last logged at or before it), validation loss and
     every registered metric."""
     losses = sorted((entry["step"], entry["loss"]) for entry in log_history if "loss" in entry)
@@ -67,7 +70,7 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "eval_accuracy" in entry:
             step = entry["step"]
             before = [loss for at, loss in losses if at <= step]
-            out.append(
+            out.append(HistoryEntry.model_validate(
                 {
                     "step": step,
                     "epoch": round(float(entry.get("epoch", 0.0)), 4),
@@ -75,7 +78,7 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "validation_loss": entry.get("eval_loss"),
                     **{f"validation_{name}": entry.get(f"eval_{name}") for name in metric_names()},
                 }
-            )
+            ))
     return out
 
 
@@ -113,7 +116,7 @@ def fine_tune_cell(run: CellRun) -> CellResult:
     return _result(run, trained, encoded, truncated, scored_test, scored, eval_batch, timed_one, tokenizer)
 
 
-def _result(run: CellRun, trained: Trained, encoded: dict[str, Any], truncated: dict[str, int],
+def _result(run: CellRun, trained: Trained, encoded: dict[str, Dataset], truncated: dict[str, int],
             scored_test: str | None, scored, eval_batch: EvalBatch, timed_one, tokenizer) -> CellResult:
     """What the cell measured, typed: scores, data, throughput, training, and the saved model."""
     spec, recipe, trainer, best, model = run.data.spec, run.recipe, trained.trainer, trained.best, trained.trainer.model

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from harness.planning.identity import ModelIdentity, resolve_identity
 
+from harness.records.schema import HeadFacts
 from harness.spec.model import ModelSpec
 
 
@@ -22,15 +23,15 @@ def load_tokenizer(model: ModelSpec | ModelIdentity):
 LOG = logging.getLogger("harness")
 
 
-def head_facts(identity: ModelIdentity) -> dict[str, object]:
+def head_facts(identity: ModelIdentity) -> HeadFacts:
     """What the record says about the classification head: always a new one, initialised from the
     seed; `replaced` when the checkpoint had one (its label count and problem_type, as planning
     read them from config.json)."""
     info = identity.info or {}
     if identity.init == "scratch" or info.get("head_labels") is None:
-        return {"initialised": "seed", "replaced": False}
-    return {"initialised": "seed", "replaced": True, "checkpoint_labels": info["head_labels"],
-            "checkpoint_problem_type": info.get("problem_type")}
+        return HeadFacts(initialised="seed", replaced=False)
+    return HeadFacts(initialised="seed", replaced=True, checkpoint_labels=info["head_labels"],
+                     checkpoint_problem_type=info.get("problem_type"))
 
 
 def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
