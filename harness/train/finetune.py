@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.device import DeviceChoice, reset_peak_memory
 from harness.files import atomic_dir, atomic_write_text, current_umask
@@ -30,6 +30,21 @@ from harness.train.trainer import LOSS_CURVE_POINTS, Trained, _training_args, lo
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
 from harness.data.encoding import encode_split, subset, test_fingerprint, tokenize_split  # noqa: F401
 from harness.train.scoring import EvalBatch, inference_weights, latency, predict, validation_loss  # noqa: F401 (re-exported for callers and tests)
+
+
+class SavedModelMeta(TypedDict, total=False):
+    """A saved model's harness.json (what `harness predict` follows to score as the record did).
+    Read back it is untrusted: every key may be missing (harness.predict checks what it uses)."""
+
+    task: str
+    labels: list[str]
+    text_columns: list[str]
+    max_length: int
+    truncation_side: str
+    model: str
+    seed: int
+    precision: str  # the record's test predictions were made in it, with eval_batch_size
+    eval_batch_size: int
 
 
 @dataclass
@@ -185,11 +200,11 @@ def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
     with atomic_dir(target) as tmp:  # a full disk leaves the previous folder (or none), never half of one
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        atomic_write_text(tmp / "harness.json", json.dumps({
-            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-            "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
-        }, indent=1, ensure_ascii=False))
+        atomic_write_text(tmp / "harness.json", json.dumps(SavedModelMeta(
+            task=spec.name, labels=list(spec.labels), text_columns=list(spec.text),
+            max_length=recipe.max_length, truncation_side=recipe.truncation_side,
+            model=run.model.name, seed=run.seed, precision=run.precision, eval_batch_size=eval_batch_size,
+        ), indent=1, ensure_ascii=False))
         mode = 0o666 & ~current_umask()  # safetensors writes 0600: give the weights the umask like every file
         for path in tmp.rglob("*"):
             if path.is_file():
