@@ -22,11 +22,11 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, check_output_file, read_json, read_text
 from harness.planning.identity import local_weights_format
-from harness.data.readers import json_lines
+from harness.data.readers import Row, json_lines
 
 if TYPE_CHECKING:
     from harness.train.finetune import SavedModelMeta
@@ -239,7 +239,7 @@ def _load(folder: Path, allow_pickle: bool):
 
 
 # --------------------------------------------------------------------------- files
-def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) -> list[str]:
+def _texts_of_row(row: Row, columns: list[str] | None, where: str) -> list[str]:
     candidates = []
     if columns:
         candidates.append(columns)
@@ -257,12 +257,12 @@ def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) ->
     raise HarnessError(f"{where}: needs the field(s) {wanted}{alias}; found {sorted(row)}")
 
 
-def read_input(path: Path, columns: list[str] | None) -> tuple[list[dict[str, Any]], list[list[str]], list[str]]:
+def read_input(path: Path, columns: list[str] | None) -> tuple[list[Row], list[list[str]], list[str]]:
     """(rows, texts per row, field names in order) of a .jsonl or .csv file."""
     if not path.is_file():
         raise HarnessError(f"input file {path} does not exist")
     suffix = path.suffix.lower()
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     fields: list[str] = []
     if suffix == ".jsonl":
         where = []
@@ -294,7 +294,7 @@ def check_output_path(path: Path) -> None:
         raise HarnessError(f"output file {path}: unknown extension '{path.suffix}' (use .jsonl or .csv)")
 
 
-def write_output(path: Path, rows: list[dict[str, Any]], fields: list[str], results: list[list[LabelScore]]) -> None:
+def write_output(path: Path, rows: list[Row], fields: list[str], results: list[list[LabelScore]]) -> None:
     """Write the predictions atomically: an interrupted or failed write leaves no half file."""
     if path.suffix.lower() == ".jsonl":
         lines = [

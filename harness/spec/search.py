@@ -29,7 +29,7 @@ class SearchRange(Strict):
         return self
 
 
-def _check_space(space: dict[str, Any]) -> dict[str, Any]:
+def _check_space(space: dict[str, list[Any] | SearchRange]) -> dict[str, list[Any] | SearchRange]:
     for key, values in space.items():
         if key not in Recipe.model_fields:
             raise ValueError(f"search space: unknown hyperparameter '{key}'{suggest(key, Recipe.model_fields)}")
