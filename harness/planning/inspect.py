@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config_json import ModelConfigJson
 from harness.errors import HarnessError
 from harness.planning.identity import InspectedModel, ModelIdentity
 from harness.spec.recipe import Recipe
@@ -41,7 +42,7 @@ class ModelInfo:
         return InspectedModel(**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()})
 
 
-def max_positions(config: dict[str, Any]) -> int | None:
+def max_positions(config: ModelConfigJson) -> int | None:
     """Tokens per example the position table allows: RoBERTa-style families lose pad_token_id + 1
     rows (514 -> 512); ModernBERT's rotary limit is its max_position_embeddings."""
     value = config.get("max_position_embeddings", config.get("n_positions"))

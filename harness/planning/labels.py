@@ -15,8 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from harness.config_json import ModelConfigJson
 from harness.errors import HarnessError
 from harness.files import read_text
 from harness.planning.identity import ModelIdentity
@@ -73,7 +73,7 @@ def parse_label_map(text: str) -> dict[str, str | None]:
     return out
 
 
-def checkpoint_config(identity: ModelIdentity) -> dict[str, Any]:
+def checkpoint_config(identity: ModelIdentity) -> ModelConfigJson:
     """The checkpoint's config.json: from its folder, or from the Hub (cache) at the resolved commit."""
     if identity.local:
         path = Path(identity.location) / "config.json"
@@ -94,7 +94,7 @@ def checkpoint_config(identity: ModelIdentity) -> dict[str, Any]:
     return config
 
 
-def _id2label(config: dict[str, Any], where: str) -> list[str]:
+def _id2label(config: ModelConfigJson, where: str) -> list[str]:
     raw = config.get("id2label")
     if not isinstance(raw, dict) or not raw:
         raise HarnessError(f"{where}: config.json has no id2label: not a fine-tuned classifier (use init: pretrained to fine-tune it)")
@@ -146,7 +146,7 @@ def _suggested_map(checkpoint: list[str], task: list[str]) -> str:
 
 
 def align_labels(identity: ModelIdentity, task_name: str, task_labels: list[str],
-                 label_map: dict[str, str | None] | None, config: dict[str, Any] | None = None) -> Alignment:
+                 label_map: dict[str, str | None] | None, config: ModelConfigJson | None = None) -> Alignment:
     """The alignment of this checkpoint with this task's labels, or one line saying what to write."""
     where = f"model '{identity.name}' on task '{task_name}'"
     config = checkpoint_config(identity) if config is None else config

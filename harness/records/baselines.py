@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.errors import HarnessError
 from harness.files import check_output_file
 from harness.records.grouping import SeedRuns, SeedRun, cells_from_records
-from harness.records.schema import ResultRecord, upgrade
+from harness.records.schema import Provenance, ResultRecord, upgrade
 from harness.files import SAFE_NAME, read_json
 from harness.records.schema import check_label_ids, check_labels, check_metric_ranges
 from harness.records.store import iter_record_paths, load_records, read_record
@@ -109,8 +109,8 @@ class BaselineSeed(_Open):
     seed: int = Field(ge=0)
     data_fingerprint: str | None
     config_hash: str = Field(pattern=SAFE_NAME)
-    provenance: dict[str, Any]
-    metrics: dict[str, Any]
+    provenance: Provenance  # the record's, as it was exported
+    metrics: dict[str, Any]  # the record's test metrics as JSON (checked like a record's)
     predictions: list[int]
     references: list[int] | None = None
     kind: Literal["final", "evaluation"] = "final"  # evaluation: a checkpoint evaluated as published
@@ -287,7 +287,7 @@ def parse_baseline(document: Any, where: str) -> Side:
                 labels=list(extra.get("labels") or entry.labels),
                 data_fingerprint=seed.data_fingerprint,
                 config_hash=seed.config_hash,
-                provenance=dict(seed.provenance),
+                provenance=seed.provenance.as_json(),
                 metrics=dict(seed.metrics),
                 config=dict(extra.get("config") or {}),
                 kind=seed.kind,

@@ -2,7 +2,8 @@
 classification head, an evaluated checkpoint's label alignment and facts, and a search's selection.
 
 Each keeps its keys in their order on disk and keeps keys it does not declare (harness.records.parts),
-so a record read and written again is the same JSON. harness.records.schema holds them.
+so a record read and written again is the same JSON; a key it lacks takes its default (and stays
+absent when written again). harness.records.schema holds them.
 """
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ class HeadFacts(_Part):
     """The classification head: always a new one initialised from the seed; `replaced` when the
     checkpoint had one (its label count and problem_type, as planning read them)."""
 
-    initialised: str
-    replaced: bool
+    initialised: str = "seed"
+    replaced: bool = False
     checkpoint_labels: int | None = None
     checkpoint_problem_type: str | None = None
 
@@ -46,19 +47,19 @@ class LabelAlignment(_Part):
     """An evaluated checkpoint's label alignment (harness.planning.labels.Alignment): checkpoint
     label -> task label (None: ignored), and how each was aligned (name or label_map)."""
 
-    checkpoint_labels: list[str]
-    map: dict[str, str | None]
-    by: dict[str, str]
-    rule: str
+    checkpoint_labels: list[str] = Field(default_factory=list)
+    map: dict[str, str | None] = Field(default_factory=dict)
+    by: dict[str, str] = Field(default_factory=dict)
+    rule: str = ""
 
 
 class EvaluationFacts(_Part):
     """What an evaluation record says was (not) trained and which variance exists."""
 
-    trained: bool
-    head: str
-    seed_variance: float
-    variance: str
+    trained: bool = False
+    head: str = ""
+    seed_variance: float = 0.0
+    variance: str = ""
 
 
 # --------------------------------------------------------------------------- search
@@ -81,8 +82,8 @@ class SearchSelection(_Part):
     """A final record's `selection` (harness.planning.search.select): the resolved search, the rule,
     every trial and the chosen configuration (None: every trial failed)."""
 
-    space: dict[str, list[RecipeValue] | SpaceRange]
-    strategy: str
+    space: dict[str, list[RecipeValue] | SpaceRange] = Field(default_factory=dict)
+    strategy: str = "grid"
     n_trials: int | None = None
     seeds: int = 1
     budget: dict[str, RecipeValue] = Field(default_factory=dict)

@@ -226,7 +226,7 @@ def pretrain(run: PretrainRun) -> PretrainBody:
         (run.work_dir / WORK_FILE).write_text(json.dumps(state))
     start_step = int(resume.rsplit("-", 1)[-1]) if resume else 0
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     after = _loss(trainer.evaluate())
     tokens = int(trainer.state.num_input_tokens_seen or 0)

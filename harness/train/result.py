@@ -10,6 +10,7 @@ from harness.device import peak_flops, peak_memory_mb
 from harness.metrics import MACRO_F1_DEFINITION, classification_metrics, summary_metrics
 from harness.probabilities import calibration, encode as encode_probabilities, softmax
 from harness.records.schema import DataSummary, EvaluationFacts, LabelAlignment, Metrics, Probabilities, Throughput, Training
+from harness.config_json import ModelConfigJson
 from harness.train.flops import forward_flops_per_token
 from harness.train.scoring import LatencyFigures, Predicted, validation_loss
 
@@ -112,14 +113,14 @@ def score_splits(labels: Sequence[str], seed: int, encoded: dict[str, Dataset], 
                   {"test": Probabilities.model_validate(encode_probabilities(probabilities))})
 
 
-def _flops_per_token(config: dict[str, Any], params: dict[str, int], tokens: int, rows: int, batch: int) -> float:
+def _flops_per_token(config: ModelConfigJson, params: dict[str, int], tokens: int, rows: int, batch: int) -> float:
     """Forward FLOPs per token at the cell's mean real length (harness.train.flops, per family);
     2 x non-embedding parameters where the config lacks the sizes."""
     counted = forward_flops_per_token(config, tokens / rows, batch) if tokens and rows else None
     return counted if counted else 2.0 * params["non_embedding"]
 
 
-def cell_throughput(meter: Any, scored: Scored, params: dict[str, int], precision: str, config: dict[str, Any],
+def cell_throughput(meter: Any, scored: Scored, params: dict[str, int], precision: str, config: ModelConfigJson,
                     batches: Batches, latency: LatencyFigures | None = None, timed_split: str = "test",
                     definition: str | None = None) -> Throughput:
     """Training and inference speed, MFU and peak memory of one cell. `meter` counts the training
