@@ -209,7 +209,7 @@ def test_label_map_many_to_one_and_null(tmp_path):
     label_map = parse_label_map("1 star=negative,2 stars=negative,3 stars=null,4 stars=positive,5 stars=positive")
     alignment = align_labels(_identity(tmp_path), "t", ["negative", "positive"], label_map, stars)
     assert alignment.targets == (0, 0, None, 1, 1)
-    assert alignment.as_record().map["3 stars"] is None
+    assert alignment.as_record()["map"]["3 stars"] is None
 
 
 def test_prediction_is_the_most_probable_mapped_label():

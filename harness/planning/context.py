@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 from harness import __version__
 from harness.device import DeviceChoice
+from harness.planning.labels import AlignmentRecord
 from harness.records.claims import ClaimInfo
 from harness.spec.search import SearchConfig, Selection
 
@@ -86,6 +87,7 @@ class ConfigExtra(TypedDict, total=False):
     kind: str
     searched: list[str]
     search: SearchConfig
+    alignment: AlignmentRecord  # an evaluation cell's label alignment
 
 
 class SearchKeys(TypedDict, total=False):

@@ -15,12 +15,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from harness.config_json import ModelConfigJson
 from harness.errors import HarnessError
 from harness.files import read_text
 from harness.planning.identity import ModelIdentity
-from harness.records.facts import LabelAlignment
 
 _SYNONYMS = {
     "positive": ("pos", "positive", "positif", "positiv", "positivo", "positiva", "good"),
@@ -40,6 +40,15 @@ def fold(name: str) -> str:
     return _CANONICAL.get(text, text)
 
 
+class AlignmentRecord(TypedDict):
+    """An alignment as a cell's config (hashed) and its record (harness.records.facts.LabelAlignment) keep it."""
+
+    checkpoint_labels: list[str]
+    map: dict[str, str | None]  # checkpoint label -> task label (None: ignored)
+    by: dict[str, str]  # checkpoint label -> how it was aligned: name or label_map
+    rule: str
+
+
 @dataclass(frozen=True)
 class Alignment:
     """Checkpoint output i predicts task label `targets[i]` (an index into the task's labels), or
@@ -50,8 +59,8 @@ class Alignment:
     targets: tuple[int | None, ...]
     by: tuple[str, ...]
 
-    def as_record(self) -> LabelAlignment:
-        return LabelAlignment(
+    def as_record(self) -> AlignmentRecord:
+        return AlignmentRecord(
             checkpoint_labels=list(self.checkpoint_labels),
             map={c: (None if t is None else self.task_labels[t]) for c, t in zip(self.checkpoint_labels, self.targets)},
             by=dict(zip(self.checkpoint_labels, self.by)),

@@ -13,7 +13,7 @@ import numpy as np
 from harness.data.encoding import encode_split, subset, test_fingerprint
 from harness.device import reset_peak_memory
 from harness.planning.labels import Alignment
-from harness.records.schema import DataSummary, EvaluationFacts
+from harness.records.schema import DataSummary, EvaluationFacts, LabelAlignment
 from harness.train.finetune import CellRun
 from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import count_parameters, load_tokenizer
@@ -92,7 +92,7 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> CellResult:
         labels=list(spec.labels), metrics=scored.metrics, predictions=scored.predictions,
         references=scored.references, probabilities=scored.probabilities,
         test_fingerprint=test_fingerprint(splits["test"], spec),
-        alignment=alignment.as_record(), evaluation=EVALUATION_FACTS,
+        alignment=LabelAlignment.model_validate(alignment.as_record()), evaluation=EVALUATION_FACTS,
         data=DataSummary.model_validate({
             "max_length": recipe.max_length, "truncation_side": recipe.truncation_side, "truncated": truncated,
             "rows": {name: len(ds) for name, ds in encoded.items()},
