@@ -134,3 +134,66 @@ def test_bf16_inference_uses_a_copy_and_agrees(tiny):
     margin = np.abs(fp32["logits"][:, 1] - fp32["logits"][:, 0])
     clear = margin > 0.05
     assert (bf16["logits"].argmax(-1)[clear] == fp32["logits"].argmax(-1)[clear]).all()
+
+
+def test_an_untimed_pass_skips_the_warm_up_batch_and_gives_the_same_logits(tiny):
+    from transformers import DataCollatorWithPadding
+
+    from harness.train.scoring import predict
+
+    model, tokenizer = tiny
+    encoded = _encoded(tokenizer, 20, seed=5)
+    collator = DataCollatorWithPadding(tokenizer)
+    calls = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape[0]),
+                                           with_kwargs=True)
+    try:
+        timed = predict(model, encoded, collator, 8, "fp32")
+        warm = len(calls)
+        untimed = predict(model, encoded, collator, 8, "fp32", warmup=False)
+    finally:
+        hook.remove()
+    assert warm == 4 and calls[:warm] == [8, 8, 8, 4]  # the warm-up batch, then 3 batches of 20 rows
+    assert calls[warm:] == [8, 8, 4]
+    np.testing.assert_array_equal(untimed["logits"], timed["logits"])
+
+
+def test_a_scoring_pass_that_fits_collects_no_garbage_and_one_out_of_memory_halves_the_batch(tiny):
+    """accelerate's find_executable_batch_size collects garbage before every call (about 0.2 s of
+    CPU in a training process, once per validation-curve point); EvalBatch goes to it only after
+    an out-of-memory error."""
+    import gc
+
+    from transformers import DataCollatorWithPadding
+
+    from harness.train.scoring import EvalBatch
+
+    model, tokenizer = tiny
+    encoded = _encoded(tokenizer, 20, seed=6)
+    collator = DataCollatorWithPadding(tokenizer)
+    full = []
+
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    def too_big(module, args, kwargs):
+        if kwargs["input_ids"].shape[0] > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    batch = EvalBatch(16, retries=3)
+    gc.disable()  # only explicit collections are counted
+    gc.callbacks.append(count)
+    try:
+        fits = batch.predict(model, encoded, collator, "fp32", True)
+        assert full == [] and batch.size == 16 and batch.fallback is None
+        hook = model.register_forward_pre_hook(too_big, with_kwargs=True)
+        try:
+            halved = batch.predict(model, encoded, collator, "fp32", True)
+        finally:
+            hook.remove()
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()
+    assert full and batch.size == 4 and batch.fallback == "out of memory while scoring: eval batch 16 -> 4"
+    np.testing.assert_allclose(halved["logits"], fits["logits"], rtol=1e-4, atol=1e-5)

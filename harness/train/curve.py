@@ -29,7 +29,7 @@ def score_validation(fast, model) -> dict[str, float]:
     fast path (`fast`: the trainer's FastEval: dataset, collator, batch, precision, sort)."""
     from harness.train.scoring import validation_loss
 
-    out = fast.batch.predict(model, fast.dataset, fast.collator, fast.precision, fast.sort)
+    out = fast.batch.predict(model, fast.dataset, fast.collator, fast.precision, fast.sort, warmup=False)
     references = np.asarray(fast.dataset["labels"]).tolist()
     scores = {"validation_loss": validation_loss(out["logits"], references)}
     for key, value in summary_metrics(references, out["logits"].argmax(-1).tolist()).items():
@@ -55,6 +55,8 @@ def validation_curve_callback(points: int, fast):
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if self.every is None or state.global_step % self.every:
+                return
+            if control.should_evaluate:  # the selection evaluation scores these weights next (curve_of keeps it)
                 return
             scores = score_validation(fast, model)
             self.points.append({"step": int(state.global_step), "epoch": round(float(state.epoch or 0.0), 4), **scores})

@@ -48,10 +48,13 @@ def inference_weights(precision: str, device_type: str) -> str:
     return "fp32"
 
 
-def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True) -> Predicted:
+def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True,
+            warmup: bool = True) -> Predicted:
     """Logits for every row of `dataset`, in its order. Batches are length-sorted (less padding)
-    and the predictions restored to input order. One warm-up batch runs before the clock starts.
-    In bf16 on CPU a bf16 copy of the model runs (see `inference_weights`); `model` is untouched."""
+    and the predictions restored to input order. One warm-up batch runs before the clock starts
+    (`warmup`; a pass whose time nobody reads, the validation curve's, skips it: the logits are
+    the same). In bf16 on CPU a bf16 copy of the model runs (see `inference_weights`); `model`
+    is untouched."""
     import torch
 
     device = next(model.parameters()).device
@@ -73,7 +76,7 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
     logits_out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
     real = padded = 0
     with torch.inference_mode():
-        if batches:
+        if batches and warmup:
             run(batches[0])  # warm-up, not timed
         synchronize()
         start = time.perf_counter()
@@ -165,23 +168,33 @@ class EvalBatch:
         self.floor = max(1, size >> retries)
         self.retries = retries
 
-    def predict(self, model, dataset, collator, precision: str, sort_by_length: bool) -> Predicted:
+    def predict(self, model, dataset, collator, precision: str, sort_by_length: bool,
+                warmup: bool = True) -> Predicted:
+        """`predict` at the current size; on out of memory, accelerate's `find_executable_batch_size`
+        halves it and retries (down to the floor). The first try goes straight to `predict`: the
+        decorator collects garbage before every call (about 0.2 s of CPU on a training process's
+        heap), which a pass that fits does not need."""
         from accelerate.utils import find_executable_batch_size
+        from accelerate.utils.memory import should_reduce_batch_size
 
-        def halve() -> int:
-            self.size //= 2
-            return self.size
-
-        @find_executable_batch_size(starting_batch_size=self.size, reduce_batch_size_fn=halve)
         def attempt(batch_size: int) -> Predicted:
             if batch_size < self.floor:
                 raise RuntimeError(
                     f"out of memory while scoring even at batch size {self.floor} ({self.retries} halvings "
                     f"from {self.start}); lower eval_batch_size or max_length"
                 )
-            return predict(model, dataset, collator, batch_size, precision, sort_by_length)
+            return predict(model, dataset, collator, batch_size, precision, sort_by_length, warmup)
 
-        return attempt()
+        try:
+            return attempt(self.size)
+        except Exception as error:  # noqa: BLE001 (anything but out of memory is raised again)
+            if not should_reduce_batch_size(error):
+                raise
+        return find_executable_batch_size(attempt, starting_batch_size=self._halve(), reduce_batch_size_fn=self._halve)()
+
+    def _halve(self) -> int:
+        self.size //= 2
+        return self.size
 
     @property
     def fallback(self) -> str | None:
