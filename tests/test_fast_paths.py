@@ -197,3 +197,30 @@ def test_a_scoring_pass_that_fits_collects_no_garbage_and_one_out_of_memory_halv
         gc.enable()
     assert full and batch.size == 4 and batch.fallback == "out of memory while scoring: eval batch 16 -> 4"
     np.testing.assert_allclose(halved["logits"], fits["logits"], rtol=1e-4, atol=1e-5)
+
+
+def test_a_kept_bf16_copy_refreshed_from_changed_weights_scores_as_a_fresh_copy(tiny_model_dir):
+    import copy
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    from harness.train.scoring import Bf16Copy, predict
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    encoded = _encoded(tokenizer, 24, seed=7)
+    collator = DataCollatorWithPadding(tokenizer)
+    copies = Bf16Copy()
+    first = predict(model, encoded, collator, 8, "bf16", copies=copies)
+    kept = copies.copy
+    with torch.no_grad():  # a training step's worth of change
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    refreshed = predict(model, encoded, collator, 8, "bf16", copies=copies)
+    fresh = predict(model, encoded, collator, 8, "bf16")
+    assert copies.copy is kept  # refreshed in place, not made again
+    np.testing.assert_array_equal(refreshed["logits"], fresh["logits"])
+    assert not np.array_equal(refreshed["logits"], first["logits"])
+    other = copy.deepcopy(model)  # another model gets its own copy
+    predict(other, encoded, collator, 8, "bf16", copies=copies)
+    assert copies.copy is not kept and copies.source is other

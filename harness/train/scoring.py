@@ -49,19 +49,19 @@ def inference_weights(precision: str, device_type: str) -> str:
 
 
 def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True,
-            warmup: bool = True) -> Predicted:
+            warmup: bool = True, copies: "Bf16Copy | None" = None) -> Predicted:
     """Logits for every row of `dataset`, in its order. Batches are length-sorted (less padding)
     and the predictions restored to input order. One warm-up batch runs before the clock starts
     (`warmup`; a pass whose time nobody reads, the validation curve's, skips it: the logits are
-    the same). In bf16 on CPU a bf16 copy of the model runs (see `inference_weights`); `model`
-    is untouched."""
+    the same). In bf16 on CPU a bf16 copy of the model runs (see `inference_weights`): a fresh
+    one, or `copies`'s, refreshed from the model's weights; `model` is untouched."""
     import torch
 
     device = next(model.parameters()).device
     lengths = np.asarray(dataset["length"])
     order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
     rows = _features(dataset)
-    runner, autocast, weights = _runner(model, precision)
+    runner, autocast, weights = _runner(model, precision, copies)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     def run(index):
@@ -87,7 +87,7 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
             padded += int(mask.numel())
         synchronize()
         seconds = time.perf_counter() - start
-    if runner is not model:
+    if runner is not model and copies is None:
         del runner
     model.train(was_training)
     return Predicted(logits=logits_out, seconds=seconds, real_tokens=real, padded_tokens=padded, weights=weights)
@@ -97,14 +97,36 @@ def _features(dataset):
     return dataset.select_columns([k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")])
 
 
-def _runner(model, precision: str):
+class Bf16Copy:
+    """One bf16 copy of a model, kept from one scoring pass to the next and refreshed in place
+    from the model's current weights before each (a copy_ is the same rounding as `.to`, so the
+    logits are those of a fresh copy). Making the copy costs a deepcopy (about 50 ms for MiniLM
+    on CPU); the validation curve scores about 20 times a run, so a cell's EvalBatch keeps one."""
+
+    def __init__(self):
+        self.source = self.copy = None
+
+    def of(self, model):
+        import torch
+
+        if self.source is not model:
+            self.source, self.copy = model, copy.deepcopy(model).to(torch.bfloat16)
+            return self.copy
+        with torch.no_grad():
+            for target, value in zip(self.copy.state_dict().values(), model.state_dict().values(), strict=True):
+                target.copy_(value)
+        return self.copy
+
+
+def _runner(model, precision: str, copies: Bf16Copy | None = None):
     """(the module that runs, its autocast context, the `inference_weights` name) for `precision`."""
     import torch
 
     device = next(model.parameters()).device
     weights = inference_weights(precision, device.type)
     if weights == "bf16":
-        return copy.deepcopy(model).to(torch.bfloat16), contextlib.nullcontext(), weights
+        runner = copies.of(model) if copies is not None else copy.deepcopy(model).to(torch.bfloat16)
+        return runner, contextlib.nullcontext(), weights
     dtype = {"autocast-bf16": torch.bfloat16, "autocast-fp16": torch.float16}.get(weights)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
     return model, autocast, weights
@@ -167,6 +189,7 @@ class EvalBatch:
         self.start = self.size = size
         self.floor = max(1, size >> retries)
         self.retries = retries
+        self.copies = Bf16Copy()  # the bf16 weights of every pass on CPU, refreshed, not re-made
 
     def predict(self, model, dataset, collator, precision: str, sort_by_length: bool,
                 warmup: bool = True) -> Predicted:
@@ -183,7 +206,7 @@ class EvalBatch:
                     f"out of memory while scoring even at batch size {self.floor} ({self.retries} halvings "
                     f"from {self.start}); lower eval_batch_size or max_length"
                 )
-            return predict(model, dataset, collator, batch_size, precision, sort_by_length, warmup)
+            return predict(model, dataset, collator, batch_size, precision, sort_by_length, warmup, self.copies)
 
         try:
             return attempt(self.size)
