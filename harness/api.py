@@ -26,6 +26,7 @@ from harness.execution.execute import CellOutcome, OutcomeStatus
 from harness.planning.cells import Plan
 from harness.planning.request import RunRequest
 from harness.planning.planner import make_plan
+from harness.spec.recipe import RecipeValue
 
 
 class RunOptions(TypedDict, total=False):
@@ -38,12 +39,12 @@ class RunOptions(TypedDict, total=False):
     seeds: int
     seed_list: str | list[int]
     variant: str  # cells stored as model@variant
-    set: dict[str, Any] | list[str]  # {"learning_rate": 3e-5} or ["learning_rate=3e-5"]
+    set: dict[str, RecipeValue] | list[str]  # {"learning_rate": 3e-5} or ["learning_rate=3e-5"]
     search: dict[str, list[Any]] | list[str]  # {"learning_rate": [1e-5, 2e-5]} (or a whole search block)
     search_strategy: str
     search_trials: int
     search_seeds: int
-    search_budget: dict[str, Any] | list[str]
+    search_budget: dict[str, RecipeValue] | list[str]
     no_search: bool
     data_dir: str | Path
     results: str | Path
@@ -67,7 +68,7 @@ class RunOptions(TypedDict, total=False):
     suites_file: str | list[str]
 
 
-def _request(options: dict[str, Any]) -> RunRequest:
+def _request(options: RunOptions) -> RunRequest:
     from harness.cli.run_options import load_config, namespace, request_from_args
 
     options = dict(options)
@@ -108,7 +109,7 @@ class RunResult:
         """The records of this plan's cells, read back from the results folder (done or skipped)."""
         return load(self.plan.results)
 
-    def scores(self) -> list[dict[str, Any]]:
+    def scores(self) -> list[dict[str, str | int | float | None]]:
         """One row per completed or skipped cell: task, model, seed, status and its test metrics."""
         from harness.metrics import metric_names
         from harness.records.store import read_record

@@ -8,7 +8,22 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
+
+
+class PeakFlops(TypedDict):
+    """A device's peak FLOP/s for one precision (None: unknown, no MFU) and where the figure comes from."""
+
+    flops: float | None
+    source: str
+
+
+class PeakMemory(TypedDict):
+    """The peak memory of a cell in MiB, and how it was measured."""
+
+    peak_memory_mb: float
+    memory_kind: str
+
 
 # Dense (no sparsity) peak FLOP/s of GPUs by precision, from the vendor datasheets; bf16 / fp16 on
 # tensor cores with fp32 accumulation. A precision a GPU has no tensor cores for (bf16 before
@@ -165,7 +180,7 @@ def measure_matmul_flops(dtype_name: str, size: int = 2048, repeats: int = 6) ->
     return 2 * size**3 / best
 
 
-def peak_flops(precision: str) -> dict[str, Any]:
+def peak_flops(precision: str) -> PeakFlops:
     """The device's peak FLOP/s for `precision`: on CUDA the datasheet value of a GPU named exactly in
     GPU_NAMES, else None with source "unknown: ..." (no MFU rather than a wrong one); on CPU a
     measured matrix product, cached per device, thread count and torch version."""
@@ -236,7 +251,7 @@ class _CellPeak:
             self._thread.join()
             self._thread = None
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> PeakMemory:
         """The peak since the last reset, in MiB, and how it was measured."""
         if self.mode == "cell_peak_rss":
             return {"peak_memory_mb": _status_kib("VmHWM") / 1024, "memory_kind": self.mode}
@@ -280,7 +295,7 @@ def reset_peak_memory() -> None:
         _CPU_PEAK.reset()
 
 
-def peak_memory_mb() -> dict[str, Any]:
+def peak_memory_mb() -> PeakMemory:
     """The peak since reset_peak_memory(): CUDA max allocated, or the cell's peak RSS on CPU."""
     import torch
 

@@ -22,11 +22,21 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, check_output_file, read_json, read_text
 from harness.planning.identity import local_weights_format
-from harness.data.readers import json_lines
+from harness.data.readers import Row, json_lines
+
+if TYPE_CHECKING:
+    from harness.train.finetune import SavedModelMeta
+
+
+class LabelScore(TypedDict):
+    """One of an input's best labels and its softmax probability."""
+
+    label: str
+    score: float
 
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -73,7 +83,7 @@ def _check_safetensors(folder: Path) -> None:
             raise HarnessError(f"{path}: not a readable safetensors file (empty); save the model again")
 
 
-def read_metadata(folder: Path) -> dict[str, Any]:
+def read_metadata(folder: Path) -> SavedModelMeta:
     path = folder / "harness.json"
     if not path.is_file():
         raise HarnessError(
@@ -86,7 +96,7 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     return meta
 
 
-def check_text_count(meta: dict[str, Any], texts: list[str]) -> None:
+def check_text_count(meta: SavedModelMeta, texts: list[str]) -> None:
     """One text for a single-text task, two for a pair task (one or two when harness.json is absent)."""
     n = len(texts)
     for i, text in enumerate(texts, 1):
@@ -164,7 +174,7 @@ class Predictor:
         out = predict(self.model, Dataset.from_dict(rows), self.collator, batch_size or self.batch_size, self.precision)
         return out["logits"]
 
-    def predict(self, inputs: list[list[str]], top_k: int = 1, batch_size: int | None = None) -> list[list[dict[str, Any]]]:
+    def predict(self, inputs: list[list[str]], top_k: int = 1, batch_size: int | None = None) -> list[list[LabelScore]]:
         """For each input (one or two texts) the `top_k` best labels with their softmax probabilities, best first."""
         import numpy as np
 
@@ -177,11 +187,11 @@ class Predictor:
         out = []
         for row in probabilities:
             best = np.argsort(-row, kind="stable")[:top_k]
-            out.append([{"label": self.labels[int(i)], "score": float(row[i])} for i in best])
+            out.append([LabelScore(label=self.labels[int(i)], score=float(row[i])) for i in best])
         return out
 
 
-def _max_length(meta: dict[str, Any], tokenizer, model) -> int:
+def _max_length(meta: SavedModelMeta, tokenizer, model) -> int:
     """harness.json's max_length, never more than the model's positions (an older folder may say
     more); without one, the tokenizer's limit or the positions."""
     from harness.planning.inspect import max_positions
@@ -229,7 +239,7 @@ def _load(folder: Path, allow_pickle: bool):
 
 
 # --------------------------------------------------------------------------- files
-def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) -> list[str]:
+def _texts_of_row(row: Row, columns: list[str] | None, where: str) -> list[str]:
     candidates = []
     if columns:
         candidates.append(columns)
@@ -247,12 +257,12 @@ def _texts_of_row(row: dict[str, Any], columns: list[str] | None, where: str) ->
     raise HarnessError(f"{where}: needs the field(s) {wanted}{alias}; found {sorted(row)}")
 
 
-def read_input(path: Path, columns: list[str] | None) -> tuple[list[dict[str, Any]], list[list[str]], list[str]]:
+def read_input(path: Path, columns: list[str] | None) -> tuple[list[Row], list[list[str]], list[str]]:
     """(rows, texts per row, field names in order) of a .jsonl or .csv file."""
     if not path.is_file():
         raise HarnessError(f"input file {path} does not exist")
     suffix = path.suffix.lower()
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     fields: list[str] = []
     if suffix == ".jsonl":
         where = []
@@ -284,7 +294,7 @@ def check_output_path(path: Path) -> None:
         raise HarnessError(f"output file {path}: unknown extension '{path.suffix}' (use .jsonl or .csv)")
 
 
-def write_output(path: Path, rows: list[dict[str, Any]], fields: list[str], results: list[list[dict[str, Any]]]) -> None:
+def write_output(path: Path, rows: list[Row], fields: list[str], results: list[list[LabelScore]]) -> None:
     """Write the predictions atomically: an interrupted or failed write leaves no half file."""
     if path.suffix.lower() == ".jsonl":
         lines = [

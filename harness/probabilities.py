@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -34,15 +34,32 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def encode(probabilities: np.ndarray) -> dict[str, Any]:
+class ProbabilityBlock(TypedDict):
+    """A record's block of probabilities (harness.records.schema.Probabilities on disk)."""
+
+    encoding: str  # ENCODING
+    rows: int
+    labels: int
+    data: str  # base64 of rows x labels little-endian float16, row-major
+
+
+class CalibrationFigures(TypedDict):
+    """A scored split's calibration (the record's metrics.test.calibration)."""
+
+    ece: float | None
+    brier: float | None
+    bins: int
+
+
+def encode(probabilities: np.ndarray) -> ProbabilityBlock:
     """The record's block for a rows x labels matrix of probabilities."""
     matrix = np.asarray(probabilities, dtype="<f2")
     rows, labels = matrix.shape
-    return {"encoding": ENCODING, "rows": int(rows), "labels": int(labels),
-            "data": base64.b64encode(np.ascontiguousarray(matrix).tobytes()).decode("ascii")}
+    return ProbabilityBlock(encoding=ENCODING, rows=int(rows), labels=int(labels),
+                            data=base64.b64encode(np.ascontiguousarray(matrix).tobytes()).decode("ascii"))
 
 
-def decode(block: dict[str, Any]) -> np.ndarray:
+def decode(block: ProbabilityBlock) -> np.ndarray:
     """The rows x labels float32 matrix of a record's block; ValueError (one line) when the block is
     not what `encode` writes: another encoding, bad base64, a size that is not rows x labels, a value
     that is not finite or outside [0, 1], or a row whose probabilities do not sum to about 1."""
@@ -66,7 +83,7 @@ def decode(block: dict[str, Any]) -> np.ndarray:
 
 
 def calibration(probabilities: np.ndarray, references: list[int], predictions: list[int],
-                bins: int = ECE_BINS) -> dict[str, Any]:
+                bins: int = ECE_BINS) -> CalibrationFigures:
     """Expected calibration error and multi-class Brier score of one scored split.
 
     ECE: the confidence of a row is the probability of its predicted label; rows fall in `bins`
@@ -78,7 +95,7 @@ def calibration(probabilities: np.ndarray, references: list[int], predictions: l
     preds = np.asarray(predictions, dtype=np.int64)
     n = len(refs)
     if n == 0:
-        return {"ece": None, "brier": None, "bins": bins}
+        return CalibrationFigures(ece=None, brier=None, bins=bins)
     confidence = probs[np.arange(n), preds]
     correct = (preds == refs).astype(np.float64)
     index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
@@ -87,4 +104,4 @@ def calibration(probabilities: np.ndarray, references: list[int], predictions: l
     onehot = np.zeros_like(probs)
     onehot[np.arange(n), refs] = 1.0
     brier = float(((probs - onehot) ** 2).sum(axis=1).mean())
-    return {"ece": ece, "brier": brier, "bins": bins}
+    return CalibrationFigures(ece=ece, brier=brier, bins=bins)

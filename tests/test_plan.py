@@ -111,8 +111,8 @@ def test_several_visible_gpus_train_on_one(toy_env, monkeypatch, capsys):
     import torch
     from transformers import TrainingArguments
 
-    import harness.device
     from harness.device import DeviceChoice, one_device_training_arguments
+    from harness.execution.executors import PROBES
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setenv("ACCELERATE_TORCH_DEVICE", "cpu")
@@ -124,7 +124,8 @@ def test_several_visible_gpus_train_on_one(toy_env, monkeypatch, capsys):
                                          per_device_train_batch_size=8, report_to="none")
     assert ours.n_gpu == 1 and ours.train_batch_size == 8
 
-    monkeypatch.setattr(harness.device, "choose_device", lambda requested=None: simulated)
+    # the executor registry's probe says where a cell trains (as Ray's does for its workers): here, the simulated GPU
+    monkeypatch.setitem(PROBES, "local", lambda execution: (simulated, "fp32", "simulated 4-GPU machine"))
     assert main(run_args(toy_env, "--models", "tiny", "--seeds", "1", "--precision", "fp32")) == 0
     record = json.loads(record_path(toy_env["results"], toy_env["task"], "tiny", 0).read_text())
     provenance, throughput = record["provenance"], record["throughput"]

@@ -241,13 +241,14 @@ def test_run_writes_leaderboard_at_the_end(toy_env, capsys):
 
 
 def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
-    """Make every model built by the runner raise a CUDA-style out-of-memory error on a batch of
-    more than `train_rows` rows in training or `eval_rows` rows in inference, as a GPU would."""
+    """Make every pretrained model a cell builds (through harness.train.model.CLASSIFIERS, the way a
+    cell builds its classifier) raise a CUDA-style out-of-memory error on a batch of more than
+    `train_rows` rows in training or `eval_rows` rows in inference, as a GPU would."""
     import torch
 
-    import harness.train.trainer
+    from harness.train.model import CLASSIFIERS
 
-    real_build = harness.train.trainer.build_model
+    real_build = CLASSIFIERS["pretrained"]
     seen = {"train": set(), "eval": set()}
 
     def too_big(module, args, kwargs):
@@ -262,7 +263,7 @@ def _model_that_fits(monkeypatch, train_rows: int, eval_rows: int):
         model.register_forward_pre_hook(too_big, with_kwargs=True)
         return model
 
-    monkeypatch.setattr(harness.train.trainer, "build_model", build)
+    monkeypatch.setitem(CLASSIFIERS, "pretrained", build)
     return seen
 
 

@@ -1,21 +1,29 @@
 """`harness predict`."""
 from __future__ import annotations
-from harness.predict import FILE_FORMATS, Predictor, check_model_dir, check_output_path, check_text_count, read_input, read_metadata, write_output
+from harness.predict import FILE_FORMATS, LabelScore, Predictor, check_model_dir, check_output_path, check_text_count, read_input, read_metadata, write_output
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 from harness.errors import HarnessError
 
 
+class PredictionLine(TypedDict):
+    """One input's line of `harness predict --json`."""
+
+    text: str
+    text_pair: NotRequired[str]
+    label: str
+    confidence: float
+    top_k: list[LabelScore]
+
+
 # --------------------------------------------------------------------------- command line
-def _print_result(texts: list[str], result: list[dict[str, Any]], as_json: bool, top_k: int, stream) -> None:
+def _print_result(texts: list[str], result: list[LabelScore], as_json: bool, top_k: int, stream) -> None:
     if as_json:
-        payload: dict[str, Any] = {"text": texts[0]}
-        if len(texts) == 2:
-            payload["text_pair"] = texts[1]
-        payload.update(label=result[0]["label"], confidence=result[0]["score"], top_k=result)
+        payload = PredictionLine(text=texts[0], **({"text_pair": texts[1]} if len(texts) == 2 else {}),
+                                 label=result[0]["label"], confidence=result[0]["score"], top_k=result)
         print(json.dumps(payload, ensure_ascii=False), file=stream)
     elif top_k <= 1:
         print(f"{result[0]['label']}\t{result[0]['score']:.4f}", file=stream)
@@ -65,7 +73,7 @@ def cli_main(args) -> int:
 
     if predictor.is_pair is None and len({len(t) for t in texts}) > 1:
         raise HarnessError(f"{args.input}: mixes single texts and pairs")
-    results: list[list[dict[str, Any]]] = []
+    results: list[list[LabelScore]] = []
     # one call: the rows are length-sorted together into batches, as the record's test scoring did
     results += predictor.predict(texts, top_k=args.top_k, batch_size=args.batch_size)
     if args.output:

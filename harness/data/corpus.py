@@ -13,10 +13,38 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable, Required, TypedDict
 
 from harness.errors import DataError, HarnessError
 from harness.spec.pretrain import CorpusSpec
+
+if TYPE_CHECKING:
+    from harness.data.tasks import TaskData
+
+
+class CorpusSource(TypedDict, total=False):
+    """One source of a corpus, as its pretraining record names it: kind, name, and what picks its
+    texts (a task's splits and fingerprint, a Hub dataset's config, split, column and revision)."""
+
+    kind: Required[str]  # task | file | hub
+    name: Required[str]
+    splits: list[str]
+    data_fingerprint: str
+    config: str | None
+    split: str
+    column: str
+    revision: str | None
+    rows: int  # texts it gave
+
+
+class CorpusProvenance(TypedDict):
+    """What a pretraining record says of its corpus."""
+
+    fingerprint: str
+    sources: list[CorpusSource]
+    rows: int
+    train_rows: int
+    heldout_rows: int
 
 
 @dataclass(frozen=True)
@@ -24,9 +52,9 @@ class Corpus:
     train: list[str]
     heldout: list[str]
     fingerprint: str  # sha256 of every text in order, and of the split
-    sources: list[dict[str, Any]] = field(default_factory=list)  # per source: kind, name, rows
+    sources: list[CorpusSource] = field(default_factory=list)  # per source: kind, name, rows
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> CorpusProvenance:
         return {"fingerprint": self.fingerprint, "sources": self.sources,
                 "rows": len(self.train) + len(self.heldout), "train_rows": len(self.train),
                 "heldout_rows": len(self.heldout)}
@@ -81,11 +109,11 @@ def _read_hub(hub) -> list[str]:
     return [t.strip() for t in ds[hub.column] if isinstance(t, str) and t.strip()]
 
 
-def assemble_corpus(model: str, spec: CorpusSpec, tasks: dict[str, Any], guard: dict[str, set[str]],
+def assemble_corpus(model: str, spec: CorpusSpec, tasks: dict[str, TaskData], guard: dict[str, set[str]],
                     heldout_fraction: float, seed: int) -> Corpus:
     """The corpus of model spec `model`. `tasks`: the loaded data of the tasks it names; `guard`:
     per evaluated task, its held-out texts (held_out_texts)."""
-    sources: list[tuple[dict[str, Any], list[str]]] = []
+    sources: list[tuple[CorpusSource, list[str]]] = []
     for name in spec.tasks:
         sources.append(({"kind": "task", "name": name, "splits": list(spec.splits),
                          "data_fingerprint": tasks[name].fingerprint}, task_texts(tasks[name], spec.splits)))
@@ -114,7 +142,7 @@ def assemble_corpus(model: str, spec: CorpusSpec, tasks: dict[str, Any], guard: 
     return Corpus(train, heldout, digest.hexdigest()[:16], [info for info, _ in sources])
 
 
-def _refuse_leaks(model: str, info: dict[str, Any], rows: list[str], guard: dict[str, set[str]]) -> None:
+def _refuse_leaks(model: str, info: CorpusSource, rows: list[str], guard: dict[str, set[str]]) -> None:
     for task, held in guard.items():
         leaked = [t for t in rows if _normal(t) in held]
         if leaked:

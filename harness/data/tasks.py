@@ -13,14 +13,17 @@ import unicodedata
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 
 from harness.errors import DataError, HarnessError, SpecError
-from harness.data.readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, OPTION_READERS, READERS
+from harness.data.readers import FOLDER_READERS, GENERIC_READERS, LOCATION_UNITS, OPTION_READERS, READERS, Row
 from harness.data.carve import carve_validation
 from harness.spec.task import TaskSpec
 from harness.spec.common import suggest
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 # the registry of task specs lives in harness.data.registry; re-exported for the callers that load tasks
 from harness.data.registry import BUILTIN_TASKS_DIR, get_task, load_registry, parse_family_file, task_dirs  # noqa: E402,F401
@@ -30,7 +33,7 @@ from harness.data.registry import BUILTIN_TASKS_DIR, get_task, load_registry, pa
 @dataclass
 class TaskData:
     spec: TaskSpec
-    splits: dict[str, Any]  # split name -> datasets.Dataset with the text columns and `label`
+    splits: dict[str, Dataset]  # split name -> the text columns and `label`
     files: dict[str, str] = field(default_factory=dict)  # split -> where it was read from
     fingerprint: str = ""
     warnings: dict[str, str] = field(default_factory=dict)  # split -> row count differs from upstream
@@ -80,7 +83,7 @@ def _exists(path: Path, reader: str) -> bool:
     return path.is_file() or (reader in FOLDER_READERS and path.is_dir())
 
 
-def _read_rows(path: Path, reader: str, spec: TaskSpec, detected: dict | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+def _read_rows(path: Path, reader: str, spec: TaskSpec, detected: dict | None = None) -> tuple[list[int], list[Row]]:
     """Rows of one file; the numbers are what LOCATION_UNITS[reader] says (line, item or row).
     The csv and tsv readers get the spec's delimiter, encoding and header, and fill `detected`."""
     numbers, rows = [], []
@@ -106,7 +109,7 @@ def _from_url(spec: TaskSpec, split: str) -> Path:
     return Path(manager.download(source.url))
 
 
-def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[dict[str, Any]]]:
+def _from_hub(spec: TaskSpec, split: str) -> tuple[list[int], list[Row]]:
     from datasets import load_dataset
 
     hub = spec.hub
@@ -142,7 +145,7 @@ def _is_empty(text: Any) -> bool:
 
 
 def _normalise(
-    spec: TaskSpec, where: str, numbers: list[int], rows: list[dict[str, Any]], unit: str = "row"
+    spec: TaskSpec, where: str, numbers: list[int], rows: list[Row], unit: str = "row"
 ) -> tuple[dict[str, list], int]:
     """Map label values to ids (names via the spec's list, ints checked), drop `drop_labels`.
     A label that is neither dropped nor known is an error naming the file and the line / item.
@@ -280,7 +283,25 @@ def load_task(spec: TaskSpec, data_dir: str | Path | None = None) -> TaskData:
     )
 
 
-def describe_task(data: TaskData) -> dict[str, Any]:
+class SplitDescription(TypedDict):
+    rows: int
+    label_counts: dict[str, int]
+    source: str
+
+
+class TaskDescription(TypedDict):
+    """The JSON `harness tasks show` prints."""
+
+    task: str
+    labels: list[str]
+    splits: dict[str, SplitDescription]
+    fingerprint: str
+    formats: NotRequired[dict[str, dict[str, str]]]
+    dropped_empty: NotRequired[dict[str, int]]
+    warnings: NotRequired[dict[str, str]]
+
+
+def describe_task(data: TaskData) -> TaskDescription:
     """The JSON `harness tasks show` prints."""
     return {
         "task": data.spec.name,

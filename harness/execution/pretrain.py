@@ -95,7 +95,7 @@ def _build(step: PretrainStep, ctx: RunContext, log: Callable[[str], None]) -> P
     step.status = "done"
     summary = (f"held-out masked-LM loss {body['before']['loss']:.3f} -> {body['after']['loss']:.3f} "
                f"(perplexity {body['after']['perplexity']:.1f}); {body['steps']} steps, {body['tokens_seen']} tokens; "
-               f"{body['throughput']['train_tokens_per_s'] or 0:.0f} tokens/s -> {step.folder}")
+               f"{body['throughput'].train_tokens_per_s or 0:.0f} tokens/s -> {step.folder}")
     return PretrainOutcome(step.name, step.key, "completed", None, summary)
 
 

@@ -2,22 +2,33 @@
 from __future__ import annotations
 
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.planning.context import CellFacts, RunContext
+from harness.planning.request import RecordOptions
 from harness.records.schema import SCHEMA_VERSION, RecordStatus, ResultRecord
 
 if TYPE_CHECKING:  # the trainer's module imports torch; a record needs only its result's shape
     from harness.train.result import CellResult
 
 
-def _identity(facts: CellFacts, status: RecordStatus) -> dict[str, Any]:
+class RecordIdentity(TypedDict):
+    """The keys every record starts with."""
+
+    schema_version: int
+    task: str
+    model: str
+    seed: int
+    status: RecordStatus
+
+
+def _identity(facts: CellFacts, status: RecordStatus) -> RecordIdentity:
     return {"schema_version": SCHEMA_VERSION, "task": facts.task, "model": facts.model, "seed": facts.seed,
             "status": status}
 
 
 def completed_record(facts: CellFacts, ctx: RunContext, result: CellResult, precision: str,
-                     options: dict[str, Any]) -> ResultRecord:
+                     options: RecordOptions) -> ResultRecord:
     """The record of a trained cell: what train.fine_tune_cell measured, the cell's config and the
     run's provenance (with the scored test rows' fingerprint)."""
     return ResultRecord(

@@ -4,16 +4,47 @@ from harness.planning.request import Execution, Outputs, RunRequest
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from harness.planning.identity import ModelIdentity
 from harness.spec.models import ModelRegistry
-from harness.planning.context import CellFacts, RunContext, cell_config, config_hash
+from harness.planning.context import CellFacts, ConfigExtra, RunContext, cell_config, config_hash
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.spec.task import TaskSpec
 from harness.records.store import record_path
 from harness.planning.status import CellStatus, RecordState, RecordVerdict, cell_status, record_verdict
 from harness.data.tasks import TaskData
+from harness.spec.recipe import RecipeValue
+from harness.spec.search import Selection
+
+
+class CellRow(TypedDict):
+    """One cell of `harness plan --json`."""
+
+    task: str
+    model: str
+    seed: int
+    status: CellStatus
+    config_hash: str | None  # None: a final cell waiting for its search's selection
+    estimated_rows: int
+    path: str
+    kind: str
+    trial: NotRequired[dict[str, RecipeValue]]  # a trial's searched values
+    note: NotRequired[str]
+
+
+class PlanJson(TypedDict):
+    """`harness plan --json`: the summary, the counts and every cell."""
+
+    summary: str
+    counts: dict[str, int]
+    results: str
+    executor: str
+    precision: str
+    device: str
+    cells: list[CellRow]
+    search_trials_planned: int
+    pretraining: list[Any]  # harness.planning.pretrain.PretrainRow (that module imports this one)
 
 
 @dataclass
@@ -85,7 +116,7 @@ class Cell:
     def config_hash(self) -> str:
         return self.facts.config_hash
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> CellRow:
         return {"task": self.task.name, "model": self.model.name, "seed": self.seed, "status": self.status,
                 "config_hash": None if self.pending else self.config_hash, "estimated_rows": int(self.cost),
                 "path": str(self.path), "kind": self.kind,
@@ -150,7 +181,7 @@ class Plan:
                 f"device {self.context.device.torch_device}, precision {self.context.precision}"
                 + (" (offline)" if self.offline else ""))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PlanJson:
         return {"summary": self.summary(), "counts": self.counts(), "results": str(self.results),
                 "executor": self.execution.executor, "precision": self.context.precision,
                 "device": self.context.device.torch_device, "cells": [c.row() for c in self.cells],
@@ -189,7 +220,7 @@ def _judge(path: Path, digest: str) -> tuple[CellStatus, RecordVerdict]:
 
 
 def _cell(task, model, seed, recipe, identity, data: TaskData, precision, results, *, kind: str = "final",
-          path: Path | None = None, extra: dict[str, Any] | None = None, selection: dict[str, Any] | None = None,
+          path: Path | None = None, extra: ConfigExtra | None = None, selection: Selection | None = None,
           pending: bool = False, error: str | None = None) -> Cell:
     """One cell. A search adds `extra` config (its space: a changed space makes the final cells
     stale), a trial's own path and kind, and the final cells' selection (or `pending`)."""

@@ -11,9 +11,12 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from harness import __version__
 from harness.device import DeviceChoice
+from harness.planning.labels import AlignmentRecord
+from harness.records.claims import ClaimInfo
+from harness.spec.search import SearchConfig, Selection
 
 
 HARNESS_MAJOR = __version__.split(".")[0]
@@ -38,7 +41,63 @@ def _git_commit() -> str | None:
     return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def library_versions() -> dict[str, str]:
+# the library versions a record is made with, keyed by package name
+Versions = TypedDict("Versions", {"harness": str, "python": str, "torch": str, "transformers": str, "datasets": str,
+                                  "scikit-learn": str})
+
+
+class RunProvenance(Versions):
+    """Where a run's cells train (RunContext.provenance): versions, code, device, host, executor."""
+
+    git_commit: str | None
+    device: str
+    device_type: str
+    device_index: int | None
+    visible_gpus: int
+    host: str
+    executor: str
+    ray_node_id: str | None
+    platform: str
+    pid: int
+
+
+class CellProvenance(RunProvenance):
+    """A cell's record's provenance (CellFacts._provenance): the run's, the precision it trained
+    in, its model and data, and when it ran."""
+
+    precision: str
+    precision_requested: str
+    precision_reason: str
+    model_source: str
+    model_language: str | None
+    model_revision: str | None
+    model_content_hash: str | None
+    data_fingerprint: str | None
+    data_files: dict[str, str]
+    data_dropped_empty: dict[str, int]
+    started_at: str
+    finished_at: str
+    claim_taken_over_from: ClaimInfo | None
+
+
+class ConfigExtra(TypedDict, total=False):
+    """What a search adds to a cell's config: a trial's kind and searched fields, a final cell's
+    search (a changed space makes the final cells stale)."""
+
+    kind: str
+    searched: list[str]
+    search: SearchConfig
+    alignment: AlignmentRecord  # an evaluation cell's label alignment
+
+
+class SearchKeys(TypedDict, total=False):
+    """A record's `kind` and `selection`, present only where they say something."""
+
+    kind: str
+    selection: Selection
+
+
+def library_versions() -> Versions:
     import datasets
     import sklearn
     import torch
@@ -59,7 +118,7 @@ class RunContext:
     """What every record of a run is stamped with: resolved once per run, and per worker for
     the host, device and node."""
 
-    versions: dict[str, str]
+    versions: Versions
     git_commit: str | None
     precision: str  # resolved: fp32, bf16 or fp16
     precision_requested: str
@@ -83,7 +142,7 @@ class RunContext:
         return replace(self, device=device, node_id=node_id, host=socket.gethostname(),
                        cpu_keep_heap=keep_cpu_heap_default() if device.type == "cpu" else False)
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> RunProvenance:
         return {
             **self.versions,
             "git_commit": self.git_commit,
@@ -139,17 +198,17 @@ class CellFacts:
     data_dropped_empty: dict[str, int]  # split -> rows dropped by the task's `drop_empty: true`
     started: float
     fallbacks: list[str] = field(default_factory=list)
-    took_over: dict[str, Any] | None = None  # the dead run's claim this cell took over
+    took_over: ClaimInfo | None = None  # the dead run's claim this cell took over
     kind: str = "final"  # or "trial": a search trial (validation only); "evaluation": a checkpoint as published
-    selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
+    selection: Selection | None = None  # a final cell whose configuration a search chose
 
-    def _search_keys(self) -> dict[str, Any]:
+    def _search_keys(self) -> SearchKeys:
         """`kind` and `selection` appear only where they say something: final records without a
         search are unchanged."""
         return {**({"kind": self.kind} if self.kind != "final" else {}),
                 **({"selection": self.selection} if self.selection is not None else {})}
 
-    def _provenance(self, ctx: RunContext, precision: str) -> dict[str, Any]:
+    def _provenance(self, ctx: RunContext, precision: str) -> CellProvenance:
         return {
             **ctx.provenance(),
             "precision": precision,

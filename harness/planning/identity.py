@@ -6,7 +6,7 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 from harness.errors import HarnessError
 from harness.files import open_binary
 from harness.spec.model import ModelSpec
@@ -107,6 +107,32 @@ def refuse_pickle_only(spec: ModelSpec) -> None:
         weights_format(spec)
 
 
+class InspectedModel(TypedDict):
+    """What planning read from a checkpoint's config and file names (harness.planning.inspect.ModelInfo),
+    as a cell's config keeps it."""
+
+    family: str
+    max_positions: int | None
+    tokenizer_max_length: int | None
+    token_type_ids: bool
+    tokenizer_files: list[str]
+    tokenizer_needs: list[str]
+    head_labels: int | None
+    problem_type: str | None
+
+
+class IdentityConfig(TypedDict):
+    """What pins a model's weights, as a cell's config (and its hash) keeps it."""
+
+    source: str
+    init: str
+    revision: str | None
+    weights: str
+    content_hash: NotRequired[str]
+    inspected: NotRequired[InspectedModel]
+    pretrain_artifact: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """A model resolved once per run: where its files are and exactly which weights they are.
@@ -123,10 +149,10 @@ class ModelIdentity:
     revision: str | None
     weights: str  # the weight format build_model loads: safetensors, pickle (opted in) or none (scratch)
     content_hash: str | None = None
-    info: dict[str, Any] | None = None  # what planning read from its config (harness.planning.inspect.ModelInfo)
+    info: InspectedModel | None = None  # what planning read from its config (harness.planning.inspect.ModelInfo)
     pretrain_artifact: str | None = None  # the key of the pretraining artifact this model is (harness.planning.pretrain)
 
-    def as_config(self) -> dict[str, Any]:
+    def as_config(self) -> IdentityConfig:
         return {"source": self.source, "init": self.init, "revision": self.revision, "weights": self.weights,
                 **({"content_hash": self.content_hash} if self.content_hash else {}),
                 **({"inspected": self.info} if self.info else {}),
@@ -169,7 +195,7 @@ def resolve_identity(spec: ModelSpec) -> ModelIdentity:
                          weights_format(spec))
 
 
-def model_identity(spec: ModelSpec) -> dict[str, Any]:
+def model_identity(spec: ModelSpec) -> IdentityConfig:
     """What pins the model's weights, as stored in a record's config."""
     return resolve_identity(spec).as_config()
 

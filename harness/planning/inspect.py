@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config_json import ModelConfigJson
 from harness.errors import HarnessError
-from harness.planning.identity import ModelIdentity
+from harness.planning.identity import InspectedModel, ModelIdentity
+from harness.spec.recipe import Recipe
 
 # RoBERTa-style position ids start after the padding index: a table of 514 rows holds 512 tokens
 PAD_OFFSET_FAMILIES = ("roberta", "camembert", "xlm-roberta", "xlm-roberta-xl", "longformer", "data2vec-text")
@@ -36,11 +38,11 @@ class ModelInfo:
     head_labels: int | None  # a classification head already in the checkpoint: its label count
     problem_type: str | None  # the head's problem_type, if the config says one
 
-    def as_config(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+    def as_config(self) -> InspectedModel:
+        return InspectedModel(**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()})
 
 
-def max_positions(config: dict[str, Any]) -> int | None:
+def max_positions(config: ModelConfigJson) -> int | None:
     """Tokens per example the position table allows: RoBERTa-style families lose pad_token_id + 1
     rows (514 -> 512); ModernBERT's rotary limit is its max_position_embeddings."""
     value = config.get("max_position_embeddings", config.get("n_positions"))
@@ -170,7 +172,8 @@ def resolve_max_length(requested: int | str, info: ModelInfo | None, text_bound:
     return model_limit
 
 
-def inspect_grid(tasks, models, identities: dict[str, Any], recipes: dict[tuple[str, str], Any], data) -> None:
+def inspect_grid(tasks, models, identities: dict[str, ModelIdentity | str], recipes: dict[tuple[str, str], Recipe],
+                 data) -> None:
     """Inspect every resolvable model once and check it against every task: a missing tokenizer
     library or a max_length above the positions exits 2; `max_length: auto` becomes a number.
     `identities` gain their ModelInfo and `recipes` their resolved max_length, in place."""

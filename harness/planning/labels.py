@@ -15,8 +15,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+from harness.config_json import ModelConfigJson
 from harness.errors import HarnessError
 from harness.files import read_text
 from harness.planning.identity import ModelIdentity
@@ -39,6 +40,15 @@ def fold(name: str) -> str:
     return _CANONICAL.get(text, text)
 
 
+class AlignmentRecord(TypedDict):
+    """An alignment as a cell's config (hashed) and its record (harness.records.facts.LabelAlignment) keep it."""
+
+    checkpoint_labels: list[str]
+    map: dict[str, str | None]  # checkpoint label -> task label (None: ignored)
+    by: dict[str, str]  # checkpoint label -> how it was aligned: name or label_map
+    rule: str
+
+
 @dataclass(frozen=True)
 class Alignment:
     """Checkpoint output i predicts task label `targets[i]` (an index into the task's labels), or
@@ -49,13 +59,13 @@ class Alignment:
     targets: tuple[int | None, ...]
     by: tuple[str, ...]
 
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "checkpoint_labels": list(self.checkpoint_labels),
-            "map": {c: (None if t is None else self.task_labels[t]) for c, t in zip(self.checkpoint_labels, self.targets)},
-            "by": dict(zip(self.checkpoint_labels, self.by)),
-            "rule": "the prediction is the most probable checkpoint label that maps to a task label",
-        }
+    def as_record(self) -> AlignmentRecord:
+        return AlignmentRecord(
+            checkpoint_labels=list(self.checkpoint_labels),
+            map={c: (None if t is None else self.task_labels[t]) for c, t in zip(self.checkpoint_labels, self.targets)},
+            by=dict(zip(self.checkpoint_labels, self.by)),
+            rule="the prediction is the most probable checkpoint label that maps to a task label",
+        )
 
 
 def parse_label_map(text: str) -> dict[str, str | None]:
@@ -72,7 +82,7 @@ def parse_label_map(text: str) -> dict[str, str | None]:
     return out
 
 
-def checkpoint_config(identity: ModelIdentity) -> dict[str, Any]:
+def checkpoint_config(identity: ModelIdentity) -> ModelConfigJson:
     """The checkpoint's config.json: from its folder, or from the Hub (cache) at the resolved commit."""
     if identity.local:
         path = Path(identity.location) / "config.json"
@@ -93,7 +103,7 @@ def checkpoint_config(identity: ModelIdentity) -> dict[str, Any]:
     return config
 
 
-def _id2label(config: dict[str, Any], where: str) -> list[str]:
+def _id2label(config: ModelConfigJson, where: str) -> list[str]:
     raw = config.get("id2label")
     if not isinstance(raw, dict) or not raw:
         raise HarnessError(f"{where}: config.json has no id2label: not a fine-tuned classifier (use init: pretrained to fine-tune it)")
@@ -145,7 +155,7 @@ def _suggested_map(checkpoint: list[str], task: list[str]) -> str:
 
 
 def align_labels(identity: ModelIdentity, task_name: str, task_labels: list[str],
-                 label_map: dict[str, str | None] | None, config: dict[str, Any] | None = None) -> Alignment:
+                 label_map: dict[str, str | None] | None, config: ModelConfigJson | None = None) -> Alignment:
     """The alignment of this checkpoint with this task's labels, or one line saying what to write."""
     where = f"model '{identity.name}' on task '{task_name}'"
     config = checkpoint_config(identity) if config is None else config

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-from harness.data.corpus import Corpus, assemble_corpus, held_out_texts
+from harness.data.corpus import Corpus, CorpusProvenance, assemble_corpus, held_out_texts
 from harness.errors import HarnessError
 from harness.planning.context import HARNESS_MAJOR, config_hash
 from harness.planning.identity import ModelIdentity
 from harness.records.pretrain import MODEL_FOLDER, RECORD_FILE, artifact_dir, read_pretrain_record
 from harness.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    from harness.data.tasks import TaskData
+
+
+class PretrainRow(TypedDict):
+    """One pretraining artifact of `harness plan --json`."""
+
+    model: str
+    status: str
+    key: str
+    path: str
+    max_steps: int
+    corpus: CorpusProvenance
 
 
 @dataclass
@@ -49,7 +63,7 @@ class PretrainStep:
         return replace(self.source, init="pretrained", location=str(self.model_dir), local=True,
                        weights="safetensors (pretraining artifact)", content_hash=self.key, pretrain_artifact=self.key)
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> PretrainRow:
         return {"model": self.name, "status": self.status, "key": self.key, "path": str(self.folder),
                 "max_steps": self.model.pretrain.max_steps, "corpus": self.corpus.provenance()}
 
@@ -77,7 +91,8 @@ def artifact_status(record: Path, key: str) -> str:
     return "running" if live_claim(record) else "todo"
 
 
-def plan_pretraining(models: list[ModelSpec], identities: dict[str, Any], data: dict[str, Any], task_registry,
+def plan_pretraining(models: list[ModelSpec], identities: dict[str, ModelIdentity | str], data: dict[str, TaskData],
+                     task_registry,
                      data_dir, results: Path) -> list[PretrainStep]:
     """One step per spec with `pretrain:`; replaces its entry in `identities` with the artifact's.
     A corpus that is missing, empty or holds an evaluated task's held-out texts: exit 2 here."""

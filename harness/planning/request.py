@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 
 
@@ -109,6 +109,15 @@ class Execution:
     checkpoint: bool | None  # None: cells planned for more than CHECKPOINT_MIN_STEPS steps
 
 
+class RecordOptions(TypedDict):
+    """A record's `config.options`: what the run wrote beside it (not hashed)."""
+
+    save_model: bool
+    tensorboard: bool
+    report_to: list[str]
+    suite: str | None
+
+
 @dataclass(frozen=True)
 class Outputs:
     """What a run writes beside its records. `--tensorboard` is `--report-to tensorboard`."""
@@ -126,7 +135,7 @@ class Outputs:
         """The experiment trackers a final cell reports to, TensorBoard included when asked either way."""
         return self.report_to + (["tensorboard"] if self.tensorboard and "tensorboard" not in self.report_to else [])
 
-    def options(self) -> dict[str, Any]:
+    def options(self) -> RecordOptions:
         """What a record's `config.options` says of them (not hashed: no effect on a score)."""
-        return {"save_model": self.save_model, "tensorboard": self.tensorboard, "report_to": list(self.report_to),
-                "suite": self.suite}
+        return RecordOptions(save_model=self.save_model, tensorboard=self.tensorboard, report_to=list(self.report_to),
+                             suite=self.suite)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from pydantic import ValidationError
 from harness.errors import HarnessError
 from harness.metrics import selection_metric
@@ -30,9 +30,13 @@ from harness.planning.status import CellStatus
 from harness.planning.context import config_hash
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
-from harness.spec.search import SearchBlock
+from harness.spec.recipe import RecipeValue
+from harness.spec.search import MergedLayers, Params, Range, SearchBlock, SearchConfig, Selection
 from harness.spec.task import TaskSpec
 from harness.spec.common import format_validation_error
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 
 TIE_RULE = ("best mean validation {metric} ({direction} is better) over the trial seeds; a tie goes to the configuration proposed "
@@ -44,15 +48,15 @@ PENDING = object()  # a trial configuration whose seeds have not all run yet
 class SearchSpec:
     """A resolved search: every layer merged, defaults filled, values normalised by the recipe."""
 
-    space: dict[str, list[Any] | dict[str, Any]]
+    space: dict[str, list[RecipeValue] | Range]
     strategy: str = "grid"
     n_trials: int | None = None
     seeds: int = 1
-    budget: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, RecipeValue] = field(default_factory=dict)
     sampler_seed: int = 0
     round_size: int = 4
 
-    def as_config(self) -> dict[str, Any]:
+    def as_config(self) -> SearchConfig:
         return {"space": self.space, "strategy": self.strategy, "n_trials": self.n_trials, "seeds": self.seeds,
                 "budget": self.budget, "sampler_seed": self.sampler_seed,
                 **({"round_size": self.round_size} if self.strategy == "tpe" else {})}
@@ -97,8 +101,8 @@ def search_layers(registry, model: ModelSpec, suite, request) -> list[tuple[Sear
     return layers
 
 
-def merge(layers: list[tuple[SearchBlock, str]]) -> tuple[dict[str, Any], str]:
-    merged: dict[str, Any] = {"space": {}, "budget": {}}
+def merge(layers: list[tuple[SearchBlock, str]]) -> tuple[MergedLayers, str]:
+    merged: MergedLayers = {"space": {}, "budget": {}}
     where = "search"
     for block, name in layers:
         data = block.model_dump(exclude_none=True, exclude={"models"})
@@ -157,13 +161,13 @@ def _normalise_values(key: str, values: Any, strategy: str, base: Recipe, where:
 
 
 # --------------------------------------------------------------------------- proposals
-def trial_id(params: dict[str, Any]) -> str:
+def trial_id(params: Params) -> str:
     """A trial's file name part: the same values are the same trial, whatever the space around them."""
     return config_hash(params)[:10]
 
 
-def proposals(spec: SearchSpec, score_of: Callable[[dict[str, Any]], Any],
-              higher_is_better: bool = True) -> tuple[list[dict[str, Any]], bool]:
+def proposals(spec: SearchSpec, score_of: Callable[[Params], Any],
+              higher_is_better: bool = True) -> tuple[list[Params], bool]:
     """The configurations proposed so far, in order, without repeats, and whether the list is
     complete. `score_of(params)` is the configuration's mean validation score, None if its trials
     failed, or PENDING if they have not all run (tpe then stops after the current round)."""
@@ -174,10 +178,10 @@ def proposals(spec: SearchSpec, score_of: Callable[[dict[str, Any]], Any],
     return _optuna_proposals(spec, score_of, higher_is_better)
 
 
-def _distributions(spec: SearchSpec) -> dict[str, Any]:
+def _distributions(spec: SearchSpec) -> dict[str, BaseDistribution]:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    out = {}
+    out: dict[str, BaseDistribution] = {}
     for key, values in spec.space.items():
         if isinstance(values, dict):
             is_int = isinstance(values["low"], int) and isinstance(values["high"], int)
@@ -198,7 +202,7 @@ def _optuna():
     return optuna
 
 
-def _optuna_proposals(spec: SearchSpec, score_of, higher_is_better: bool = True) -> tuple[list[dict[str, Any]], bool]:
+def _optuna_proposals(spec: SearchSpec, score_of, higher_is_better: bool = True) -> tuple[list[Params], bool]:
     optuna = _optuna()
     if spec.strategy == "random":
         sampler, round_size = optuna.samplers.RandomSampler(seed=spec.sampler_seed), spec.n_trials
@@ -207,7 +211,7 @@ def _optuna_proposals(spec: SearchSpec, score_of, higher_is_better: bool = True)
         sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed, n_startup_trials=round_size)
     study = optuna.create_study(direction="maximize" if higher_is_better else "minimize", sampler=sampler)
     distributions = _distributions(spec)
-    out: list[dict[str, Any]] = []
+    out: list[Params] = []
     asked = 0
     while asked < spec.n_trials:
         trials = [study.ask(distributions) for _ in range(min(round_size, spec.n_trials - asked))]
@@ -233,7 +237,7 @@ def _optuna_proposals(spec: SearchSpec, score_of, higher_is_better: bool = True)
 # --------------------------------------------------------------------------- selection
 @dataclass
 class TrialResult:
-    params: dict[str, Any]
+    params: Params
     scores: list[float | None]  # per trial seed; None: failed
     pending: bool  # some seed has not run (or its record is out of date)
     paths: list[str]
@@ -249,7 +253,7 @@ class TrialResult:
         return PENDING if self.pending else self.mean
 
 
-def select(results: list[TrialResult], spec: SearchSpec, metric: str) -> dict[str, Any] | None:
+def select(results: list[TrialResult], spec: SearchSpec, metric: str) -> Selection | None:
     """The record's `selection` on the validation `metric` (a selection metric: its direction from
     the registry), or None while a trial has not run. A configuration with a failed seed is not
     eligible; if none is eligible the chosen configuration is None."""
@@ -283,10 +287,10 @@ class Search:
     identity: Any  # ModelIdentity, or the error message of a model that cannot be resolved
     seeds: list[int]  # the final seeds
 
-    def trial_recipe(self, params: dict[str, Any]) -> Recipe:
+    def trial_recipe(self, params: Params) -> Recipe:
         return Recipe(**{**self.recipe.model_dump(), **params, **self.spec.budget})
 
-    def final_recipe(self, chosen: dict[str, Any]) -> Recipe:
+    def final_recipe(self, chosen: Params) -> Recipe:
         return Recipe(**{**self.recipe.model_dump(), **chosen})
 
 
@@ -314,7 +318,7 @@ def plan_searches(request, registry, tasks, models, recipes, seeds) -> list[Sear
     return out
 
 
-def _trial_outcome(cells, metric: str, params: dict[str, Any]) -> TrialResult:
+def _trial_outcome(cells, metric: str, params: Params) -> TrialResult:
     """A trial's scores from its cells' records as the plan judged them (harness.planning.status):
     a current record scores, a failure of this config is a failed seed, anything else is pending."""
     scores: list[float | None] = []
@@ -340,7 +344,7 @@ def search_cells(search: Search, data, precision: str, results) -> tuple[list, l
     task, model, spec = search.task, search.model, search.spec
     trials: dict[str, list] = {}
 
-    def outcome(params: dict[str, Any]) -> TrialResult:
+    def outcome(params: Params) -> TrialResult:
         key = trial_id(params)
         if key not in trials:
             recipe = search.trial_recipe(params)

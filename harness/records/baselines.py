@@ -26,12 +26,12 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from harness.errors import HarnessError
 from harness.files import check_output_file
 from harness.records.grouping import SeedRuns, SeedRun, cells_from_records
-from harness.records.schema import ResultRecord, upgrade
+from harness.records.schema import Provenance, ResultRecord, upgrade
 from harness.files import SAFE_NAME, read_json
 from harness.records.schema import check_label_ids, check_labels, check_metric_ranges
 from harness.records.store import collector_paused, iter_record_paths, load_records, read_record
@@ -43,6 +43,32 @@ BASELINE_KIND = "harness-baseline"
 
 
 # --------------------------------------------------------------------------- in-memory view
+class BaselineMeta(TypedDict):
+    """Where a baseline file came from, as its side describes it."""
+
+    created_at: str
+    harness_version: str
+    exported_from: str | None
+
+
+class LeftOut(TypedDict):
+    """A record a baseline file left out (not completed) and why."""
+
+    task: str
+    model: str
+    seed: int
+    error: str | None
+
+
+class ExportSummary(TypedDict):
+    """What `harness baseline export` wrote."""
+
+    output: str
+    cells: int
+    seeds: int
+    left_out: list[LeftOut]
+
+
 @dataclass
 class Side:
     """One side of a comparison: its cells keyed by (task, model), and the failed records it skipped."""
@@ -51,7 +77,7 @@ class Side:
     kind: Literal["results", "baseline", "records"]
     cells: dict[tuple[str, str], SeedRuns]
     failed: list[tuple[str, str, int]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: BaselineMeta | None = None  # a baseline file's
 
     @property
     def n_runs(self) -> int:
@@ -60,7 +86,7 @@ class Side:
     def describe(self) -> str:
         what = {"results": "results folder", "baseline": "baseline file", "records": "records"}[self.kind]
         text = f"`{self.source}` ({what}, {len(self.cells)} cell(s), {self.n_runs} seed run(s)"
-        if self.kind == "baseline" and self.meta.get("created_at"):
+        if self.kind == "baseline" and self.meta and self.meta.get("created_at"):
             text += f", exported {self.meta['created_at']} by harness {self.meta.get('harness_version', '?')}"
         if self.failed:
             text += f", {len(self.failed)} failed record(s) skipped"
@@ -84,8 +110,8 @@ class BaselineSeed(_Open):
     seed: int = Field(ge=0)
     data_fingerprint: str | None
     config_hash: str = Field(pattern=SAFE_NAME)
-    provenance: dict[str, Any]
-    metrics: dict[str, Any]
+    provenance: Provenance  # the record's, as it was exported
+    metrics: dict[str, Any]  # the record's test metrics as JSON (checked like a record's)
     predictions: list[int]
     references: list[int] | None = None
     kind: Literal["final", "evaluation"] = "final"  # evaluation: a checkpoint evaluated as published
@@ -123,7 +149,7 @@ class BaselineFile(_Open):
     created_at: str
     harness_version: str
     source: str | None = None
-    left_out: list[dict[str, Any]] = []
+    left_out: list[dict[str, str | int | None]] = []  # LeftOut entries, read leniently
     cells: list[BaselineCell]
 
 
@@ -200,7 +226,7 @@ def dumps_baseline(document: dict[str, Any]) -> str:
     return re.sub(rf'"{re.escape(token)}(\d+)"', lambda m: inline[int(m.group(1))], text) + "\n"
 
 
-def export_baseline(results: str | Path, output: str | Path) -> dict[str, Any]:
+def export_baseline(results: str | Path, output: str | Path) -> ExportSummary:
     """Write the baseline file of a results folder atomically; return a summary of what went in."""
     output = Path(output)
     if output.is_dir():
@@ -262,13 +288,13 @@ def parse_baseline(document: Any, where: str) -> Side:
                 labels=list(extra.get("labels") or entry.labels),
                 data_fingerprint=seed.data_fingerprint,
                 config_hash=seed.config_hash,
-                provenance=dict(seed.provenance),
+                provenance=seed.provenance.as_json(),
                 metrics=dict(seed.metrics),
                 config=dict(extra.get("config") or {}),
                 kind=seed.kind,
             )
     failed = [(str(d.get("task")), str(d.get("model")), int(d.get("seed", -1))) for d in parsed.left_out]
-    meta = {"created_at": parsed.created_at, "harness_version": parsed.harness_version, "exported_from": parsed.source}
+    meta = BaselineMeta(created_at=parsed.created_at, harness_version=parsed.harness_version, exported_from=parsed.source)
     return Side(source=where, kind="baseline", cells=dict(sorted(cells.items())), failed=failed, meta=meta)
 
 

@@ -19,16 +19,29 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator, TypedDict
 
 from harness.env import heartbeat_s, stale_after_s
+
+
+class ClaimInfo(TypedDict, total=False):
+    """A claim as read back: its owner (host, pid, token, start), the heartbeat's age in seconds,
+    and `broken` (why) where the file is not a whole claim. A dead claim taken over is kept in the
+    new record's provenance (without its token)."""
+
+    host: str
+    pid: int
+    token: str
+    started: str
+    age: float
+    broken: str
 
 
 def claim_path(record: Path) -> Path:
     return record.with_name(record.name[: -len(".json")] + ".claim")
 
 
-def read_claim(path: Path) -> dict[str, Any] | None:
+def read_claim(path: Path) -> ClaimInfo | None:
     """The claim's owner and heartbeat age; None when there is no claim; {"broken": reason} when
     something is there that is not a whole claim (empty, garbage, unreadable, a folder, a FIFO):
     that is never a live run (a full disk leaves a 0-byte claim), so it cannot block the cell.
@@ -70,7 +83,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def is_live(info: dict[str, Any] | None) -> bool:
+def is_live(info: ClaimInfo | None) -> bool:
     if not info or info.get("broken"):
         return False
     if info.get("age", 0) > stale_after_s():
@@ -80,7 +93,7 @@ def is_live(info: dict[str, Any] | None) -> bool:
     return True
 
 
-def describe(info: dict[str, Any]) -> str:
+def describe(info: ClaimInfo) -> str:
     if info.get("broken"):
         return f"a broken claim ({info['broken']})"
     return f"{info.get('host')}:{info.get('pid')} (heartbeat {info.get('age', 0):.0f}s ago)"
@@ -90,7 +103,7 @@ def describe(info: dict[str, Any]) -> str:
 class Claim:
     path: Path
     token: str
-    took_over: dict[str, Any] | None = None  # the dead claim this one replaced
+    took_over: ClaimInfo | None = None  # the dead claim this one replaced (without its token)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -142,7 +155,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def try_claim(record: Path) -> tuple[Claim | None, dict[str, Any] | None]:
+def try_claim(record: Path) -> tuple[Claim | None, ClaimInfo | None]:
     """(our claim, None), or (None, the live owner) when another process holds the cell."""
     path = claim_path(record)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +169,7 @@ def try_claim(record: Path) -> tuple[Claim | None, dict[str, Any] | None]:
             claim = _create(path)
             if claim is None:
                 return None, read_claim(path)
-            claim.took_over = {k: v for k, v in (info or {}).items() if k != "token"}
+            claim.took_over = ClaimInfo(**{k: v for k, v in (info or {}).items() if k != "token"})
     return claim.start(), None
 
 
@@ -171,6 +184,6 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def live_claim(record: Path) -> dict[str, Any] | None:
+def live_claim(record: Path) -> ClaimInfo | None:
     info = read_claim(claim_path(record))
     return info if is_live(info) else None

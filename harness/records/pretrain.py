@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, read_bytes
-from harness.records.schema import RecordStatus, _Part
+from harness.records.schema import Provenance, RecordStatus, _Part
 
 PRETRAIN_SCHEMA_VERSION = 1
 RECORD_FILE = "pretrain.json"
@@ -23,6 +23,61 @@ class MaskedLMLoss(_Part):
     perplexity: float
 
 
+class SourceIdentity(_Part):
+    """The source's identity (harness.planning.identity.IdentityConfig) and init."""
+
+    source: str
+    init: str
+    revision: str | None = None
+    weights: str | None = None
+    content_hash: str | None = None
+
+
+class TokenizerFacts(_Part):
+    """The tokenizer the artifact keeps: trained on the corpus (kind, vocabulary size, the size
+    asked for) or the source's."""
+
+    trained: bool
+    vocab_size: int
+    kind: str | None = None
+    requested_vocab_size: int | None = None
+
+
+class CorpusSourceFacts(_Part):
+    kind: str  # task | file | hub
+    name: str
+    rows: int | None = None
+
+
+class CorpusFacts(_Part):
+    """The corpus (harness.data.corpus.CorpusProvenance) and, as an extra key, its spec as declared."""
+
+    fingerprint: str
+    sources: list[CorpusSourceFacts] = []
+    rows: int
+    train_rows: int
+    heldout_rows: int
+
+
+class PretrainLossPoint(_Part):
+    """One step of the loss curve: the training loss logged there and the held-out loss."""
+
+    step: int
+    train_loss: float | None = None
+    heldout_loss: float | None = None
+
+
+class PretrainThroughput(_Part):
+    """Tokens/s, samples/s and MFU of this process's steps; parameter counts, the peak FLOP/s and
+    memory, and the definition are kept as extra keys in the order measured."""
+
+    train_seconds: float | None = None
+    train_tokens_per_s: float | None = None
+    train_samples_per_s: float | None = None
+    mfu: float | None = None
+    mfu_encoder_only: float | None = None
+
+
 class PretrainRecord(_Part):
     """One pretraining artifact: what was trained, on what, how well and how fast."""
 
@@ -32,18 +87,18 @@ class PretrainRecord(_Part):
     key: str  # hash of source identity + corpus fingerprint + pretraining recipe (with its seed) + tokenizer
     status: RecordStatus
     error: str | None = None
-    source: dict[str, Any]  # the source's identity (ModelIdentity.as_config) and init
-    pretrain: dict[str, Any]  # the recipe (PretrainSpec without the corpus block)
-    tokenizer: dict[str, Any] | None = None  # trained: kind and vocabulary size; else the source's
-    corpus: dict[str, Any]  # fingerprint, sources (kind, name, rows), rows, train/held-out rows
+    source: SourceIdentity
+    pretrain: dict[str, Any]  # the recipe as declared (PretrainSpec without the corpus block), hashed into the key
+    tokenizer: TokenizerFacts | None = None
+    corpus: CorpusFacts
     before: MaskedLMLoss | None = None  # held-out masked-LM loss of the starting weights
     after: MaskedLMLoss | None = None
-    history: list[dict[str, Any]] = []  # step, train loss, held-out loss: the loss curve
+    history: list[PretrainLossPoint] = []  # the loss curve
     steps: int | None = None
     tokens_seen: int | None = None
-    throughput: dict[str, Any] | None = None  # tokens/s, samples/s, MFU, peak memory, seconds
+    throughput: PretrainThroughput | None = None
     resumed_from_step: int | None = None
-    provenance: dict[str, Any]
+    provenance: Provenance
 
     @property
     def completed(self) -> bool:

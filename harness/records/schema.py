@@ -22,6 +22,8 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from harness.files import SAFE_NAME
 from harness.metrics import metric_names
 from harness.records.checks import check_label_ids, check_labels, check_metric_ranges  # noqa: F401 (re-exported)
+from harness.records.facts import (CurvePoint, EvaluationFacts, HeadFacts, LabelAlignment, LossPoint,  # noqa: F401 (re-exported)
+                                   SearchSelection)
 from harness.records.parts import _Part
 
 SCHEMA_VERSION = 2
@@ -192,12 +194,12 @@ class Training(_Part):
     best_step: int | None  # the best evaluation on selection_metric
     stopped_early: bool
     history: list[HistoryEntry]  # one entry per evaluation (the validation curve)
-    loss_curve: list[dict[str, Any]] | None = None  # the training loss, logged about 25 times a run
+    loss_curve: list[LossPoint] | None = None  # the training loss, logged about 25 times a run
     # the validation split about `curve_points` times a run plus the selection evaluations (`selection: true`);
     # absent in records written before it was kept, None with curve_points 0 (harness.train.curve)
-    validation_curve: list[dict[str, Any]] | None = None
+    validation_curve: list[CurvePoint] | None = None
     # always a new head initialised from the seed; replaced: the checkpoint had one (its label count, problem_type)
-    head: dict[str, Any] | None = None
+    head: HeadFacts | None = None
     # the selection (absent in records written before it was recorded):
     selection_metric: str | None = None  # the validation metric early stopping and the best checkpoint followed
     min_steps: int | None = None  # the earliest step early stopping could stop at (default: the warm-up steps)
@@ -302,9 +304,9 @@ class ResultRecord(_Part):
     fallbacks: list[str] = Field(default_factory=list)
     provenance: Provenance
     kind: RecordKind = RecordKind.FINAL
-    alignment: dict[str, Any] | None = None  # evaluation: checkpoint label -> task label, and how each was aligned
-    evaluation: dict[str, Any] | None = None  # evaluation: what was (not) trained and which variance exists
-    selection: dict[str, Any] | None = None  # a final cell whose configuration a search chose
+    alignment: LabelAlignment | None = None  # evaluation: checkpoint label -> task label, and how each was aligned
+    evaluation: EvaluationFacts | None = None  # evaluation: what was (not) trained and which variance exists
+    selection: SearchSelection | None = None  # a final cell whose configuration a search chose
 
     @field_validator("labels")
     @classmethod

@@ -2,10 +2,14 @@
 from __future__ import annotations
 from harness.spec.common import Strict, format_validation_error, suggest
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 from harness.errors import SpecError
 from harness.metrics import selection_metric, selection_metrics
+
+
+# the value of one recipe field: a --set value once parsed, a search value, a trial's parameter
+RecipeValue = float | int | str | bool | None
 
 
 # --------------------------------------------------------------------------- recipe
@@ -60,7 +64,7 @@ class Recipe(Strict):
         """The metric early stopping and the best checkpoint follow, with its direction."""
         return selection_metric(self.selection_metric)
 
-    def hashed(self) -> dict[str, Any]:
+    def hashed(self) -> dict[str, RecipeValue]:
         """The recipe as it enters a cell's configuration (and so its hash): a field added after
         records existed (ADDED_FIELDS) appears only where it is set away from its default, so a
         record written before it existed keeps its hash and stays current."""
@@ -75,13 +79,22 @@ ADDED_FIELDS = ("selection_metric", "min_steps")
 UNSCORED_FIELDS = ("curve_points",)
 
 
-def recipe_fields() -> list[dict[str, Any]]:
+class RecipeField(TypedDict):
+    """One recipe key as `harness recipe` lists it."""
+
+    name: str
+    type: str
+    default: RecipeValue
+    description: str
+
+
+def recipe_fields() -> list[RecipeField]:
     """Every recipe key with its type, default and one-line description (for `harness recipe`)."""
     out = []
     for name, info in Recipe.model_fields.items():
         kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-        out.append({"name": name, "type": kind.replace("NoneType", "null"), "default": info.default,
-                    "description": info.description or ""})
+        out.append(RecipeField(name=name, type=kind.replace("NoneType", "null"), default=info.default,
+                               description=info.description or ""))
     return out
 
 

@@ -1,10 +1,11 @@
 """Search blocks: the space, strategy and budget of a hyperparameter search, as declared."""
 from __future__ import annotations
-from harness.spec.recipe import Recipe
+from harness.spec.recipe import Recipe, RecipeValue
 from harness.spec.common import Strict, suggest
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 from pydantic import AfterValidator, Field, model_validator
+
 
 
 # --------------------------------------------------------------------------- search
@@ -28,7 +29,7 @@ class SearchRange(Strict):
         return self
 
 
-def _check_space(space: dict[str, Any]) -> dict[str, Any]:
+def _check_space(space: dict[str, list[Any] | SearchRange]) -> dict[str, list[Any] | SearchRange]:
     for key, values in space.items():
         if key not in Recipe.model_fields:
             raise ValueError(f"search space: unknown hyperparameter '{key}'{suggest(key, Recipe.model_fields)}")
@@ -66,3 +67,59 @@ class SuiteSearchBlock(SearchBlock):
     models: dict[str, SearchBlock] = Field(default_factory=dict)
 
 
+
+
+# --------------------------------------------------------------------------- resolved shapes
+# (harness.planning.search resolves the blocks into these; a final record's `selection` holds them)
+class Range(TypedDict):
+    """A range of the resolved space, its bounds validated by the recipe."""
+
+    low: float | int
+    high: float | int
+    log: bool
+
+
+Params = dict[str, RecipeValue]  # one trial's configuration: searched recipe field -> value
+
+
+class SearchConfig(TypedDict):
+    """A resolved search as it enters the final cells' config and the record's `selection`."""
+
+    space: dict[str, list[RecipeValue] | Range]
+    strategy: str
+    n_trials: int | None
+    seeds: int
+    budget: dict[str, RecipeValue]
+    sampler_seed: int
+    round_size: NotRequired[int]  # tpe only
+
+
+class TrialSummary(TypedDict):
+    """One proposed configuration in a selection: its validation score per trial seed."""
+
+    params: Params
+    validation_scores: list[float | None]
+    mean: float | None
+    records: list[str]
+
+
+class Selection(SearchConfig):
+    """A final record's `selection`: the search, the rule, every trial and the chosen configuration."""
+
+    metric: str
+    rule: str
+    trials: list[TrialSummary]
+    chosen: Params | None
+    chosen_mean: float | None
+
+
+class MergedLayers(TypedDict, total=False):
+    """The search layers merged (later wins, `space` and `budget` key by key), before the checks."""
+
+    space: dict[str, list[Any] | dict[str, float | bool]]
+    budget: dict[str, RecipeValue]
+    strategy: str
+    n_trials: int
+    seeds: int
+    sampler_seed: int
+    round_size: int

@@ -16,7 +16,7 @@ from harness.files import read_json
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 CHECKPOINT_MIN_STEPS = 2000  # cells planned for more optimizer steps than this checkpoint by default
 CELL_FILE = "harness-cell.json"
@@ -59,17 +59,31 @@ def remove_legacy(cell_folder: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+class CheckpointState(TypedDict):
+    """The harness's part of a checkpoint (STATE_FILE): the early-stopping state, the step meter and
+    the best evaluation's validation predictions without their logits (kept in BEST_LOGITS)."""
+
+    best: float | None
+    best_step: int | None
+    bad_evals: int
+    stopped_early: bool
+    stopped_at_step: NotRequired[int | None]  # absent in checkpoints of older harness versions
+    min_steps: NotRequired[int | None]
+    meter: dict[str, float]  # seconds, steps, samples, real_tokens, padded_tokens
+    best_validation: dict[str, float | int | str] | None  # predict's output without the logits
+
+
 def save_state(checkpoint: Path, best, meter) -> None:
     """The harness's part of a checkpoint: early stopping (with the best weights) and the meter."""
     import torch
     from safetensors.torch import save_file
 
-    state = {
-        "best": best.best, "best_step": best.best_step, "bad_evals": best.bad_evals,
-        "stopped_early": best.stopped_early, "stopped_at_step": best.stopped_at_step, "min_steps": best.min_steps,
-        "meter": {k: getattr(meter, k) for k in ("seconds", "steps", "samples", "real_tokens", "padded_tokens")},
-        "best_validation": None,
-    }
+    state = CheckpointState(
+        best=best.best, best_step=best.best_step, bad_evals=best.bad_evals,
+        stopped_early=best.stopped_early, stopped_at_step=best.stopped_at_step, min_steps=best.min_steps,
+        meter={k: getattr(meter, k) for k in ("seconds", "steps", "samples", "real_tokens", "padded_tokens")},
+        best_validation=None,
+    )
     if best.best_state is not None:
         save_file({k: v.contiguous() for k, v in best.best_state.items()}, str(checkpoint / BEST_WEIGHTS))
     if best.best_validation is not None:
@@ -83,7 +97,7 @@ def load_state(checkpoint: Path, best, meter) -> int:
     """Restore the harness's part of a checkpoint; returns the step it was saved at."""
     from safetensors.torch import load_file
 
-    state: dict[str, Any] = json.loads((checkpoint / STATE_FILE).read_text())
+    state: CheckpointState = json.loads((checkpoint / STATE_FILE).read_text())
     best.best, best.best_step, best.bad_evals = state["best"], state["best_step"], state["bad_evals"]
     best.stopped_early = state["stopped_early"]
     best.stopped_at_step = state.get("stopped_at_step")  # absent in checkpoints of older harness versions

@@ -11,11 +11,10 @@ score of the record are the same with the curve on or off (tests/test_runner.py 
 the cost is the extra validation passes, in the cell's wall time."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from harness.metrics import metric_names, summary_metrics
+from harness.records.schema import CurvePoint, HistoryEntry
 
 
 def curve_every(total_steps: int, points: int) -> int | None:
@@ -48,7 +47,7 @@ def validation_curve_callback(points: int, fast):
 
     class ValidationCurve(TrainerCallback):
         def __init__(self):
-            self.points: list[dict[str, Any]] = []
+            self.points: list[dict[str, float]] = []  # step, epoch and score_validation's scores
             self.every: int | None = None
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -65,15 +64,15 @@ def validation_curve_callback(points: int, fast):
     return ValidationCurve()
 
 
-def curve_of(curve, history: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def curve_of(curve, history: list[HistoryEntry]) -> list[CurvePoint] | None:
     """The record's `training.validation_curve`: the curve's points and the selection evaluations
     (`history`, marked `selection: true`) by step; at a step with both, the selection's entry (the
     same weights). None when the curve was off (`curve` None)."""
     if curve is None:
         return None
     keys = ("validation_loss", *(f"validation_{name}" for name in metric_names()))
-    by_step = {p["step"]: {**p, "selection": False} for p in curve.points}
+    by_step: dict[int, dict[str, float | bool | None]] = {int(p["step"]): {**p, "selection": False} for p in curve.points}
     for entry in history:
-        by_step[int(entry["step"])] = {"step": int(entry["step"]), "epoch": entry.get("epoch"),
-                                       **{k: entry.get(k) for k in keys}, "selection": True}
-    return [by_step[step] for step in sorted(by_step)]
+        by_step[entry.step] = {"step": entry.step, "epoch": entry.epoch,
+                               **{k: getattr(entry, k, None) for k in keys}, "selection": True}
+    return [CurvePoint.model_validate(by_step[step]) for step in sorted(by_step)]

@@ -8,27 +8,25 @@ the record's body, with the same scoring code as a fine-tuned cell (harness.trai
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
-
 import numpy as np
 
 from harness.data.encoding import encode_split, subset, test_fingerprint
 from harness.device import reset_peak_memory
 from harness.planning.labels import Alignment
-from harness.records.schema import DataSummary
+from harness.records.schema import DataSummary, EvaluationFacts, LabelAlignment
 from harness.train.finetune import CellRun
 from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import count_parameters, load_tokenizer
-from harness.train.scoring import EvalBatch, latency
+from harness.train.scoring import EvalBatch, Predicted, latency
 
 
-EVALUATION_FACTS = {
-    "trained": False,
-    "head": "the checkpoint's own classification head and id2label",
-    "seed_variance": 0.0,
-    "variance": "fixed weights, deterministic scoring: there is no seed (training) variance; intervals and "
-                "comparisons count the test-example variance only, which is all the noise there is",
-}
+EVALUATION_FACTS = EvaluationFacts(
+    trained=False,
+    head="the checkpoint's own classification head and id2label",
+    seed_variance=0.0,
+    variance="fixed weights, deterministic scoring: there is no seed (training) variance; intervals and "
+             "comparisons count the test-example variance only, which is all the noise there is",
+)
 
 
 def load_classifier(run: CellRun):
@@ -54,7 +52,7 @@ def task_scores(logits: np.ndarray, alignment: Alignment) -> np.ndarray:
     return out
 
 
-def _mapped(prediction: dict[str, Any], alignment: Alignment) -> dict[str, Any]:
+def _mapped(prediction: Predicted, alignment: Alignment) -> Predicted:
     return {**prediction, "logits": task_scores(prediction["logits"], alignment)}
 
 
@@ -94,7 +92,7 @@ def evaluate_cell(run: CellRun, alignment: Alignment) -> CellResult:
         labels=list(spec.labels), metrics=scored.metrics, predictions=scored.predictions,
         references=scored.references, probabilities=scored.probabilities,
         test_fingerprint=test_fingerprint(splits["test"], spec),
-        alignment=alignment.as_record(), evaluation=EVALUATION_FACTS,
+        alignment=LabelAlignment.model_validate(alignment.as_record()), evaluation=EVALUATION_FACTS,
         data=DataSummary.model_validate({
             "max_length": recipe.max_length, "truncation_side": recipe.truncation_side, "truncated": truncated,
             "rows": {name: len(ds) for name, ds in encoded.items()},

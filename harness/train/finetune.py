@@ -9,24 +9,42 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.device import DeviceChoice, reset_peak_memory
 from harness.files import atomic_dir, atomic_write_text, current_umask
 from harness.metrics import metric_names
 from harness.planning.identity import ModelIdentity
-from harness.records.schema import DataSummary, Training
+from harness.records.schema import DataSummary, HistoryEntry, LossPoint, Training
 from harness.train.curve import curve_of
 from harness.train.result import CellResult, cell_throughput, score_splits
 from harness.train.model import count_parameters, head_facts, load_tokenizer
 from harness.spec.model import ModelSpec
 from harness.spec.recipe import Recipe
 from harness.data.tasks import TaskData
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 from harness.train.callbacks import NaNLossError  # noqa: F401 (NaNLossError: the execute policy)
 from harness.train.trainer import LOSS_CURVE_POINTS, Trained, _training_args, loss_logging_steps, train_cell  # noqa: F401 (re-exported)
 from harness.train.cpu_heap import cpu_heap_kept, keep_cpu_heap_default  # noqa: F401 (re-exported)
 from harness.data.encoding import encode_split, subset, test_fingerprint, tokenize_split  # noqa: F401
 from harness.train.scoring import EvalBatch, inference_weights, latency, predict, validation_loss  # noqa: F401 (re-exported for callers and tests)
+
+
+class SavedModelMeta(TypedDict, total=False):
+    """A saved model's harness.json (what `harness predict` follows to score as the record did).
+    Read back it is untrusted: every key may be missing (harness.predict checks what it uses)."""
+
+    task: str
+    labels: list[str]
+    text_columns: list[str]
+    max_length: int
+    truncation_side: str
+    model: str
+    seed: int
+    precision: str  # the record's test predictions were made in it, with eval_batch_size
+    eval_batch_size: int
 
 
 @dataclass
@@ -52,13 +70,13 @@ class CellRun:
 
 
 # --------------------------------------------------------------------------- one cell
-def _loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _loss_curve(log_history: list[dict[str, float]]) -> list[LossPoint]:
     """The logged training losses (step, epoch, loss), about LOSS_CURVE_POINTS of them."""
-    return [{"step": int(e["step"]), "epoch": round(float(e.get("epoch", 0.0)), 4), "loss": e["loss"]}
+    return [LossPoint(step=int(e["step"]), epoch=round(float(e.get("epoch", 0.0)), 4), loss=e["loss"])
             for e in log_history if "loss" in e]
 
 
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _history(log_history: list[dict[str, float]]) -> list[HistoryEntry]:
     """Per evaluation: step, epoch, train loss (the last logged at or before it), validation loss and
     every registered metric."""
     losses = sorted((entry["step"], entry["loss"]) for entry in log_history if "loss" in entry)
@@ -67,7 +85,7 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "eval_accuracy" in entry:
             step = entry["step"]
             before = [loss for at, loss in losses if at <= step]
-            out.append(
+            out.append(HistoryEntry.model_validate(
                 {
                     "step": step,
                     "epoch": round(float(entry.get("epoch", 0.0)), 4),
@@ -75,7 +93,7 @@ def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "validation_loss": entry.get("eval_loss"),
                     **{f"validation_{name}": entry.get(f"eval_{name}") for name in metric_names()},
                 }
-            )
+            ))
     return out
 
 
@@ -113,7 +131,7 @@ def fine_tune_cell(run: CellRun) -> CellResult:
     return _result(run, trained, encoded, truncated, scored_test, scored, eval_batch, timed_one, tokenizer)
 
 
-def _result(run: CellRun, trained: Trained, encoded: dict[str, Any], truncated: dict[str, int],
+def _result(run: CellRun, trained: Trained, encoded: dict[str, Dataset], truncated: dict[str, int],
             scored_test: str | None, scored, eval_batch: EvalBatch, timed_one, tokenizer) -> CellResult:
     """What the cell measured, typed: scores, data, throughput, training, and the saved model."""
     spec, recipe, trainer, best, model = run.data.spec, run.recipe, trained.trainer, trained.best, trained.trainer.model
@@ -182,11 +200,11 @@ def _save_model(run: CellRun, model, tokenizer, eval_batch_size: int) -> Path:
     with atomic_dir(target) as tmp:  # a full disk leaves the previous folder (or none), never half of one
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        atomic_write_text(tmp / "harness.json", json.dumps({
-            "task": spec.name, "labels": list(spec.labels), "text_columns": list(spec.text),
-            "max_length": recipe.max_length, "truncation_side": recipe.truncation_side,
-            "model": run.model.name, "seed": run.seed, "precision": run.precision, "eval_batch_size": eval_batch_size,
-        }, indent=1, ensure_ascii=False))
+        atomic_write_text(tmp / "harness.json", json.dumps(SavedModelMeta(
+            task=spec.name, labels=list(spec.labels), text_columns=list(spec.text),
+            max_length=recipe.max_length, truncation_side=recipe.truncation_side,
+            model=run.model.name, seed=run.seed, precision=run.precision, eval_batch_size=eval_batch_size,
+        ), indent=1, ensure_ascii=False))
         mode = 0o666 & ~current_umask()  # safetensors writes 0600: give the weights the umask like every file
         for path in tmp.rglob("*"):
             if path.is_file():

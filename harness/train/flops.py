@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.config_json import ModelConfigJson
 
-def _get(config: dict[str, Any], *names: str, default: Any = None) -> Any:
+
+def _get(config: ModelConfigJson, *names: str, default: Any = None) -> Any:
     for name in names:
         if config.get(name) is not None:
             return config[name]
@@ -27,7 +29,7 @@ def _local_keys(length: int, half_window: int) -> float:
     return total / length
 
 
-def _layer_kinds(config: dict[str, Any], layers: int) -> list[str]:
+def _layer_kinds(config: ModelConfigJson, layers: int) -> list[str]:
     if config.get("model_type") == "modernbert":
         kinds = config.get("layer_types")
         if kinds:
@@ -37,7 +39,7 @@ def _layer_kinds(config: dict[str, Any], layers: int) -> list[str]:
     return ["full_attention"] * layers
 
 
-def forward_flops_per_token(config: dict[str, Any], length: float, batch_size: int = 1) -> float | None:
+def forward_flops_per_token(config: ModelConfigJson, length: float, batch_size: int = 1) -> float | None:
     """Forward FLOPs per token for sequences of `length` tokens in batches of `batch_size`
     (None where the config lacks the sizes). `config` is config.json as a dict."""
     family = config.get("model_type")

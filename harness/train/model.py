@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable, TypedDict
+
 from harness.planning.identity import ModelIdentity, resolve_identity
 
+from harness.records.schema import HeadFacts
 from harness.spec.model import ModelSpec
 
 
@@ -22,52 +25,81 @@ def load_tokenizer(model: ModelSpec | ModelIdentity):
 LOG = logging.getLogger("harness")
 
 
-def head_facts(identity: ModelIdentity) -> dict[str, object]:
+def head_facts(identity: ModelIdentity) -> HeadFacts:
     """What the record says about the classification head: always a new one, initialised from the
     seed; `replaced` when the checkpoint had one (its label count and problem_type, as planning
     read them from config.json)."""
     info = identity.info or {}
     if identity.init == "scratch" or info.get("head_labels") is None:
-        return {"initialised": "seed", "replaced": False}
-    return {"initialised": "seed", "replaced": True, "checkpoint_labels": info["head_labels"],
-            "checkpoint_problem_type": info.get("problem_type")}
+        return HeadFacts(initialised="seed", replaced=False)
+    return HeadFacts(initialised="seed", replaced=True, checkpoint_labels=info["head_labels"],
+                     checkpoint_problem_type=info.get("problem_type"))
+
+
+class LabelSettings(TypedDict):
+    """The config settings that make a classifier of the task's labels (single-label)."""
+
+    num_labels: int
+    id2label: dict[int, str]
+    label2id: dict[str, int]
+    problem_type: str
+
+
+def _from_config(identity: ModelIdentity, labels: LabelSettings, seed: int):
+    """`init: scratch`: the architecture of the source's config, every weight initialised under the seed."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(identity.location, revision=identity.revision, trust_remote_code=False, **labels)
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def _from_checkpoint(identity: ModelIdentity, labels: LabelSettings, seed: int):
+    """The pretrained body and a new head initialised under the seed (transformers' load report to the log)."""
+    from transformers import AutoModelForSequenceClassification
+
+    # the identity refused a pickle-only folder without the opt-in; None: safetensors first, then the pickle
+    classifier, report = AutoModelForSequenceClassification.from_pretrained(
+        identity.location,
+        revision=identity.revision,
+        trust_remote_code=False,
+        use_safetensors=None if "pickle" in identity.weights else True,
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+        **labels,
+    )
+    _log_report(identity.name, report, classifier.base_model_prefix)
+    _fresh_head(classifier, report, seed)
+    return classifier
+
+
+# How a cell builds its classifier, by the model's start: "scratch" from the config alone, "pretrained"
+# (and a pretraining artifact) from the checkpoint's weights. A new way to start a model is one entry
+# here; a caller may wrap an entry (tests wrap "pretrained" to act as a device that runs out of memory).
+CLASSIFIERS: dict[str, Callable[[ModelIdentity, LabelSettings, int], Any]] = {
+    "pretrained": _from_checkpoint,
+    "scratch": _from_config,
+}
 
 
 def build_model(model: ModelSpec | ModelIdentity, labels: list[str], seed: int):
     """A sequence classifier with `len(labels)` outputs, the label names in its config and a
-    single-label problem type.
+    single-label problem type, built by CLASSIFIERS for the model's `init`.
 
     The classification head (and, for `init: scratch`, every weight) is initialised under
     `seed`, so seeds change the head, never the pretrained body. A head the checkpoint already
     has (a model fine-tuned on another task) is replaced by a new one too, whatever its shape
     (`ignore_mismatched_sizes`); transformers' load report goes to the harness log."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
+    from transformers import set_seed
 
     identity = _identity(model)
-    location, revision = identity.location, identity.revision
-    label_kwargs = {
-        "num_labels": len(labels),
-        "id2label": dict(enumerate(labels)),
-        "label2id": {name: i for i, name in enumerate(labels)},
-        "problem_type": "single_label_classification",  # a multi-label head's config would change the loss
-    }
-    set_seed(seed)
-    if identity.init == "scratch":
-        config = AutoConfig.from_pretrained(location, revision=revision, trust_remote_code=False, **label_kwargs)
-        return AutoModelForSequenceClassification.from_config(config)
-    # the identity refused a pickle-only folder without the opt-in; None: safetensors first, then the pickle
-    classifier, report = AutoModelForSequenceClassification.from_pretrained(
-        location,
-        revision=revision,
-        trust_remote_code=False,
-        use_safetensors=None if "pickle" in identity.weights else True,
-        ignore_mismatched_sizes=True,
-        output_loading_info=True,
-        **label_kwargs,
+    settings = LabelSettings(
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        problem_type="single_label_classification",  # a multi-label head's config would change the loss
     )
-    _log_report(identity.name, report, classifier.base_model_prefix)
-    _fresh_head(classifier, report, seed)
-    return classifier
+    set_seed(seed)
+    return CLASSIFIERS["scratch" if identity.init == "scratch" else "pretrained"](identity, settings, seed)
 
 
 def _log_report(name: str, report: dict, head_prefix: str) -> None:

@@ -13,14 +13,46 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from harness.device import DeviceChoice, one_device_training_arguments, peak_flops, peak_memory_mb, reset_peak_memory
 from harness.planning.identity import ModelIdentity
+from harness.records.pretrain import PretrainLossPoint, PretrainThroughput, TokenizerFacts
 from harness.spec.model import ModelSpec
 from harness.train.model import count_parameters
 
 WORK_FILE = "harness-pretrain.json"  # in the work folder: the key it belongs to, the loss before
+
+
+class MaskedLoss(TypedDict):
+    loss: float
+    perplexity: float
+
+
+class WorkState(TypedDict, total=False):
+    """The work folder's WORK_FILE: the artifact key it belongs to and the loss before training."""
+
+    key: str
+    before: MaskedLoss
+
+
+class PretrainBody(TypedDict):
+    """What `pretrain` measured: the artifact record's body."""
+
+    before: MaskedLoss
+    after: MaskedLoss
+    steps: int
+    tokens_seen: int
+    history: list[PretrainLossPoint]
+    throughput: PretrainThroughput
+    tokenizer: TokenizerFacts
+    resumed_from_step: int | None
+    max_length: int
+    whole_word_masking: bool
+
+
+# one tokenized text: input_ids, attention_mask, special_tokens_mask, offset_mapping (whole-word masking)
+Features = dict[str, list[int] | list[list[int]]]
 ROBERTA_LIKE = ("roberta", "camembert", "xlm-roberta")  # position ids start after the padding index
 
 
@@ -46,13 +78,13 @@ def build_tokenizer(run: PretrainRun):
     source = AutoTokenizer.from_pretrained(run.source.location, revision=run.source.revision, trust_remote_code=False)
     spec = run.model.tokenizer
     if not (spec and spec.train):
-        return source, {"trained": False, "vocab_size": len(source), "kind": _kind(source)}
+        return source, TokenizerFacts(trained=False, vocab_size=len(source), kind=_kind(source))
     if not source.is_fast:
         raise RuntimeError(f"tokenizer: train: true needs a fast tokenizer; {run.source.location} has a slow one")
     batches = (run.train_texts[i:i + 1000] for i in range(0, len(run.train_texts), 1000))
     trained = source.train_new_from_iterator(batches, vocab_size=spec.vocab_size, length=len(run.train_texts))
-    return trained, {"trained": True, "vocab_size": len(trained), "requested_vocab_size": spec.vocab_size,
-                     "kind": _kind(trained)}
+    return trained, TokenizerFacts(trained=True, vocab_size=len(trained), requested_vocab_size=spec.vocab_size,
+                                   kind=_kind(trained))
 
 
 def _kind(tokenizer) -> str:
@@ -122,7 +154,7 @@ class _Collator:
         return self.fixed(features) if "labels" in features[0] else self.mlm(_pad(features, self.fixed.tokenizer))
 
 
-def _pad(features: list[dict[str, Any]], tokenizer) -> list[dict[str, Any]]:
+def _pad(features: list[Features], tokenizer) -> list[Features]:
     """Pad to the longest text here: the tokenizer's pad cannot pad `offset_mapping` (whole-word masking)."""
     longest = max(len(f["input_ids"]) for f in features)
     fill = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0, "token_type_ids": 0,
@@ -130,20 +162,20 @@ def _pad(features: list[dict[str, Any]], tokenizer) -> list[dict[str, Any]]:
     return [{k: list(v) + [fill[k]] * (longest - len(v)) for k, v in f.items()} for f in features]
 
 
-def _work_state(run: PretrainRun) -> tuple[dict[str, Any], str | None]:
+def _work_state(run: PretrainRun) -> tuple[WorkState, str | None]:
     """The work folder's state and the checkpoint to resume from (same key only)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     marker = run.work_dir / WORK_FILE
     try:
-        state = json.loads(marker.read_text())
+        state: WorkState = json.loads(marker.read_text())
     except (OSError, ValueError):
         state = {}
-    if state.get("key") == run.key and run.work_dir.is_dir():
+    if isinstance(state, dict) and state.get("key") == run.key and run.work_dir.is_dir():
         return state, get_last_checkpoint(str(run.work_dir))
     shutil.rmtree(run.work_dir, ignore_errors=True)
     run.work_dir.mkdir(parents=True, exist_ok=True)
-    state = {"key": run.key}
+    state = WorkState(key=run.key)
     marker.write_text(json.dumps(state))
     return state, None
 
@@ -161,12 +193,12 @@ def _arguments(run: PretrainRun, tokens_mode: str):
     )
 
 
-def _loss(metrics: dict[str, Any]) -> dict[str, float]:
+def _loss(metrics: dict[str, float]) -> MaskedLoss:
     loss = float(metrics["eval_loss"])
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+    return MaskedLoss(loss=loss, perplexity=math.exp(min(loss, 50.0)))
 
 
-def pretrain(run: PretrainRun) -> dict[str, Any]:
+def pretrain(run: PretrainRun) -> PretrainBody:
     """Pretrain, save the model and tokenizer to `run.target`; returns the artifact record's body."""
     from transformers import DataCollatorForLanguageModeling, PrinterCallback, Trainer
     from transformers.utils import logging as hf_logging
@@ -194,7 +226,7 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
         (run.work_dir / WORK_FILE).write_text(json.dumps(state))
     start_step = int(resume.rsplit("-", 1)[-1]) if resume else 0
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     after = _loss(trainer.evaluate())
     tokens = int(trainer.state.num_input_tokens_seen or 0)
@@ -205,29 +237,28 @@ def pretrain(run: PretrainRun) -> dict[str, Any]:
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(run.target, ignore_errors=True)
     tmp.rename(run.target)  # the work folder (checkpoints) goes once the record is written
-    body = {
-        "before": state["before"], "after": after, "steps": steps, "tokens_seen": tokens,
-        "history": _history(trainer.state.log_history),
-        "throughput": _throughput(model, tokens, steps, start_step, seconds, output.metrics, run.precision, p.batch_size),
-        "tokenizer": tokenizer_info, "resumed_from_step": start_step or None,
-        "max_length": max_length, "whole_word_masking": whole_words,
-    }
-    return body
+    return PretrainBody(
+        before=state["before"], after=after, steps=steps, tokens_seen=tokens,
+        history=_history(trainer.state.log_history),
+        throughput=_throughput(model, tokens, steps, start_step, seconds, run.precision, p.batch_size),
+        tokenizer=tokenizer_info, resumed_from_step=start_step or None,
+        max_length=max_length, whole_word_masking=whole_words,
+    )
 
 
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_step: dict[int, dict[str, Any]] = {}
+def _history(log_history: list[dict[str, float]]) -> list[PretrainLossPoint]:
+    by_step: dict[int, dict[str, float]] = {}
     for entry in log_history:
         row = by_step.setdefault(int(entry.get("step", 0)), {"step": int(entry.get("step", 0))})
         if "loss" in entry:
             row["train_loss"] = float(entry["loss"])
         if "eval_loss" in entry:
             row["heldout_loss"] = float(entry["eval_loss"])
-    return [row for _, row in sorted(by_step.items()) if len(row) > 1]
+    return [PretrainLossPoint.model_validate(row) for _, row in sorted(by_step.items()) if len(row) > 1]
 
 
-def _throughput(model, tokens: int, steps: int, start_step: int, seconds: float, metrics: dict[str, Any],
-                precision: str, batch_size: int) -> dict[str, Any]:
+def _throughput(model, tokens: int, steps: int, start_step: int, seconds: float, precision: str,
+                batch_size: int) -> PretrainThroughput:
     """Tokens/s and MFU of this process's share of the steps (a resumed run times only its own),
     assuming the steps before the resume saw as many tokens per step."""
     params = count_parameters(model)
@@ -237,7 +268,7 @@ def _throughput(model, tokens: int, steps: int, start_step: int, seconds: float,
     own_tokens = tokens * (steps - start_step) / steps if steps else 0
     tokens_s = own_tokens / seconds if seconds else None
     peak = peak_flops(precision)
-    return {
+    return PretrainThroughput.model_validate({
         "train_seconds": seconds, "train_tokens_per_s": tokens_s,
         "train_samples_per_s": (steps - start_step) * batch_size / seconds if seconds else None,
         "mfu": 6 * (params["non_embedding"] + head) * tokens_s / peak["flops"] if tokens_s and peak["flops"] else None,
@@ -250,4 +281,4 @@ def _throughput(model, tokens: int, steps: int, start_step: int, seconds: float,
                        "masked-LM head's vocabulary x hidden projection) x tokens/s / peak FLOP/s; mfu_encoder_only leaves the "
                        "head out (the fine-tune cells' definition)"),
         **peak_memory_mb(),
-    }
+    })

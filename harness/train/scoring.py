@@ -5,11 +5,35 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
 from harness.device import synchronize
+
+
+class Predicted(TypedDict):
+    """What `predict` returns: the logits in input order and how long the timed batches took."""
+
+    logits: np.ndarray  # rows x labels, float32
+    seconds: float
+    real_tokens: int
+    padded_tokens: int
+    weights: str  # inference_weights
+
+
+class LatencyFigures(TypedDict):
+    """What `latency` measured (the record's throughput.latency, harness.records.schema.Latency)."""
+
+    batch_size: int
+    examples: int
+    warmup: int
+    median_ms: float
+    p95_ms: float
+    device: str
+    precision: str
+    weights: str
+    budget_s: float
 
 
 # --------------------------------------------------------------------------- inference
@@ -25,7 +49,7 @@ def inference_weights(precision: str, device_type: str) -> str:
 
 
 def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_length: bool = True,
-            warmup: bool = True, copies: "Bf16Copy | None" = None) -> dict[str, Any]:
+            warmup: bool = True, copies: "Bf16Copy | None" = None) -> Predicted:
     """Logits for every row of `dataset`, in its order. Batches are length-sorted (less padding)
     and the predictions restored to input order. One warm-up batch runs before the clock starts
     (`warmup`; a pass whose time nobody reads, the validation curve's, skips it: the logits are
@@ -66,7 +90,7 @@ def predict(model, dataset, collator, batch_size: int, precision: str, sort_by_l
     if runner is not model and copies is None:
         del runner
     model.train(was_training)
-    return {"logits": logits_out, "seconds": seconds, "real_tokens": real, "padded_tokens": padded, "weights": weights}
+    return Predicted(logits=logits_out, seconds=seconds, real_tokens=real, padded_tokens=padded, weights=weights)
 
 
 def _features(dataset):
@@ -117,7 +141,7 @@ LATENCY_MIN = 20
 
 
 def latency(model, dataset, collator, precision: str, device_name: str, examples: int = LATENCY_EXAMPLES,
-            warmup: int = LATENCY_WARMUP, budget_s: float = LATENCY_BUDGET_S) -> dict[str, Any] | None:
+            warmup: int = LATENCY_WARMUP, budget_s: float = LATENCY_BUDGET_S) -> LatencyFigures | None:
     """Batch-1 latency: each of the first `examples` rows of `dataset` alone through the model, as
     a service answers one request, timed after `warmup` untimed calls; median and 95th percentile in
     milliseconds (tokenization excluded, device synchronised around each call). Stops early past
@@ -151,9 +175,9 @@ def latency(model, dataset, collator, precision: str, device_name: str, examples
         del runner
     model.train(was_training)
     timed = 1000 * np.asarray(times[warm:])
-    return {"batch_size": 1, "examples": len(timed), "warmup": warm, "median_ms": float(np.median(timed)),
-            "p95_ms": float(np.percentile(timed, 95)), "device": device_name, "precision": precision,
-            "weights": weights, "budget_s": budget_s}
+    return LatencyFigures(batch_size=1, examples=len(timed), warmup=warm, median_ms=float(np.median(timed)),
+                          p95_ms=float(np.percentile(timed, 95)), device=device_name, precision=precision,
+                          weights=weights, budget_s=budget_s)
 
 
 class EvalBatch:
@@ -168,7 +192,7 @@ class EvalBatch:
         self.copies = Bf16Copy()  # the bf16 weights of every pass on CPU, refreshed, not re-made
 
     def predict(self, model, dataset, collator, precision: str, sort_by_length: bool,
-                warmup: bool = True) -> dict[str, Any]:
+                warmup: bool = True) -> Predicted:
         """`predict` at the current size; on out of memory, accelerate's `find_executable_batch_size`
         halves it and retries (down to the floor). The first try goes straight to `predict`: the
         decorator collects garbage before every call (about 0.2 s of CPU on a training process's
@@ -176,7 +200,7 @@ class EvalBatch:
         from accelerate.utils import find_executable_batch_size
         from accelerate.utils.memory import should_reduce_batch_size
 
-        def attempt(batch_size: int) -> dict[str, Any]:
+        def attempt(batch_size: int) -> Predicted:
             if batch_size < self.floor:
                 raise RuntimeError(
                     f"out of memory while scoring even at batch size {self.floor} ({self.retries} halvings "

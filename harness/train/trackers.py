@@ -12,9 +12,13 @@ usual settings from the environment (`WANDB_PROJECT`, `MLFLOW_TRACKING_URI`, ...
 from __future__ import annotations
 
 from importlib.util import find_spec
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.spec.model import ModelSpec
+    from harness.spec.recipe import Recipe, RecipeValue
 
 # tracker -> (module that must be importable, pip package)
 TRACKERS = {
@@ -24,6 +28,13 @@ TRACKERS = {
     "trackio": ("trackio", "trackio"),
 }
 NONE = "none"
+
+
+class TrackerArgs(TypedDict):
+    """The Trainer's arguments that name the trackers and the cell's run."""
+
+    report_to: str | list[str]  # trainer_report_to
+    run_name: str  # run_name
 
 
 def check_trackers(names: list[str] | tuple[str, ...]) -> list[str]:
@@ -57,16 +68,16 @@ def trainer_report_to(trackers: list[str]) -> list[str] | str:
     return rest or "none"
 
 
-def tracker_config(task: str, model: dict[str, Any], seed: int, precision: str, recipe: dict[str, Any]) -> dict[str, Any]:
+def tracker_config(task: str, model: ModelSpec, seed: int, precision: str, recipe: Recipe) -> dict[str, RecipeValue]:
     """The cell's configuration as the trackers log it (attached to the model config, which every
     Trainer integration logs with the training arguments)."""
     return {
         "task": task,
-        "model": model.get("name"),
-        "model_source": model.get("source"),
-        "model_revision": model.get("revision"),
-        "init": model.get("init"),
+        "model": model.name,
+        "model_source": model.source,
+        "model_revision": model.revision,
+        "init": model.init,
         "seed": seed,
         "precision": precision,
-        **{f"recipe.{key}": value for key, value in recipe.items()},
+        **{f"recipe.{key}": value for key, value in recipe.model_dump().items()},
     }

@@ -20,9 +20,11 @@ from harness.spec.recipe import Recipe
 from harness.train.callbacks import FastEval, _make_callbacks, _save_state_callback
 from harness.train.curve import validation_curve_callback
 from harness.train.model import build_model
-from harness.train.trackers import run_name, tracker_config, trainer_report_to
+from harness.train.trackers import TrackerArgs, run_name, tracker_config, trainer_report_to
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+
     from harness.train.finetune import CellRun
     from harness.train.scoring import EvalBatch
 
@@ -54,7 +56,7 @@ class _Attempts:
     resumed_from_step: int | None = None
 
 
-def train_cell(run: "CellRun", tokenizer, encoded: dict[str, Any], collator, eval_batch: "EvalBatch") -> Trained:
+def train_cell(run: "CellRun", tokenizer, encoded: dict[str, "Dataset"], collator, eval_batch: "EvalBatch") -> Trained:
     """Train from the first batch that fits (halved at most `oom_retries` times) in the cell's work
     folder, which goes when training ends, except the last checkpoint of an interrupted
     checkpointed cell (the rerun resumes from it)."""
@@ -111,15 +113,15 @@ def _train_once(run: "CellRun", tokenizer, encoded, collator, eval_batch, work_d
     if resume is not None:
         attempts.resumed_from_step = ckpt.load_state(resume, best, meter)
     if run.report_to:
-        model.config.harness = tracker_config(spec.name, run.model.model_dump(), run.seed, run.precision, recipe.model_dump())
+        model.config.harness = tracker_config(spec.name, run.model, run.seed, run.precision, recipe)
     fast = FastEval(encoded["validation"], collator, eval_batch, run.precision, recipe.sort_inference_by_length)
     # the validation curve scores through the same fast path, beside the selection evaluations (harness.train.curve)
     curve = validation_curve_callback(recipe.curve_points, fast)
     trainer = CountingTrainer(
         model=model,
-        args=_training_args(run, work_dir, batch_size, accumulation, {
-            "report_to": trainer_report_to(run.report_to), "run_name": run_name(spec.name, run.model.name, run.seed),
-        }, train_rows=len(encoded["train"])),
+        args=_training_args(run, work_dir, batch_size, accumulation, TrackerArgs(
+            report_to=trainer_report_to(run.report_to), run_name=run_name(spec.name, run.model.name, run.seed),
+        ), train_rows=len(encoded["train"])),
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"].remove_columns(["length"]),
         # no processing_class (the collator has the tokenizer): the Trainer would align config.json's pad/bos/eos
@@ -156,12 +158,13 @@ def loss_logging_steps(recipe: Recipe, train_rows: int, batch_size: int, accumul
     return max(1, total // LOSS_CURVE_POINTS)
 
 
-def _training_args(run: "CellRun", work_dir: str, batch_size: int, accumulation: int, trackers: dict[str, Any] | None = None,
+def _training_args(run: "CellRun", work_dir: str, batch_size: int, accumulation: int, trackers: TrackerArgs | None = None,
                    train_rows: int = 0):
     recipe = run.recipe
     by_steps = recipe.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
-    kwargs: dict[str, Any] = dict(
+    return one_device_training_arguments(
+        run.device,
         output_dir=work_dir,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=recipe.eval_batch_size,
@@ -188,12 +191,11 @@ def _training_args(run: "CellRun", work_dir: str, batch_size: int, accumulation:
         optim=recipe.optim,
         train_sampling_strategy="group_by_length" if recipe.length_grouping else "random",
         torch_compile=recipe.torch_compile,
-        report_to="none",
+        report_to=trackers["report_to"] if trackers else "none",  # and run_name (harness.trackers)
+        run_name=trackers["run_name"] if trackers else None,
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    kwargs.update(trackers or {})  # report_to and run_name (harness.trackers)
-    return one_device_training_arguments(run.device, **kwargs)
 
 
 def _tensorboard_callback(log_dir: Path):

@@ -5,34 +5,23 @@ markdown). Seeds written before probabilities were kept have none and are counte
 (`not_recorded`)."""
 from __future__ import annotations
 
-from typing import Callable, TypedDict
+from typing import Callable
 
 from harness.probabilities import CALIBRATION_DEFINITION
 from harness.records.grouping import RecordGroup
+from harness.views.leaderboard_json import CalibrationJson
 from harness.views.formatting import calibration_text
 from harness.views.text import md_escape
 
 NOT_RECORDED = "not recorded (records written before probabilities were kept)"
-__all__ = ["CALIBRATION_DEFINITION", "NOT_RECORDED", "CalibrationRow", "calibration_rows"]
+__all__ = ["CALIBRATION_DEFINITION", "NOT_RECORDED", "calibration_rows"]
 
 
-class CalibrationRow(TypedDict):
-    """One task x model's calibration, as the leaderboard JSON writes it."""
-
-    task: str
-    model: str
-    seeds: int  # completed seeds that recorded ECE and Brier
-    not_recorded: int  # completed seeds written before probabilities were kept
-    ece: float | None  # mean over `seeds`; None when none recorded it
-    brier: float | None
-    bins: int | None  # the ECE's bin count
-
-
-def calibration_rows(groups: dict[tuple[str, str], RecordGroup]) -> list[CalibrationRow]:
+def calibration_rows(groups: dict[tuple[str, str], RecordGroup]) -> list[CalibrationJson]:
     """One row per task x model with completed seeds (`groups`: harness.records.grouping.group_records):
     ece and brier (means over the seeds that recorded them; None when none did), seeds (how many
     did), not_recorded (how many did not) and bins (the ECE's bin count)."""
-    rows: list[CalibrationRow] = []
+    rows: list[CalibrationJson] = []
     for (task, model), group in groups.items():
         if not group.completed:
             continue
@@ -47,7 +36,7 @@ def calibration_rows(groups: dict[tuple[str, str], RecordGroup]) -> list[Calibra
     return rows
 
 
-def calibration_markdown(rows: list[CalibrationRow], label: Callable[[str], str] = str) -> list[str]:
+def calibration_markdown(rows: list[CalibrationJson], label: Callable[[str], str] = str) -> list[str]:
     """The markdown lines of a calibration table (task, model, ECE, Brier, seeds); `label`: a model
     as its rows show it (the leaderboard's, with its mark)."""
     if not rows:

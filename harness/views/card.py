@@ -14,7 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_text, read_json
@@ -171,7 +171,15 @@ def _data_rows(record: ResultRecord) -> list[str]:
     return out or ["not recorded"]
 
 
-def _eval_results(record: ResultRecord, hub: dict[str, Any], test: TestMetrics):
+class HubJson(TypedDict, total=False):
+    """A task spec's `hub` block as its record keeps it (harness.spec.task.HubSource)."""
+
+    path: str
+    name: str | None
+    revision: str | None
+
+
+def _eval_results(record: ResultRecord, hub: HubJson, test: TestMetrics):
     """The model-index entries: every registered test metric in percent, its CI as `args`."""
     from huggingface_hub import EvalResult
 

@@ -1,7 +1,8 @@
 """The leaderboard's data model and its formats (markdown, CSV, JSON)."""
 from __future__ import annotations
 
-from harness.views.calibration import CalibrationRow, calibration_markdown
+from harness.views.calibration import calibration_markdown
+from harness.views.leaderboard_json import CalibrationJson
 from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
 
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
@@ -104,7 +105,7 @@ class Leaderboard:
     footnote: dict[str, Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
     suite: str | None = None  # the suite every record was run by, for the web page's title
-    calibration: list[CalibrationRow] = field(default_factory=list)  # harness.views.calibration.calibration_rows
+    calibration: list[CalibrationJson] = field(default_factory=list)  # harness.views.calibration.calibration_rows
     model_marks: dict[str, str] = field(default_factory=dict)  # model -> its row mark (¶: pretrained here)
 
     def label(self, model: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import atomic_write_bytes
-from harness.records.schema import ResultRecord, Training
+from harness.records.schema import CurvePoint, HistoryEntry, ResultRecord, Training
 
 DPI = 100
 CM_BASE_WIDTH_IN = 5.0
@@ -157,15 +157,15 @@ def curves_figure(record: ResultRecord):
 
     _completed(record, "training curves")
     training = record.training
-    history = [h.as_json() for h in sorted(training.history if training else [], key=lambda h: h.step)]
+    history: list[HistoryEntry | CurvePoint] = sorted(training.history if training else [], key=lambda h: h.step)
     curve = _validation_points(training, history)
     best_step = _number(training.best_step if training else None)
 
     fig = _new_figure(*CURVES_SIZE_IN)
     loss_ax, score_ax = fig.subplots(1, 2)
 
-    def series(key: str, points: list[dict[str, Any]] = history) -> tuple[list[float], list[float]]:
-        pairs = [(float(h["step"]), _number(h.get(key))) for h in points]
+    def series(key: str, points: list[HistoryEntry | CurvePoint] = history) -> tuple[list[float], list[float]]:
+        pairs = [(float(h.step), _number(getattr(h, key, None))) for h in points]
         pairs = [(s, v) for s, v in pairs if v is not None]
         return [s for s, _ in pairs], [v for _, v in pairs]
 
@@ -217,19 +217,18 @@ def curves_figure(record: ResultRecord):
     return fig
 
 
-def _validation_points(training: Training | None, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _validation_points(training: Training | None,
+                       history: list[HistoryEntry | CurvePoint]) -> list[HistoryEntry | CurvePoint]:
     """The validation curve: the record's `validation_curve` (about `curve_points` points and the
     selection evaluations), else the selection evaluations alone (older records, curve_points 0)."""
-    points = (training.validation_curve if training else None) or []
-    curve = [p for p in points if isinstance(p, dict) and _number(p.get("step")) is not None]
-    return sorted(curve, key=lambda p: float(p["step"])) if curve else history
+    curve: list[HistoryEntry | CurvePoint] = list((training.validation_curve if training else None) or [])
+    return sorted(curve, key=lambda p: p.step) if curve else history
 
 
 def _loss_series(training: Training | None, series) -> tuple[list[float], list[float]]:
     """The training loss curve: the record's `loss_curve` (logged about 25 times a run), else the
     loss at each evaluation (records written before the curve was kept)."""
-    curve = [(float(p["step"]), _number(p.get("loss"))) for p in (training.loss_curve if training else None) or []
-             if isinstance(p, dict) and _number(p.get("step")) is not None]
+    curve = [(float(p.step), _number(p.loss)) for p in (training.loss_curve if training else None) or []]
     curve = sorted((s, v) for s, v in curve if v is not None)
     if curve:
         return [s for s, _ in curve], [v for _, v in curve]

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TypedDict
 
 from harness.metrics import metric_names
 from harness.views.formatting import PRETRAINED_MARK
 from harness.records.pretrain import PretrainRecord, load_pretrain_records
 from harness.records.schema import ResultRecord
+
+
+class LossCurve(TypedDict):
+    """One pretraining artifact on the web page: its losses and held-out loss curve (inline SVG)."""
+
+    model: str
+    key: str
+    steps: int | None
+    before: float | None
+    after: float | None
+    svg: str
 
 
 def pretrained_specs(records: Sequence[ResultRecord]) -> dict[str, dict[str, Any]]:
@@ -96,13 +107,12 @@ def report_section(results: Path, records: Sequence[ResultRecord]) -> list[str]:
     return out
 
 
-def loss_curves(results: Path | None) -> list[dict[str, Any]]:
+def loss_curves(results: Path | None) -> list[LossCurve]:
     """Per artifact: its model, key, losses and the held-out masked-LM loss curve as inline SVG."""
     if results is None or not Path(results).is_dir():
         return []
-    return [{"model": a.model, "key": a.key, "steps": a.steps,
-             "before": a.before.loss if a.before else None,
-             "after": a.after.loss if a.after else None, "svg": _curve_svg(a)}
+    return [LossCurve(model=a.model, key=a.key, steps=a.steps, before=a.before.loss if a.before else None,
+                      after=a.after.loss if a.after else None, svg=_curve_svg(a))
             for a in load_pretrain_records(results)]
 
 
@@ -114,7 +124,7 @@ def _curve_svg(artifact: PretrainRecord) -> str:
     fig = Figure(figsize=(5, 2.6))
     ax = fig.add_subplot()
     for key, label in (("train_loss", "training"), ("heldout_loss", "held-out")):
-        points = [(h["step"], h[key]) for h in history if h.get(key) is not None]
+        points = [(h.step, getattr(h, key)) for h in history if getattr(h, key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=label)
     if artifact.before:

@@ -6,42 +6,44 @@ scores, the chosen one and the rule): trial records stay under `search/` and nev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
-from harness.records.schema import ResultRecord
+from harness.records.schema import ResultRecord, SearchSelection
+from harness.records.facts import SpaceRange
+from harness.spec.recipe import RecipeValue
 
 HEATMAP_NAME = "search-heatmap.png"
 
 
-def selections(records: Iterable[ResultRecord]) -> dict[tuple[str, str], dict[str, Any]]:
+def selections(records: Iterable[ResultRecord]) -> dict[tuple[str, str], SearchSelection]:
     """task x model -> the selection its final records carry (the lowest seed's, all seeds share it)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: dict[tuple[str, str], SearchSelection] = {}
     for record in sorted(records, key=lambda r: r.seed):
-        if record.selection and (record.task, record.model) not in out:
+        if record.selection is not None and (record.task, record.model) not in out:
             out[(record.task, record.model)] = record.selection
     return out
 
 
-def _values(params: dict[str, Any] | None) -> str:
+def _values(params: dict[str, RecipeValue] | None) -> str:
     if not params:
         return "none (every trial failed)"
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def _space(selection: dict[str, Any]) -> str:
+def _space(selection: SearchSelection) -> str:
     parts = []
-    for key, values in selection["space"].items():
-        if isinstance(values, dict):
-            parts.append(f"{key} in [{values['low']:g}, {values['high']:g}]" + (" (log)" if values.get("log") else ""))
+    for key, values in selection.space.items():
+        if isinstance(values, SpaceRange):
+            parts.append(f"{key} in [{values.low:g}, {values.high:g}]" + (" (log)" if values.log else ""))
         else:
             parts.append(f"{key} in {{{', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}}}")
     return "; ".join(parts)
 
 
-def _over(selection: dict[str, Any]) -> str:
-    budget = ", ".join(f"{k}={v}" for k, v in (selection.get("budget") or {}).items())
-    return (f"{selection['strategy']} over {_space(selection)}, {len(selection['trials'])} configuration(s) x "
-            f"{selection['seeds']} seed(s)" + (f", trial budget {budget}" if budget else ""))
+def _over(selection: SearchSelection) -> str:
+    budget = ", ".join(f"{k}={v}" for k, v in selection.budget.items())
+    return (f"{selection.strategy} over {_space(selection)}, {len(selection.trials)} configuration(s) x "
+            f"{selection.seeds} seed(s)" + (f", trial budget {budget}" if budget else ""))
 
 
 def footnote_lines(records: Iterable[ResultRecord]) -> list[str]:
@@ -49,15 +51,15 @@ def footnote_lines(records: Iterable[ResultRecord]) -> list[str]:
     chosen = selections(records)
     if not chosen:
         return []
-    rule = next(iter(chosen.values()))["rule"]
-    cells = "; ".join(f"{task} × {model}: {_values(s['chosen'])} ({_over(s)})" for (task, model), s in sorted(chosen.items()))
+    rule = next(iter(chosen.values())).rule
+    cells = "; ".join(f"{task} × {model}: {_values(s.chosen)} ({_over(s)})" for (task, model), s in sorted(chosen.items()))
     return [f"Hyperparameters selected on the validation split (never the test split), {rule}: {cells}. "
             "Other cells use the declared recipe."]
 
 
-def _columns(group: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
-    keys = sorted({k for s in group.values() for t in s["trials"] for k in t["params"]})
-    combos = {tuple(t["params"].get(k) for k in keys) for s in group.values() for t in s["trials"]}
+def _columns(group: dict[str, SearchSelection]) -> tuple[list[str], list[tuple]]:
+    keys = sorted({k for s in group.values() for t in s.trials for k in t.params})
+    combos = {tuple(t.params.get(k) for k in keys) for s in group.values() for t in s.trials}
     return keys, sorted(combos, key=lambda c: tuple((v is None, v if isinstance(v, (int, float)) else str(v)) for v in c))
 
 
@@ -66,7 +68,7 @@ def _unit(metric: str) -> tuple[float, str]:
     return (1.0, "") if str(metric).endswith("loss") else (100.0, " (%)")
 
 
-def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Path:
+def write_heatmap(task: str, group: dict[str, SearchSelection], path: Path) -> Path:
     """Validation score (mean over trial seeds, %) of every model (rows) at every searched
     configuration (columns) of one task; the chosen one is framed. Blank: not tried by that model."""
     import matplotlib
@@ -79,16 +81,16 @@ def write_heatmap(task: str, group: dict[str, dict[str, Any]], path: Path) -> Pa
 
     models = sorted(group)
     keys, combos = _columns(group)
-    metric = next(iter(group.values()))["metric"]
+    metric = next(iter(group.values())).metric
     scale, unit = _unit(metric)
     grid = np.full((len(models), len(combos)), np.nan)
     chosen_at: dict[int, int] = {}
     for i, model in enumerate(models):
-        for trial in group[model]["trials"]:
-            j = combos.index(tuple(trial["params"].get(k) for k in keys))
-            if trial["mean"] is not None:
-                grid[i, j] = scale * trial["mean"]
-            if trial["params"] == group[model]["chosen"]:
+        for trial in group[model].trials:
+            j = combos.index(tuple(trial.params.get(k) for k in keys))
+            if trial.mean is not None:
+                grid[i, j] = scale * trial.mean
+            if trial.params == group[model].chosen:
                 chosen_at[i] = j
     fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(combos), 1.6 + 0.5 * len(models)), dpi=100)
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
@@ -119,12 +121,12 @@ def report_section(results: Path, records: list[ResultRecord]) -> list[str]:
     out = ["## Hyperparameter selection", ""]
     if not chosen:
         return out + ["No search in these results: every cell uses its declared recipe.", ""]
-    rule = next(iter(chosen.values()))["rule"]
+    rule = next(iter(chosen.values())).rule
     out += [f"Chosen on the validation split only; {rule}.", "",
             "| task | model | chosen | validation mean (% ; a loss as is) | searched |", "|---|---|---|---:|---|"]
     for (task, model), selection in sorted(chosen.items()):
-        mean, scale = selection.get("chosen_mean"), _unit(selection.get("metric", ""))[0]
-        out.append(f"| {task} | {model} | {_values(selection['chosen'])} | "
+        mean, scale = selection.chosen_mean, _unit(selection.metric)[0]
+        out.append(f"| {task} | {model} | {_values(selection.chosen)} | "
                    f"{'–' if mean is None else f'{scale * mean:.2f}'} | {_over(selection)} |")
     out.append("")
     for task in sorted({t for t, _ in chosen}):

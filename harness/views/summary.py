@@ -15,10 +15,10 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Any
 
 from harness.files import atomic_write_bytes
 from harness.metrics import METRICS, metric_bounds, metric_names
+from harness.views.leaderboard_json import CellJson, LeaderboardJson
 
 DPI = 100
 PANEL_WIDTH_IN = 3.4
@@ -35,7 +35,7 @@ def point_id(metric: str, task: str, model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", f"point__{metric}__{task}__{model}")
 
 
-def _cells(data: dict[str, Any], metric: str) -> dict[tuple[str, str], dict[str, Any]]:
+def _cells(data: LeaderboardJson, metric: str) -> dict[tuple[str, str], CellJson]:
     return {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
 
 
@@ -47,7 +47,7 @@ LEGEND = (("best of the task, or not significantly different from it (bold, †)
           ("single seeds", SEED_COLOUR, ".", ""))
 
 
-def summary_figure(data: dict[str, Any], metrics: tuple[str, ...] = ("accuracy",), legend: bool = True,
+def summary_figure(data: LeaderboardJson, metrics: tuple[str, ...] = ("accuracy",), legend: bool = True,
                    per_cell: bool = True):
     """A Figure with one row of task panels per metric (wrapped at PANELS_PER_ROW panels), and a
     legend under the panels saying which colour is which (`legend=False`: the web page has its own);
@@ -91,7 +91,7 @@ def _legend(fig) -> None:
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
 
 
-def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], dict[str, Any]],
+def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], CellJson],
            per_cell: bool = True) -> None:
     """One task's panel. `per_cell`: one group of artists per model, each with its id (the web
     page's SVG hover needs them); otherwise (the report's PNG) three artists for the whole panel,
@@ -143,7 +143,7 @@ def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, 
     ax.grid(True, axis="x", alpha=0.3)
 
 
-def summary_svg(data: dict[str, Any], metric: str) -> str:
+def summary_svg(data: LeaderboardJson, metric: str) -> str:
     """The summary figure of one metric as an inline `<svg>` element (text kept as text)."""
     import matplotlib
 
@@ -155,7 +155,7 @@ def summary_svg(data: dict[str, Any], metric: str) -> str:
     return text[text.index("<svg"):]
 
 
-def write_summary_png(data: dict[str, Any], path: str | Path) -> Path:
+def write_summary_png(data: LeaderboardJson, path: str | Path) -> Path:
     """Every registered metric in one PNG (for REPORT.md), written atomically."""
     fig = summary_figure(data, metric_names(), per_cell=False)  # a PNG has no hover: batched artists
     buffer = io.BytesIO()

@@ -19,10 +19,12 @@ from harness.views.leaderboard_model import METRIC_TITLES
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+from harness.views.leaderboard_json import (AverageJson, CalibrationJson, CellJson, Comparison, FailureJson, LeaderboardJson,
+                                            ThroughputJson)
 from harness.views.summary import point_id, summary_svg
-from harness.views.pretrain_views import loss_curves
+from harness.views.pretrain_views import LossCurve, loss_curves
 from harness.probabilities import CALIBRATION_DEFINITION
 
 TEMPLATE = "leaderboard.html.j2"
@@ -40,11 +42,95 @@ THROUGHPUT_COLUMNS = (  # (JSON key, header, format)
 DETAIL_KEYS = ("metric", "task", "model", "display", "per_seed", "failed_seeds", "comparison")
 
 
+class SeedView(TypedDict):
+    seed: int
+    value: str
+    links: dict[str, str]  # image kind -> relative link
+
+
+class CellView(CellJson):
+    """One table cell as the template shows it: the JSON's cell, its text, sort key, seeds and id."""
+
+    sort: str
+    per_seed: list[SeedView]
+    id: str
+
+
+class CellDetail(TypedDict):
+    """What a cell's hover box shows (DETAIL_KEYS)."""
+
+    metric: str
+    task: str
+    model: str
+    display: str | None
+    per_seed: list[SeedView]
+    failed_seeds: list[int]
+    comparison: Comparison | None
+
+
+class Shown(TypedDict):
+    display: str
+    sort: str
+
+
+class AverageView(AverageJson):
+    display: str
+    sort: str
+
+
+class RowView(TypedDict):
+    rank: int
+    model: str
+    label: str
+    cells: list[CellView]
+    average: AverageView
+
+
+class TableView(TypedDict):
+    metric: str
+    title: str
+    rows: list[RowView]
+    chart: str  # inline SVG
+
+
+class ThroughputView(ThroughputJson):
+    label: str
+    values: list[Shown]
+
+
+class CalibrationView(CalibrationJson):
+    ece_view: Shown
+    brier_view: Shown
+
+
+class ErrorsLink(TypedDict):
+    task: str
+    href: str
+
+
+class PageContext(TypedDict):
+    """The template's variables."""
+
+    data: LeaderboardJson
+    details: dict[str, CellDetail]  # cell id -> its hover box
+    tasks: list[str]
+    tables: list[TableView]
+    throughput: list[ThroughputView]
+    throughput_headers: list[str]
+    notes: list[str]
+    failures: list[FailureJson]
+    pretraining: list[LossCurve]
+    calibration: list[CalibrationView]
+    calibration_definition: str
+    errors_pages: list[ErrorsLink]
+    title: str
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def _cell_view(cell: dict[str, Any], links: dict[int, dict[str, str]]) -> dict[str, Any]:
+def _cell_view(cell: CellJson, links: dict[int, dict[str, str]]) -> CellView:
     """What one table cell shows; the numbers are the JSON's, rounded as the markdown rounds them."""
     if cell["status"] == "missing":
         text = "–"
@@ -87,9 +173,10 @@ def _image_links(results: Path | None, page_dir: Path | None, task: str, model: 
     return out
 
 
-def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Path | None = None) -> dict[str, Any]:
+def page_context(data: LeaderboardJson, results: Path | None = None, page_dir: Path | None = None) -> PageContext:
     """The template's variables, computed from the leaderboard JSON data only."""
-    tables, details = [], {}
+    tables: list[TableView] = []
+    details: dict[str, CellDetail] = {}
     marks = data.get("model_marks") or {}
     for metric in data["metrics"]:
         cells = {(c["task"], c["model"]): c for c in data["cells"] if c["metric"] == metric}
@@ -135,14 +222,14 @@ def page_context(data: dict[str, Any], results: Path | None = None, page_dir: Pa
     }
 
 
-def _calibration_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def shown(value):
+def _calibration_view(rows: list[CalibrationJson]) -> list[CalibrationView]:
+    def shown(value: float | None) -> Shown:
         return {"display": calibration_text(value), "sort": "" if value is None else repr(value)}
 
     return [{**row, "ece_view": shown(row["ece"]), "brier_view": shown(row["brier"])} for row in rows]
 
 
-def _errors_links(results: Path | None, page_dir: Path | None, tasks: list[str]) -> list[dict[str, str]]:
+def _errors_links(results: Path | None, page_dir: Path | None, tasks: list[str]) -> list[ErrorsLink]:
     """Links to RESULTS/errors/<task>.html (harness.views.errors_page), for the pages that exist."""
     from harness.views.errors_page import errors_page_path
 
@@ -156,14 +243,14 @@ def _errors_links(results: Path | None, page_dir: Path | None, tasks: list[str])
     return out
 
 
-def page_title(data: dict[str, Any], results: Path | None) -> str:
+def page_title(data: LeaderboardJson, results: Path | None) -> str:
     """'Leaderboard: the demo suite' when one suite made every record, else the run's folder."""
     if data.get("suite"):
         return f"Leaderboard: the {data['suite']} suite" + (f" ({results.resolve().name})" if results is not None else "")
     return f"Leaderboard: {results.resolve().name}" if results is not None else "Leaderboard"
 
 
-def render_html(data: dict[str, Any], results: str | Path | None = None, page_dir: str | Path | None = None) -> str:
+def render_html(data: LeaderboardJson, results: str | Path | None = None, page_dir: str | Path | None = None) -> str:
     """The page for leaderboard JSON data; image links are relative to `page_dir` (default: `results`)."""
     import jinja2
 
