@@ -62,10 +62,13 @@ def summary_figure(data: LeaderboardJson, metrics: tuple[str, ...] = ("accuracy"
     panel_height = PANEL_BASE_HEIGHT_IN + ROW_HEIGHT_IN * n_models
     fig = Figure(
         figsize=(max(MIN_WIDTH_IN, PANEL_WIDTH_IN * per_row + 1.2), panel_height * rows_per_metric * len(metrics)),
-        dpi=DPI, layout="constrained",
+        dpi=DPI,
     )
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(rows_per_metric * len(metrics), per_row)
+    rows = rows_per_metric * len(metrics)
+    labels = [model for metric in metrics for model in data["ranking"][metric]]
+    margins = _margins(fig, labels, rows, per_row, _legend(fig) if legend else None)
+    grid = fig.add_gridspec(rows, per_row, **margins)
     for m_index, metric in enumerate(metrics):
         cells = _cells(data, metric)
         order = list(data["ranking"][metric])[::-1]  # best at the top
@@ -77,18 +80,58 @@ def summary_figure(data: LeaderboardJson, metrics: tuple[str, ...] = ("accuracy"
                 ax.set_yticks(range(len(order)), order, fontsize=8)
             else:
                 ax.set_yticks(range(len(order)), [""] * len(order))
-    fig.suptitle("Mean test score over seeds with its 95% t-interval; dots: single seeds", fontsize=10)
-    if legend:
-        _legend(fig)
+    fig.suptitle("Mean test score over seeds with its 95% t-interval; dots: single seeds", fontsize=10,
+                 y=1 - PAD_IN / fig.get_figheight(), va="top")
     return fig
 
 
-def _legend(fig) -> None:
+PT = 1 / 72  # inches
+PAD_IN = 3 * PT  # around every panel and at the figure's edges (constrained layout's default pad)
+
+
+def _margins(fig, labels: list[str], rows: int, cols: int, legend) -> dict[str, float]:
+    """The panels' grid in figure fractions, from the sizes of what surrounds each panel: the model
+    names left of the first column, each panel's title above and its x tick labels and label below,
+    the title at the top and the legend at the bottom. Measured once, where a layout engine would
+    measure every tick label of every panel, twice per savefig (more than all the drawing)."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    renderer = fig.canvas.get_renderer()
+    dpi = fig.dpi
+
+    def size(text: str, points: float) -> tuple[float, float]:  # inches, as matplotlib lays out one line
+        width, height, _ = renderer.get_text_width_height_descent(text, FontProperties(size=points), ismath=False)
+        return width / dpi, max(height, renderer.get_text_width_height_descent(
+            "lp", FontProperties(size=points), ismath=False)[1]) / dpi
+
+    tick = (rcParams["xtick.major.size"] + rcParams["xtick.major.pad"]) * PT
+    above = size("task", 9)[1] + rcParams["axes.titlepad"] * PT  # a panel's title
+    below = tick + size("0", 7)[1] + rcParams["axes.labelpad"] * PT + size("test (%)", 8)[1]
+    label_width = max((size(label, 8)[0] for label in labels), default=0.0)
+    overhang = size("\u2212100", 7)[0] / 2  # the outermost x tick labels reach past the panel's sides
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    left = PAD_IN + label_width + tick + PAD_IN
+    right = PAD_IN + overhang + PAD_IN
+    top = PAD_IN + size("Mean", 10)[1] + PAD_IN + above + PAD_IN
+    bottom = PAD_IN + below + PAD_IN
+    if legend is not None:
+        bottom += legend.get_window_extent(renderer).height / dpi + PAD_IN
+    gap_x = PAD_IN + overhang + PAD_IN + tick + PAD_IN  # outer tick labels of both panels, the next one's ticks
+    gap_y = PAD_IN + below + PAD_IN + above + PAD_IN
+    panel_width = (width - left - right - (cols - 1) * gap_x) / cols
+    panel_height = (height - top - bottom - (rows - 1) * gap_y) / rows
+    return {"left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height,
+            "wspace": gap_x / panel_width, "hspace": gap_y / panel_height}
+
+
+def _legend(fig):
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=colour, marker=marker, linestyle=style or "None", linewidth=2.5, alpha=0.8,
                       markersize=6 if marker == "o" else 8, label=text) for text, colour, marker, style in LEGEND]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
+    return fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, PAD_IN / fig.get_figheight()), ncols=2,
+                      fontsize=7, frameon=False, borderaxespad=0)
 
 
 def _panel(ax, metric: str, task: str, order: list[str], cells: dict[tuple[str, str], CellJson],
