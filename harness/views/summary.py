@@ -76,10 +76,7 @@ def summary_figure(data: LeaderboardJson, metrics: tuple[str, ...] = ("accuracy"
             row = m_index * rows_per_metric + t_index // per_row
             ax = fig.add_subplot(grid[row, t_index % per_row])
             _panel(ax, metric, task, order, cells, per_cell)
-            if t_index % per_row == 0:
-                ax.set_yticks(range(len(order)), order, fontsize=8)
-            else:
-                ax.set_yticks(range(len(order)), [""] * len(order))
+            _model_ticks(ax, order, labelled=t_index % per_row == 0)
     fig.suptitle("Mean test score over seeds with its 95% t-interval; dots: single seeds", fontsize=10,
                  y=1 - PAD_IN / fig.get_figheight(), va="top")
     return fig
@@ -123,6 +120,28 @@ def _margins(fig, labels: list[str], rows: int, cols: int, legend) -> dict[str, 
     panel_height = (height - top - bottom - (rows - 1) * gap_y) / rows
     return {"left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height,
             "wspace": gap_x / panel_width, "hspace": gap_y / panel_height}
+
+
+def _model_ticks(ax, order: list[str], labelled: bool) -> None:
+    """A tick mark at each model's row and, on a row's first panel, the model names: drawn as the y
+    axis draws them (same marks, sizes, pads and alignment), but as one line of tick markers and one
+    text a name. The y axis's own 30 ticks a panel are 30 Tick objects of five artists each: for 42
+    panels, a third of the figure's time."""
+    from matplotlib import rcParams
+    from matplotlib.lines import Line2D
+    from matplotlib.markers import TICKLEFT
+
+    ax.set_yticks([])
+    size = rcParams["ytick.major.size"]
+    ax.add_artist(Line2D([0] * len(order), range(len(order)), transform=ax.get_yaxis_transform(which="tick1"),
+                         marker=TICKLEFT, linestyle="None", markersize=size, markeredgewidth=rcParams["ytick.major.width"],
+                         markeredgecolor=rcParams["ytick.color"], clip_on=False, gid="model-ticks"))
+    if labelled:
+        transform, valign, halign = ax.get_yaxis_text1_transform(size + rcParams["ytick.major.pad"])
+        colour = rcParams["ytick.labelcolor"]
+        for y, model in enumerate(order):
+            ax.text(0, y, model, transform=transform, va=valign, ha=halign, fontsize=8,
+                    color=rcParams["ytick.color"] if colour == "inherit" else colour, gid="model-name")
 
 
 def _legend(fig):
