@@ -222,15 +222,10 @@ def summary_svg(data: LeaderboardJson, metric: str) -> str:
 
 def write_summary_png(data: LeaderboardJson, path: str | Path) -> Path:
     """Every registered metric in one PNG (for REPORT.md), written atomically."""
-    from PIL import Image
-
     fig = summary_figure(data, metric_names(), per_cell=False)  # a PNG has no hover: batched artists
-    fig.canvas.draw()
-    pixels = fig.canvas.buffer_rgba()
-    # the figure's opaque white background is painted first: every alpha is 255 and RGB loses nothing;
-    # PNG encoding is then a third cheaper (zlib level 3: about the size of RGBA at matplotlib's level 6)
-    image = Image.frombuffer("RGBA", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "RGBA", 0, 1).convert("RGB")
     buffer = io.BytesIO()
-    image.save(buffer, format="png", compress_level=3, dpi=(DPI, DPI))
+    # zlib level 3 instead of 6: a third less encoding time (0.25 s instead of 0.38 s for the 2,100-record grid's
+    # 1480 x 13560 pixels), a file 15% larger (encoding RGB instead of RGBA would keep its size, for 60 MB more)
+    fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
     atomic_write_bytes(Path(path), buffer.getvalue())
     return Path(path)
