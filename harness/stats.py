@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 
 from harness.metrics import metric_names
+from harness.stats_types import POWER, SIGNIFICANCE_METHOD, MeanCI, PairedTest
 
 METRICS = metric_names()  # the registry's metrics (harness.metrics)
 
@@ -33,7 +34,7 @@ def _t_sf(x: float, df: float) -> float:
 
 def mean_ci(
     values: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
-) -> dict[str, Any]:
+) -> MeanCI:
     """Mean, sample standard deviation and a Student-t CI over seeds.
 
     `bounds`: the range the quantity cannot leave (0..1 for a metric): the interval is clipped to
@@ -41,7 +42,7 @@ def mean_ci(
     symmetric, so views show `[low, high]` instead of `± half_width`)."""
     arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     n = int(arr.size)
-    empty = {"n": n, "mean": None, "std": None, "half_width": None, "low": None, "high": None, "clipped": False}
+    empty: MeanCI = {"n": n, "mean": None, "std": None, "half_width": None, "low": None, "high": None, "clipped": False}
     if n == 0:
         return empty
     mean = float(arr.mean())
@@ -136,8 +137,6 @@ def bootstrap_record_ci(
     return out
 
 
-SIGNIFICANCE_METHOD = "seed-and-example variance components, Satterthwaite t"
-POWER = 0.8  # the power at which `mde` (the minimum detectable effect) is stated
 
 
 def seed_example_test(
@@ -151,7 +150,7 @@ def seed_example_test(
     alpha: float = 0.05,
     power: float = POWER,
     resampled: "ResampledMetrics | None" = None,
-) -> dict[str, Any]:
+) -> PairedTest:
     """Candidate minus baseline on one test set, over paired seeds (candidate[i] with baseline[i]),
     counting both sources of variance: which seeds were trained, and which test examples were drawn.
 
@@ -188,7 +187,7 @@ def seed_example_test(
 def paired_test(
     cand_boot: np.ndarray, base_boot: np.ndarray, cand_points: np.ndarray, base_points: np.ndarray,
     metric: str, n: int, alpha: float = 0.05, power: float = POWER, resamples: int = 2000,
-) -> dict[str, Any]:
+) -> PairedTest:
     """`seed_example_test` from each seed run's metric on the shared resamples ((k, resamples)
     arrays) and its plain value ((k,) arrays): what a view computes once per run and reuses."""
     k = len(cand_points)
@@ -235,7 +234,7 @@ def paired_test(
     }
 
 
-def examples_needed(result: dict[str, Any], target: float, alpha: float = 0.05) -> int | None:
+def examples_needed(result: PairedTest, target: float, alpha: float = 0.05) -> int | None:
     """About how many test examples would let this test detect a drop of `target` (a fraction)
     with its power, keeping the seed variance seen here (which more examples do not shrink);
     None when the seed variance alone already hides such a drop (more seeds are needed)."""

@@ -35,6 +35,8 @@ from harness.errors import HarnessError, check_number
 from harness.records.grouping import SeedRuns, n_labels
 from harness.records.pairing import filter_sides, pair_cells
 from harness.stats import METRICS, POWER, SIGNIFICANCE_METHOD, examples_needed, format_p
+from harness.stats_types import PairedTest
+from harness.views.compare_json import CompareJson, ComparisonRow
 
 
 DEFAULT_METRICS = metric_names()
@@ -158,8 +160,8 @@ class ComparisonResult:
         return method_text(self)
 
     # -- renderings
-    def to_dict(self) -> dict[str, Any]:
-        def rows(items: list[Comparison]) -> list[dict[str, Any]]:
+    def to_dict(self) -> CompareJson:
+        def rows(items: list[Comparison]) -> list[ComparisonRow]:
             return [{**asdict(c), "within_tolerance": c.within_tolerance} for c in items]
 
         return {
@@ -341,7 +343,7 @@ def _evaluated(cand: SeedRuns, base: SeedRuns, common: list[int]) -> bool:
     return all(side.seeds[s].kind == "evaluation" for side in (cand, base) for s in common)
 
 
-def _comparison(cell: SeedRuns, common: list[int], stats: dict[str, Any], alpha: float, max_drop: float,
+def _comparison(cell: SeedRuns, common: list[int], stats: PairedTest, alpha: float, max_drop: float,
                 changes: dict[str, list[Any]], evaluated: bool = False) -> Comparison:
     """Points, with the interval and the detectable drop stated within the metric's range: the
     candidate cannot score below `low` or above `high`, so neither can the delta go past them."""

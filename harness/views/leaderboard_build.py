@@ -18,6 +18,7 @@ from harness.records.chance import at_chance
 from harness.records.schema import ResultRecord, Throughput
 from harness.views.formatting import AT_CHANCE_MARK, PRETRAINED_MARK
 from harness.views.calibration import calibration_rows
+from harness.views.leaderboard_json import Comparison, FailureJson, FootnoteJson, ThroughputJson
 from harness.stats import SIGNIFICANCE_METHOD, ResampledMetrics, mean_ci, seed_example_test
 
 
@@ -65,7 +66,7 @@ def build_leaderboard(records: Iterable[ResultRecord]) -> Leaderboard:
         ranked = sorted(shown, key=lambda m: (-averages[(metric, m)], m))
         order[metric] = ranked + [m for m in models if m not in shown]
 
-    failures = [
+    failures: list[FailureJson] = [
         {
             "task": r.task,
             "model": r.model,
@@ -102,14 +103,14 @@ def model_marks(records: list[ResultRecord]) -> dict[str, str]:
 
 def _one_suite(records: list[ResultRecord]) -> str | None:
     """The suite every record was run by (`harness run --suite NAME`), else None."""
-    suites = {_options(r).get("suite") for r in records}
+    suites = {_suite(r) for r in records}
     return next(iter(suites)) if len(suites) == 1 else None
 
 
-def _options(record: ResultRecord) -> dict[str, Any]:
-    """The run options a record keeps beside its config (not hashed): save_model, suite, ..."""
+def _suite(record: ResultRecord) -> str | None:
+    """The suite in the run options a record keeps beside its config (not hashed), or None."""
     options = record.config.value("options")
-    return options if isinstance(options, dict) else {}
+    return options.get("suite") if isinstance(options, dict) else None
 
 
 def _example_interval(completed: list[ResultRecord], metric: str) -> dict[str, float] | None:
@@ -194,12 +195,12 @@ class _SeedRuns:
 
 def _paired_test(
     metric: str, candidate: list[ResultRecord], best: list[ResultRecord], best_model: str, runs: _SeedRuns
-) -> dict[str, Any]:
+) -> Comparison:
     """`stats.seed_example_test` of a model against the column's best, over the seeds both have."""
     by_seed_c = {r.seed: r for r in candidate}
     by_seed_b = {r.seed: r for r in best}
     common = sorted(set(by_seed_c) & set(by_seed_b))
-    out: dict[str, Any] = {"baseline": best_model, "seeds": common, "method": SIGNIFICANCE_METHOD}
+    out: Comparison = {"baseline": best_model, "seeds": common, "method": SIGNIFICANCE_METHOD}
     if not common:
         return {**out, "skipped": "no seed in common with the best model"}
     try:
@@ -229,13 +230,13 @@ def _paired_test(
     }
 
 
-def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[dict[str, Any]]:
+def _throughput(groups: dict[tuple[str, str], RecordGroup]) -> list[ThroughputJson]:
     rows = []
     for task, model in sorted(groups, key=lambda key: (key[1], key[0])):
         completed = groups[(task, model)].completed
         if not completed:
             continue
-        row: dict[str, Any] = {"model": model, "task": task, "n_seeds": len(completed),
+        row: ThroughputJson = {"model": model, "task": task, "n_seeds": len(completed),
                                "evaluated": all(r.evaluated for r in completed)}
         for key, source, _ in THROUGHPUT_FIELDS:
             values = [_nested(r.throughput, source) for r in completed]
@@ -289,7 +290,7 @@ def _more_lines(records: list[ResultRecord], completed: list[ResultRecord]) -> l
 
 def _footnote(
     records: list[ResultRecord], groups: dict[tuple[str, str], RecordGroup], tasks: list[str]
-) -> dict[str, Any]:
+) -> FootnoteJson:
     completed = [r for g in groups.values() for r in g.completed]
     test_sizes = {
         task: _unique(r.test.n for g in groups.values() if g.task == task for r in g.completed)

@@ -24,14 +24,9 @@ class Comparison(TypedDict, total=False):
     bootstrap_seed: int
 
 
-class CellJson(TypedDict):
-    """One task x model x metric of the leaderboard."""
+class CellNumbers(TypedDict):
+    """A cell's statistics across seeds in percent (the JSON cell's and the CSV row's)."""
 
-    task: str
-    model: str
-    model_mark: str
-    metric: str
-    status: str  # ok | failed | missing
     mean: float | None
     half_width: float | None
     std: float | None
@@ -39,11 +34,26 @@ class CellJson(TypedDict):
     high: float | None
     n_seeds: int
     n_failed: int
+
+
+class CellDisplay(TypedDict):
+    """How a cell is shown (the JSON cell's and the CSV row's)."""
+
+    at_chance: str | None  # why the cell is at chance level, or None
+    clipped: bool  # the interval was cut at the metric's range
+    display: str | None  # the cell as every view prints it
+
+
+class CellJson(CellNumbers, CellDisplay):
+    """One task x model x metric of the leaderboard."""
+
+    task: str
+    model: str
+    model_mark: str
+    metric: str
+    status: str  # completed | partial | failed | missing
     seeds: list[int]
     failed_seeds: list[int]
-    at_chance: bool
-    clipped: bool
-    display: str | None
     values: list[float | None]  # per completed seed
     best: bool
     tie_with_best: bool

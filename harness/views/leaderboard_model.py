@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from harness.views.calibration import calibration_markdown
-from harness.views.leaderboard_json import CalibrationJson
+from harness.views.leaderboard_json import (CalibrationJson, CellDisplay, CellJson, CellNumbers, Comparison, FailureJson,
+                                            FootnoteJson, LeaderboardJson, ThroughputJson)
 from harness.views.formatting import AT_CHANCE_MARK, model_label, score_text
 
 from harness.metrics import METRICS as METRICS_REGISTRY, metric_names
+from harness.stats_types import MeanCI
 
 import json
 import math
@@ -53,10 +55,10 @@ class ScoreCell:
     seeds: list[int]  # completed seeds, sorted
     failed_seeds: list[int]
     values: list[float]  # per completed seed, same order as `seeds`
-    stats: dict[str, Any]  # harness.stats.mean_ci over `values`
+    stats: MeanCI  # harness.stats.mean_ci over `values`
     best: bool = False
     tie: bool = False  # not significantly different from the column's best model
-    comparison: dict[str, Any] | None = None  # the paired test against the best, or why none was run
+    comparison: Comparison | None = None  # the paired test against the best, or why none was run
     at_chance: str | None = None  # why the cell is at chance level (harness.records.chance), or None
     # a checkpoint evaluated as published: the record's bootstrap interval over test examples (fractions)
     example_interval: dict[str, float] | None = None
@@ -101,9 +103,9 @@ class Leaderboard:
     averages: dict[tuple[str, str], float | None]  # (metric, model) -> fraction, or None
     best_average: dict[str, set[str]]  # metric -> models in bold in the average column
     order: dict[str, list[str]]  # metric -> model rows, ranked
-    throughput: list[dict[str, Any]]
-    footnote: dict[str, Any]
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    throughput: list[ThroughputJson]
+    footnote: FootnoteJson
+    failures: list[FailureJson] = field(default_factory=list)
     suite: str | None = None  # the suite every record was run by, for the web page's title
     calibration: list[CalibrationJson] = field(default_factory=list)  # harness.views.calibration.calibration_rows
     model_marks: dict[str, str] = field(default_factory=dict)  # model -> its row mark (¶: pretrained here)
@@ -253,8 +255,8 @@ class Leaderboard:
     def to_csv(self) -> str:
         return self.cells_frame().to_csv(index=False, lineterminator="\n")
 
-    def to_json_dict(self) -> dict[str, Any]:
-        cells = []
+    def to_json_dict(self) -> LeaderboardJson:
+        cells: list[CellJson] = []
         for metric in METRICS:
             for task in self.tasks:
                 for model in self.models:
@@ -305,7 +307,7 @@ class Leaderboard:
             "averages": averages,
             "throughput": self.throughput,
             "failures": self.failures,
-            "footnote": {key: value for key, value in self.footnote.items()},
+            "footnote": self.footnote.copy(),
             "suite": self.suite,
             "calibration": self.calibration,
         }
@@ -331,7 +333,7 @@ def _pct(fraction: float | None) -> float | None:
     return None if fraction is None else float(fraction) * 100
 
 
-def _cell_display(cell) -> dict[str, Any]:
+def _cell_display(cell: ScoreCell) -> CellDisplay:
     """Whether the interval was cut at the metric's range, and the cell as every view prints it."""
     stats = cell.stats
     return {"at_chance": cell.at_chance, "clipped": bool(stats.get("clipped")),
@@ -340,13 +342,12 @@ def _cell_display(cell) -> dict[str, Any]:
                                   len(cell.failed_seeds)) or None}
 
 
-def _cell_numbers(cell) -> dict[str, Any]:
+def _cell_numbers(cell: ScoreCell) -> CellNumbers:
     """A cell's statistics across seeds, in percent, as the CSV and JSON outputs share them."""
-    return {
-        **{key: _pct(cell.stats[key]) for key in ("mean", "half_width", "std", "low", "high")},
-        "n_seeds": len(cell.seeds),
-        "n_failed": len(cell.failed_seeds),
-    }
+    stats = cell.stats
+    return {"mean": _pct(stats["mean"]), "half_width": _pct(stats["half_width"]), "std": _pct(stats["std"]),
+            "low": _pct(stats["low"]), "high": _pct(stats["high"]),
+            "n_seeds": len(cell.seeds), "n_failed": len(cell.failed_seeds)}
 
 
 def _pct_or_nan(fraction: float | None) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence, TypedDict
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric_names
 from harness.views.text import md_escape
@@ -73,7 +73,18 @@ def _chance_reason(group: Sequence[ResultRecord]) -> str | None:
         return None
 
 
-def most_confused_pairs(records: Sequence[ResultRecord], top: int = TOP_CONFUSIONS) -> list[dict[str, Any]]:
+class ConfusedPair(TypedDict):
+    """Test rows of one true label predicted as another, pooled over a model's seeds."""
+
+    true: str
+    predicted: str
+    count: int
+    share: float  # of the true label's rows
+    true_index: int
+    predicted_index: int
+
+
+def most_confused_pairs(records: Sequence[ResultRecord], top: int = TOP_CONFUSIONS) -> list[ConfusedPair]:
     """Off-diagonal cells of the test confusion matrices summed over `records` (one model's seeds),
     largest first: true label, predicted label, count, and the count's share of the true label's rows."""
     records = _completed(records)
@@ -92,7 +103,7 @@ def most_confused_pairs(records: Sequence[ResultRecord], top: int = TOP_CONFUSIO
         for i in range(k):
             for j in range(k):
                 pooled[i][j] += int(matrix[i][j])
-    pairs = []
+    pairs: list[ConfusedPair] = []
     for i in range(k):
         row_total = sum(pooled[i])
         for j in range(k):

@@ -12,7 +12,7 @@ from harness.metrics import metric_bounds, metric_names
 
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypedDict
 
 from harness.errors import HarnessError
 from harness.records.schema import ResultRecord
@@ -93,9 +93,17 @@ def _by_cell(records: Iterable[ResultRecord]) -> dict[tuple[str, str], list[Resu
 
 
 # --------------------------------------------------------------------------- pretraining gain
-def _model_info(records: Sequence[ResultRecord]) -> dict[str, dict[str, Any]]:
+class ModelInfo(TypedDict):
+    """What the record configs (and the shipped models.yaml) say of a model; None where nothing does."""
+
+    init: str | None  # pretrained | scratch
+    source: str | None
+    language: str | None
+
+
+def _model_info(records: Sequence[ResultRecord]) -> dict[str, ModelInfo]:
     """Per model name: its init ('pretrained' / 'scratch' / None) and source, from the record configs."""
-    info: dict[str, dict[str, Any]] = {}
+    info: dict[str, ModelInfo] = {}
     for record in records:
         spec = record.config.model
         entry = info.setdefault(record.model, {"init": None, "source": None, "language": None})
@@ -143,7 +151,18 @@ def scratch_twins(records: Sequence[ResultRecord]) -> list[tuple[str, str]]:
     return pairs
 
 
-def gain_test(mine: Sequence[ResultRecord], theirs: Sequence[ResultRecord], metric: str) -> dict[str, Any] | str:
+class GainTest(TypedDict):
+    """A model minus its scratch twin on one metric (fractions): stats.seed_example_test's figures."""
+
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    pairs: int
+    training_variance_counted: bool
+
+
+def gain_test(mine: Sequence[ResultRecord], theirs: Sequence[ResultRecord], metric: str) -> GainTest | str:
     """Model minus twin: stats.seed_example_test over the common completed seeds, or why it cannot run."""
     from harness.views.leaderboard_model import ALPHA, BOOTSTRAP_SEED, RESAMPLES
     from harness.stats import seed_example_test
